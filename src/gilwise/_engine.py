@@ -1,0 +1,271 @@
+"""The one loop every mode shares: feed lazily, chunk adaptively, supervise, collect.
+
+It runs in the caller's thread as a generator, with no helper threads: a Ctrl-C lands here
+as KeyboardInterrupt, and closing the generator (a ``break`` in the caller, an exception)
+cancels the work still out. Errors are values (Failure) here; the caller's ``on_error``
+decides at the edge whether they become exceptions.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from gilwise._chunking import ChunkSizer
+from gilwise._options import Options
+from gilwise._outcome import (
+    ErrorInfo,
+    Failure,
+    PayloadError,
+    TaskTimeout,
+    WorkerDied,
+    describe,
+    error_class,
+)
+from gilwise._segment import Segment
+from gilwise._task import Chunk, ChunkResult
+from gilwise.backends._base import Backend, Done, Lost
+
+POLL_SECONDS = 0.05
+TARGET_CHUNK_SECONDS = {"processes": 0.02, "threads": 0.002}
+
+
+class Engine:
+    """One batch: ``fn`` over ``items`` on a started ``backend``; iterate :meth:`segments`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        options: Options,
+        hooks: Any = None,
+        head: tuple[Segment, dict[int, ErrorInfo]] | None = None,
+    ) -> None:
+        self.backend, self.options, self.hooks = backend, options, hooks
+        self.fn_id = backend.register(fn)
+        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+        self.total = total
+        fixed = None if options.chunksize == "auto" else options.chunksize
+        target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
+        self.sizer = ChunkSizer(fixed, backend.size, total, target)
+        self._source = iter(items)
+        self._next_index = len(head[0].items) if head else 0
+        self._exhausted = False
+        self._chunk_ids = itertools.count()
+        self._segments: deque[Segment] = deque()  # fed, not yet yielded (ordered mode)
+        self._outstanding = 0  # items fed and not yet yielded
+        self._requeued: deque[Chunk] = deque()  # to send before new items
+        self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
+        self._assigned: dict[int, deque[Chunk]] = {}
+        self._retry_when = itertools.count()
+        self.retried = 0
+        if head:  # items already run while choosing the mode: their results count
+            segment, errors = head
+            self._segments.append(segment)
+            self._outstanding += len(segment.items)
+            for pos, info in errors.items():
+                self._fail(segment, pos, info)
+
+    # ------------------------------------------------------------------ feeding
+    def _limit(self) -> int:
+        if self.options.max_in_flight is not None:
+            return self.options.max_in_flight
+        return max(64, 3 * self.backend.size * self.backend.depth * self.sizer.next_size())
+
+    def _fresh_chunk(self) -> Chunk | None:
+        while not self._exhausted and self._outstanding < self._limit():
+            batch = list(itertools.islice(self._source, self.sizer.next_size()))
+            if not batch:
+                self._exhausted = True
+                return None
+            segment = Segment(self._next_index, batch)
+            self._next_index += len(batch)
+            self._segments.append(segment)
+            self._outstanding += len(segment.items)
+            todo = self.hooks.prefill(segment) if self.hooks else range(len(segment.items))
+            if todo:
+                return self._chunk(segment, todo)
+        return None
+
+    def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
+        tracked = (
+            self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
+        )
+        items = segment.items if isinstance(positions, range) and len(positions) == len(
+            segment.items
+        ) else [segment.items[p] for p in positions]
+        return Chunk(next(self._chunk_ids), self.fn_id, items, tracked, segment, positions)
+
+    def _next_chunk(self) -> Chunk | None:
+        if self._retries and self._retries[0][0] <= time.monotonic():
+            return heapq.heappop(self._retries)[2]
+        if self._requeued:
+            return self._requeued.popleft()
+        return self._fresh_chunk()
+
+    def _dispatch(self) -> None:
+        depth = self.backend.depth
+        for wid in self.backend.workers():
+            held = self._assigned.setdefault(wid, deque())
+            while len(held) < depth:
+                chunk = self._next_chunk()
+                if chunk is None:
+                    return
+                try:
+                    self.backend.submit(wid, chunk)
+                except PayloadError as exc:
+                    self._unsendable(chunk, exc)
+                    continue
+                held.append(chunk)
+
+    def _unsendable(self, chunk: Chunk, exc: PayloadError) -> None:
+        if len(chunk.positions) > 1:  # find the culprit: send the items one by one
+            self._split(chunk)
+        else:
+            self._fail(chunk.segment, chunk.positions[0], _info(exc, "payload"))
+
+    def _split(self, chunk: Chunk) -> None:
+        singles = [self._chunk(chunk.segment, [p]) for p in chunk.positions]
+        self._requeued.extendleft(reversed(singles))
+
+    # ------------------------------------------------------------------ collecting
+    def _on_done(self, event: Done) -> None:
+        held = self._assigned.get(event.worker)
+        chunk = held.popleft() if held else None
+        result: ChunkResult = event.result
+        if chunk is None or chunk.id != result.chunk_id:
+            return  # from a cancelled run on a reused worker
+        if -1 in result.errors:  # the worker could not unpickle the chunk
+            self._unsendable(chunk, PayloadError(result.errors[-1].message))
+            return
+        self.sizer.observe(len(result.values), result.seconds)
+        segment = chunk.segment
+        if self.hooks:
+            self.hooks.ran(segment, chunk.positions, result)
+        if not result.errors and isinstance(chunk.positions, range) and (
+            len(chunk.positions) == len(segment.items)
+        ):
+            segment.values = result.values
+            segment.open = 0
+            return
+        for j, pos in enumerate(chunk.positions):
+            info = result.errors.get(j)
+            if info is None:
+                segment.values[pos] = result.values[j]
+                segment.open -= 1
+            else:
+                self._fail(segment, pos, info)
+
+    def _on_lost(self, event: Lost) -> None:
+        held = self._assigned.pop(event.worker, deque())
+        if held:
+            running = held.popleft()
+            positions = list(running.positions)
+            blame = event.position
+            if blame is None and len(positions) == 1:
+                blame = 0
+            if blame is None or blame >= len(positions):
+                self._split(running)  # crash with no position: isolate by running items alone
+            else:
+                kind = "timeout" if event.kind == "timeout" else "died"
+                self._fail(running.segment, positions[blame], _lost_info(event, kind))
+                rest = positions[:blame] + positions[blame + 1 :]
+                if rest:
+                    self._requeued.appendleft(self._chunk(running.segment, rest))
+        self._requeued.extendleft(reversed(held))  # queued behind it, never started
+
+    def _fail(self, segment: Segment, pos: int, info: ErrorInfo) -> None:
+        attempts = segment.attempts.get(pos, 1)
+        if attempts <= self.options.retries and self._retryable(info):
+            segment.attempts[pos] = attempts + 1
+            self.retried += 1
+            delay = self.options.backoff * (2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
+            chunk = self._chunk(segment, [pos])
+            heapq.heappush(self._retries, (time.monotonic() + delay, next(self._retry_when), chunk))
+            return
+        index = segment.start + pos
+        segment.failures[pos] = Failure(
+            index, segment.items[pos], info.exc_type, info.message, info.traceback,
+            attempts, info.exception,
+        )
+        segment.values[pos] = None
+        segment.open -= 1
+
+    def _retryable(self, info: ErrorInfo) -> bool:
+        exc = info.exception
+        cls = error_class(info) or (type(exc) if exc is not None else None)
+        if cls is None:  # the exception did not survive pickling: match by name
+            return any(t in (BaseException, Exception) or t.__qualname__ == info.exc_type
+                       for t in self.options.retry_on)
+        return issubclass(cls, self.options.retry_on)
+
+    def _check_timeouts(self) -> None:
+        timeout = self.options.timeout
+        now = time.monotonic()
+        for wid, held in list(self._assigned.items()):
+            if held:
+                running = self.backend.running_since(wid, held[0].id)
+                if running is not None and now - running[1] > timeout:
+                    self.backend.give_up(wid, f"task ran longer than the timeout of {timeout} s")
+
+    # ------------------------------------------------------------------ the loop
+    def segments(self) -> Iterator[Segment]:
+        """Finished segments: in input order if ``ordered``, else as they complete."""
+        ordered = self.options.ordered
+        finished = False
+        try:
+            while True:
+                self._dispatch()
+                ready = self._pop_ready(ordered)
+                yield from ready
+                if not self._segments and self._exhausted and not self._retries:
+                    break
+                if ready:
+                    continue
+                wait = POLL_SECONDS
+                if self._retries:
+                    wait = max(0.0, min(wait, self._retries[0][0] - time.monotonic()))
+                for event in self.backend.poll(wait):
+                    if isinstance(event, Done):
+                        self._on_done(event)
+                    else:
+                        self._on_lost(event)
+                if self.options.timeout is not None:
+                    self._check_timeouts()
+            finished = True
+        finally:
+            busy = [wid for wid, held in self._assigned.items() if held]
+            if not finished and busy:
+                self.backend.cancel(busy)
+
+    def _pop_ready(self, ordered: bool) -> list[Segment]:
+        ready: list[Segment] = []
+        segments = self._segments
+        if ordered:
+            while segments and segments[0].open == 0:
+                ready.append(segments.popleft())
+        elif any(s.open == 0 for s in segments):
+            ready = [s for s in segments if s.open == 0]
+            self._segments = deque(s for s in segments if s.open)
+        for segment in ready:
+            self._outstanding -= len(segment.items)
+            if self.hooks:
+                self.hooks.finished(segment)
+        return ready
+
+
+def _info(exc: BaseException, kind: str) -> ErrorInfo:
+    info = describe(exc, kind)
+    info.traceback = ""
+    return info
+
+
+def _lost_info(event: Lost, kind: str) -> ErrorInfo:
+    cls = TaskTimeout if kind == "timeout" else WorkerDied
+    return _info(cls(event.reason), kind)

@@ -1,0 +1,91 @@
+"""Every run option in one frozen dataclass, validated once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+MODES = ("auto", "threads", "processes", "interpreters", "dask")
+ON_ERROR = ("raise", "skip", "return")
+START_METHODS = (None, "fork", "forkserver", "spawn")
+
+Mode = Literal["auto", "threads", "processes", "interpreters", "dask"]
+OnError = Literal["raise", "skip", "return"]
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (affinity-aware where the OS tells)."""
+    if hasattr(os, "process_cpu_count"):  # 3.13+
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class Options:
+    """How a batch runs. Built by ``gilwise.map``/``Pool``; checked in ``__post_init__``."""
+
+    mode: Mode = "auto"
+    workers: int | None = None
+    ordered: bool = True
+    chunksize: int | Literal["auto"] = "auto"
+    on_error: OnError = "raise"
+    progress: bool | None = None
+    initializer: Callable[..., Any] | None = None
+    initargs: tuple[Any, ...] = ()
+    timeout: float | None = None
+    retries: int = 0
+    retry_on: tuple[type[BaseException], ...] = (BaseException,)
+    backoff: float = 0.1
+    journal: str | Path | None = None
+    key: Callable[[Any], Any] | None = None
+    retry_failed: bool = False
+    max_in_flight: int | None = None
+    start_method: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ValueError(f"workers={self.workers!r} must be a positive integer or None")
+        if self.chunksize != "auto" and (
+            not isinstance(self.chunksize, int) or self.chunksize < 1
+        ):
+            raise ValueError(f"chunksize={self.chunksize!r} must be 'auto' or a positive integer")
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"on_error={self.on_error!r} is not one of {', '.join(ON_ERROR)}")
+        if self.initializer is not None and not callable(self.initializer):
+            raise TypeError(f"initializer={self.initializer!r} is not callable")
+        if self.timeout is not None and not (self.timeout > 0):
+            raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ValueError(f"retries={self.retries!r} must be a non-negative integer")
+        if isinstance(self.retry_on, type):
+            object.__setattr__(self, "retry_on", (self.retry_on,))
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in self.retry_on):
+            raise TypeError(f"retry_on={self.retry_on!r} must be exception classes")
+        if self.backoff < 0:
+            raise ValueError(f"backoff={self.backoff!r} must be >= 0")
+        if self.max_in_flight is not None and self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight={self.max_in_flight!r} must be a positive integer")
+        if self.start_method not in START_METHODS:
+            raise ValueError(f"start_method={self.start_method!r} is not one of {START_METHODS}")
+        if self.key is not None and not callable(self.key):
+            raise TypeError(f"key={self.key!r} is not callable")
+
+    def with_(self, **changes: Any) -> Options:
+        """A copy with some options changed (validated again)."""
+        return replace(self, **changes)
+
+    def worker_count(self) -> int:
+        """Workers to start: as asked, else one per usable core (threads: a wider default)."""
+        if self.workers is not None:
+            return self.workers
+        if self.mode == "threads":
+            return min(32, usable_cores() + 4)  # concurrent.futures' default for I/O work
+        return usable_cores()

@@ -1,0 +1,94 @@
+"""What a task ends as: a value or a Failure, and the exceptions a caller may see."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class GilwiseError(Exception):
+    """Base class of every error gilwise raises itself."""
+
+
+class WorkerDied(GilwiseError):
+    """The worker process running a task died (segfault, os._exit, a signal such as SIGKILL)."""
+
+
+class TaskTimeout(GilwiseError):
+    """A task ran past its ``timeout``; its worker was killed (processes) or abandoned (threads)."""
+
+
+class PayloadError(GilwiseError):
+    """An argument, result or exception could not be pickled or unpickled."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Stands in place of an item whose task failed (``on_error="return"``).
+
+    It carries everything needed to understand the failure without the worker: the original
+    exception's type name, message and formatted traceback from the worker.
+    """
+
+    index: int
+    item: Any
+    exc_type: str
+    message: str
+    traceback: str = ""
+    attempts: int = 1
+    exception: BaseException | None = field(default=None, repr=False, compare=False)
+
+    def __bool__(self) -> bool:  # a Failure is falsy, so `if result:` filters it out
+        return False
+
+    def __str__(self) -> str:
+        return f"item {self.index} failed: {self.exc_type}: {self.message}"
+
+
+class TaskError(GilwiseError):
+    """Raised by ``on_error="raise"``: a task failed. Its ``failure`` says which and why."""
+
+    def __init__(self, failure: Failure) -> None:
+        self.failure = failure
+        self.index = failure.index
+        self.item = failure.item
+        self.exc_type = failure.exc_type
+        self.remote_traceback = failure.traceback
+        super().__init__(
+            f"task for item {failure.index} ({_short(failure.item)}) failed after "
+            f"{failure.attempts} attempt(s): {failure.exc_type}: {failure.message}"
+        )
+
+    def __str__(self) -> str:
+        text = self.args[0]
+        if self.remote_traceback:
+            text += "\n\nRemote traceback (from the worker):\n" + self.remote_traceback.rstrip()
+        return text
+
+
+@dataclass
+class ErrorInfo:
+    """An exception turned into plain data in the worker, so it always crosses a pipe."""
+
+    exc_type: str
+    message: str
+    traceback: str
+    exception: BaseException | None = None
+    kind: str = "raised"  # raised | died | timeout | payload
+
+
+def describe(exc: BaseException, kind: str = "raised") -> ErrorInfo:
+    """Capture an exception with its traceback as an ErrorInfo."""
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorInfo(type(exc).__qualname__, str(exc), tb, exc, kind)
+
+
+def error_class(info: ErrorInfo) -> type[BaseException] | None:
+    """The gilwise exception class matching a supervisor-made error, for ``retry_on`` checks."""
+    return {"died": WorkerDied, "timeout": TaskTimeout, "payload": PayloadError}.get(info.kind)
+
+
+def _short(item: Any, limit: int = 60) -> str:
+    text = repr(item)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

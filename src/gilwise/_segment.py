@@ -1,0 +1,26 @@
+"""A run of consecutive input items and what became of each: the engine's unit of order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gilwise._outcome import Failure
+
+
+class Segment:
+    """Items ``start, start+1, ...``; ``open`` counts those not final yet."""
+
+    __slots__ = ("start", "items", "values", "failures", "attempts", "open", "seconds", "worker")
+
+    def __init__(self, start: int, items: list[Any]) -> None:
+        self.start = start
+        self.items = items
+        self.values: list[Any] = [None] * len(items)
+        self.failures: dict[int, Failure] = {}  # position -> final failure
+        self.attempts: dict[int, int] = {}  # position -> attempts, where more than one
+        self.open = len(items)
+        self.seconds: list[float] | None = None  # per item, filled by the stats hook
+        self.worker: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items)

@@ -1,0 +1,101 @@
+"""The unit of work that crosses to a worker (Chunk) and what comes back (ChunkResult).
+
+Both worker kinds, threads and processes, run chunks with :func:`run_chunk`, so a task
+behaves the same wherever it runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, MutableSequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gilwise._outcome import ErrorInfo, describe
+
+# Where a worker publishes what it is doing, read by the supervisor without a message:
+# [chunk id, position within the chunk, time.monotonic() when that item started].
+SLOT_CHUNK, SLOT_POSITION, SLOT_STARTED = 0, 1, 2
+SLOT_SIZE = 3
+
+
+@dataclass
+class Chunk:
+    """Items sent to one worker in one message; ``positions`` point into the owning Segment."""
+
+    id: int
+    fn_id: int
+    items: list[Any]
+    tracked: bool = False
+    segment: Any = field(default=None, repr=False)
+    positions: list[int] | range = field(default_factory=list, repr=False)
+
+    def payload(self) -> tuple[int, int, bool, list[Any]]:
+        """What actually travels: no back-references to the parent's bookkeeping."""
+        return (self.id, self.fn_id, self.tracked, self.items)
+
+
+@dataclass
+class ChunkResult:
+    """Values in item order (None where an item failed), errors by position, timings."""
+
+    chunk_id: int
+    values: list[Any]
+    errors: dict[int, ErrorInfo]
+    seconds: float
+    item_seconds: list[float] | None = None
+    worker: str = ""
+
+
+def run_chunk(
+    fn: Callable[[Any], Any],
+    chunk_id: int,
+    items: list[Any],
+    tracked: bool,
+    slot: MutableSequence[float] | None,
+) -> ChunkResult:
+    """Apply ``fn`` to every item, keeping each exception as a value at its position.
+
+    Untracked chunks take the lean path (one append per item) for tiny tasks; tracked chunks
+    publish the current position and start time in ``slot`` (for timeouts and crash blame)
+    and time each item.
+    """
+    values: list[Any] = []
+    errors: dict[int, ErrorInfo] = {}
+    append = values.append
+    it = iter(items)
+    started = time.perf_counter()
+    item_seconds: list[float] | None = None
+    if tracked and slot is not None:
+        item_seconds = []
+        slot[SLOT_CHUNK] = chunk_id
+        clock, record = time.perf_counter, item_seconds.append
+        monotonic = time.monotonic
+        while True:
+            try:
+                for item in it:
+                    slot[SLOT_POSITION] = len(values)
+                    slot[SLOT_STARTED] = monotonic()
+                    t0 = clock()
+                    append(fn(item))
+                    record(clock() - t0)
+                break
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes a value
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                record(clock() - t0)
+                errors[len(values)] = describe(exc)
+                append(None)
+        slot[SLOT_STARTED] = 0.0
+    else:
+        while True:
+            try:
+                for item in it:
+                    append(fn(item))
+                break
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                errors[len(values)] = describe(exc)
+                append(None)
+    return ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds)

@@ -1,0 +1,191 @@
+"""``mode="auto"``: measure the first items, then choose threads or processes, and say why.
+
+The first items run here, in the caller's thread and then in two threads at once; their
+results are real results, handed to the engine, never thrown away.
+
+1. CPU time against wall time (``time.thread_time`` / ``perf_counter``): mostly waiting
+   means I/O-bound, so threads, enough of them to cover the wait.
+2. For CPU-bound work: two threads at once against one. Work that releases the GIL
+   (hashlib, zlib, NumPy, subprocesses) scales and stays in threads; work that holds it
+   goes to processes, if the function and items can be pickled.
+3. On a free-threaded build with the GIL off, threads run Python in parallel: threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from gilwise._options import Options, usable_cores
+from gilwise._outcome import ErrorInfo, describe
+from gilwise._segment import Segment
+
+MIN_SAMPLE_SECONDS = 0.005  # run items alone until this much time is measured
+MAX_SAMPLE_ITEMS = 256
+IO_BOUND_BELOW = 0.5  # cpu/wall under this: mostly waiting
+SCALES_ABOVE = 1.5  # 2 threads at once doing this much more than 1: the GIL is released
+MAX_IO_THREADS = 64
+
+
+@dataclass
+class Decision:
+    """The mode chosen, with how many workers, the reason in words and the figures behind."""
+
+    mode: str
+    workers: int
+    reason: str
+    figures: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.mode}×{self.workers}: {self.reason}"
+
+
+@dataclass
+class Trial:
+    """The decision, the items run to reach it (with errors by position), and the rest."""
+
+    decision: Decision
+    segment: Segment
+    errors: dict[int, ErrorInfo]
+    rest: Iterable[Any]
+
+
+class _Rest:
+    """The items not yet run, keeping ``len`` when the input had one."""
+
+    def __init__(self, it: Iterator[Any], length: int | None) -> None:
+        self._it, self._length = it, length
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._it
+
+    def __len__(self) -> int:
+        if self._length is None:
+            raise TypeError("unknown length")
+        return self._length
+
+
+def gil_enabled() -> bool:
+    """False only on a free-threaded build running with the GIL off."""
+    check = getattr(sys, "_is_gil_enabled", None)
+    return True if check is None else bool(check())
+
+
+def _run(fn: Callable, item: Any) -> tuple[Any, ErrorInfo | None]:
+    try:
+        return fn(item), None
+    except Exception as exc:
+        return None, describe(exc)
+
+
+def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
+    """Run the first items, measuring, and decide the mode for the rest."""
+    total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    source = iter(items)
+    ran: list[Any] = []
+    values: list[Any] = []
+    errors: dict[int, ErrorInfo] = {}
+    cores = usable_cores()
+
+    def record(item: Any, outcome: tuple[Any, ErrorInfo | None]) -> None:
+        if outcome[1] is not None:
+            errors[len(ran)] = outcome[1]
+        ran.append(item)
+        values.append(outcome[0])
+
+    # 1. alone, in this thread: CPU against wall
+    wall = cpu = 0.0
+    alone = 0
+    for item in source:
+        w0, c0 = time.perf_counter(), time.thread_time()
+        outcome = _run(fn, item)
+        wall += time.perf_counter() - w0
+        cpu += time.thread_time() - c0
+        record(item, outcome)
+        alone += 1
+        if wall >= MIN_SAMPLE_SECONDS or alone >= MAX_SAMPLE_ITEMS:
+            break
+    figures: dict[str, float] = {"cpu_wall": cpu / wall if wall > 0 else 1.0}
+    if alone:
+        figures["seconds_per_item"] = wall / alone
+
+    def finish(decision: Decision) -> Trial:
+        segment = Segment(0, ran)
+        segment.values = values
+        segment.open = len(errors)
+        remaining = None if total is None else total - len(ran)
+        decision.figures.update(figures)
+        return Trial(decision, segment, errors, _Rest(source, remaining))
+
+    if not ran:
+        return finish(Decision("threads", 1, "no items to run"))
+    ratio = figures["cpu_wall"]
+    if ratio < IO_BOUND_BELOW:
+        workers = options.workers or min(
+            MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
+        )
+        reason = f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait"
+        return finish(Decision("threads", workers, reason))
+    workers = options.workers or cores
+    if not gil_enabled():
+        return finish(
+            Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) on a free-threaded "
+                     "build with the GIL off: threads run in parallel")
+        )
+    if cores < 2:
+        return finish(Decision("threads", 1, "one usable core: nothing runs in parallel"))
+
+    # 2. two threads at once, each running as many items as ran alone
+    batches = [list(itertools.islice(source, alone)) for _ in range(2)]
+    outcomes: list[list[tuple[Any, ErrorInfo | None]]] = [[], []]
+
+    def run_batch(n: int) -> None:
+        outcomes[n] = [_run(fn, item) for item in batches[n]]
+
+    w0 = time.perf_counter()
+    threads = [threading.Thread(target=run_batch, args=(n,)) for n in (0, 1) if batches[n]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pair_wall = time.perf_counter() - w0
+    for batch, results in zip(batches, outcomes):
+        for item, outcome in zip(batch, results):
+            record(item, outcome)
+    if not batches[1]:
+        return finish(Decision("threads", workers, "too few items to be worth processes"))
+    per_item_alone = wall / alone
+    per_item_pair = pair_wall / (len(batches[0]) + len(batches[1]))
+    speedup = per_item_alone / per_item_pair if per_item_pair > 0 else 1.0
+    figures["two_threads_speedup"] = speedup
+    if speedup >= SCALES_ABOVE:
+        return finish(Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) but "
+                               f"releases the GIL (2 threads: {speedup:.2f}× of 1)"))
+    unpicklable = _unpicklable(fn, ran[0])
+    if unpicklable:
+        return finish(Decision("threads", workers, f"CPU-bound and holds the GIL, but "
+                               f"{unpicklable} cannot go to another process"))
+    return finish(Decision("processes", workers, f"CPU-bound (cpu/wall {ratio:.2f}) and holds "
+                           f"the GIL (2 threads: {speedup:.2f}× of 1)"))
+
+
+def _unpicklable(fn: Callable, item: Any) -> str:
+    for what, obj in (("the function", fn), ("an item", item)):
+        try:
+            cloudpickle.dumps(obj)
+        except Exception as exc:
+            return f"{what} ({type(exc).__name__}: {exc})"
+    return ""
+
+
+def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> Decision:
+    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few)."""
+    return probe(fn, items, Options(**options)).decision

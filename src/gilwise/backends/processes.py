@@ -1,0 +1,320 @@
+"""Supervised worker processes, each with its own pipe.
+
+Unlike ``ProcessPoolExecutor``, the parent always knows which chunk each worker holds and
+which item it is executing (a few shared floats per worker), so a worker that dies or hangs
+costs only its own task: it is killed, replaced at once, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import pickle
+import queue
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import cloudpickle
+
+from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, describe
+from gilwise._task import (
+    SLOT_CHUNK,
+    SLOT_POSITION,
+    SLOT_SIZE,
+    SLOT_STARTED,
+    Chunk,
+    ChunkResult,
+    run_chunk,
+)
+from gilwise.backends._base import Backend, Done, Event, Lost
+
+PARENT_CHECK_SECONDS = 0.25
+
+
+class WorkerInitError(GilwiseError):
+    """The ``initializer`` failed in a new worker, so no worker can run tasks."""
+
+
+def dumps(obj: Any) -> bytes:
+    """Pickle fast; fall back to cloudpickle for lambdas, closures and ``__main__`` objects."""
+    try:
+        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(code).name
+    except ValueError:
+        return f"signal {code}"
+
+
+def exit_reason(pid: int, exitcode: int | None) -> str:
+    """'worker 123 was killed by SIGKILL' / 'worker 123 exited with code 3'."""
+    if exitcode is None:
+        return f"worker {pid} stopped answering"
+    if exitcode < 0:
+        return f"worker {pid} was killed by {_signal_name(-exitcode)}"
+    return f"worker {pid} exited with code {exitcode}"
+
+
+# ---------------------------------------------------------------- the worker process side
+
+
+def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
+    """Drain the pipe so the parent never blocks sending while this worker computes."""
+    try:
+        while True:
+            inbox.put(conn.recv_bytes())
+    except (EOFError, OSError):
+        inbox.put(None)
+
+
+def _watch_parent(ppid: int) -> None:
+    while os.getppid() == ppid:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)  # the parent is gone: nobody will read our results
+
+
+def _encode_result(result: Any) -> bytes:
+    try:
+        return dumps(result)
+    except Exception:
+        pass
+    for pos, value in enumerate(result.values):
+        try:
+            dumps(value)
+        except Exception as exc:
+            result.values[pos] = None
+            info = describe(PayloadError(f"the result could not be pickled: {exc}"), "payload")
+            result.errors[pos] = info
+    for info in result.errors.values():
+        try:
+            dumps(info.exception)
+        except Exception:
+            info.exception = None  # the type name, message and traceback still travel
+    return dumps(result)
+
+
+def worker_main(conn: Connection, slot: Any) -> None:
+    """Entry point of a worker process: init, then run chunks until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    inbox: queue.SimpleQueue = queue.SimpleQueue()
+    threading.Thread(target=_read_forever, args=(conn, inbox), daemon=True).start()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    name = str(os.getpid())
+    fns: dict[int, Callable[[Any], Any]] = {}
+    try:
+        initializer, initargs = pickle.loads(inbox.get())
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException as exc:  # noqa: BLE001
+        conn.send_bytes(dumps(("init_error", describe(exc))))
+        return
+    while message := inbox.get():  # None: the pipe closed; b"": asked to stop
+        kind, *rest = pickle.loads(message)
+        if kind == "fn":
+            fn_id, blob = rest
+            fns[fn_id] = pickle.loads(blob)
+            continue
+        chunk_id, fn_id, tracked, items_blob = rest
+        try:
+            items = pickle.loads(items_blob)
+        except BaseException as exc:  # noqa: BLE001
+            info = describe(PayloadError(f"an argument could not be unpickled: {exc}"))
+            info.kind, info.exception = "payload", None
+            conn.send_bytes(dumps(("undecodable", chunk_id, info)))
+            continue
+        result = run_chunk(fns[fn_id], chunk_id, items, tracked, slot)
+        result.worker = name
+        conn.send_bytes(_encode_result(result))
+
+
+# ---------------------------------------------------------------- the parent side
+
+
+class _Worker:
+    def __init__(self, wid: int, process: Any, conn: Connection, slot: Any) -> None:
+        self.id, self.process, self.conn, self.slot = wid, process, conn, slot
+        self.held: deque[int] = deque()  # chunk ids, running one first
+        self.known_fns: set[int] = set()
+        self.giving_up: str | None = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """fork where safe (Linux, no other threads): cheapest start; else forkserver or spawn."""
+    if sys.platform == "linux":
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+    else:
+        method = "spawn"
+    return multiprocessing.get_context(method)
+
+
+class ProcessBackend(Backend):
+    """Worker processes supervised from the engine's thread, with no helper threads."""
+
+    name = "processes"
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        self._workers: dict[int, _Worker] = {}
+        self._ids = itertools.count()
+        self._fns: dict[int, bytes] = {}
+        self._fn_ids = itertools.count()
+        self._init = cloudpickle.dumps((options.initializer, options.initargs))
+        self._spawned_at: dict[int, float] = {}
+
+    # -- lifecycle
+    def start(self) -> None:
+        while len(self._workers) < self.size:
+            self._spawn()
+
+    def _spawn(self) -> _Worker:
+        method = self.options.start_method
+        ctx = multiprocessing.get_context(method) if method else _context()
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        slot = ctx.RawArray("d", SLOT_SIZE)
+        process = ctx.Process(
+            target=worker_main, args=(child_conn, slot), daemon=True, name="gilwise-worker"
+        )
+        process.start()
+        child_conn.close()
+        parent_conn.send_bytes(self._init)
+        worker = _Worker(next(self._ids), process, parent_conn, slot)
+        self._workers[worker.id] = worker
+        self._spawned_at[worker.id] = time.monotonic()
+        return worker
+
+    def register(self, fn: Callable[[Any], Any]) -> int:
+        fn_id = next(self._fn_ids)
+        try:
+            self._fns[fn_id] = dumps(fn)
+        except Exception as exc:
+            raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
+        return fn_id
+
+    def workers(self) -> list[int]:
+        return list(self._workers)
+
+    # -- work
+    def submit(self, worker: int, chunk: Chunk) -> None:
+        w = self._workers[worker]
+        if chunk.fn_id not in w.known_fns:
+            w.conn.send_bytes(pickle.dumps(("fn", chunk.fn_id, self._fns[chunk.fn_id])))
+            w.known_fns.add(chunk.fn_id)
+        try:
+            items_blob = dumps(chunk.items)
+        except Exception as exc:
+            raise PayloadError(f"the argument could not be pickled: {exc}") from exc
+        w.conn.send_bytes(pickle.dumps(("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob)))
+        w.held.append(chunk.id)
+
+    def poll(self, timeout: float) -> list[Event]:
+        by_handle: dict[Any, _Worker] = {}
+        for w in self._workers.values():
+            by_handle[w.conn] = w
+            by_handle[w.process.sentinel] = w
+        events: list[Event] = []
+        ready = wait(list(by_handle), timeout)
+        dead: list[_Worker] = []
+        for handle in ready:
+            w = by_handle[handle]
+            if handle is w.conn:
+                if not self._receive(w, events):
+                    dead.append(w)
+            elif w not in dead:
+                dead.append(w)
+        for w in dead:
+            if w.id in self._workers:
+                while w.conn.poll(0) and self._receive(w, events):
+                    pass  # results sent just before dying still count
+                events.append(self._bury(w))
+        if dead:
+            self.start()
+        return events
+
+    def _receive(self, w: _Worker, events: list[Event]) -> bool:
+        try:
+            message = pickle.loads(w.conn.recv_bytes())
+        except (EOFError, OSError):
+            return False
+        if isinstance(message, tuple):
+            if message[0] == "init_error":
+                info: ErrorInfo = message[1]
+                self.close(kill=True)
+                raise WorkerInitError(
+                    f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
+                    + info.traceback
+                )
+            _, chunk_id, info = message  # undecodable chunk: every item fails the same way
+            w.held.popleft()
+            events.append(Done(w.id, _undecodable(chunk_id, info)))
+            return True
+        w.held.popleft()
+        events.append(Done(w.id, message))
+        return True
+
+    def _bury(self, w: _Worker) -> Lost:
+        w.process.join(1)
+        if w.process.exitcode is None:
+            w.process.kill()
+            w.process.join(1)
+        del self._workers[w.id]
+        w.conn.close()
+        position = None
+        if w.held and int(w.slot[SLOT_CHUNK]) == w.held[0] and w.slot[SLOT_STARTED] > 0:
+            position = int(w.slot[SLOT_POSITION])
+        if w.giving_up is not None:
+            return Lost(w.id, "timeout", w.giving_up, position)
+        return Lost(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), position)
+
+    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
+        w = self._workers.get(worker)
+        if w is None or int(w.slot[SLOT_CHUNK]) != chunk_id or w.slot[SLOT_STARTED] <= 0:
+            return None
+        return int(w.slot[SLOT_POSITION]), w.slot[SLOT_STARTED]
+
+    def give_up(self, worker: int, reason: str) -> None:
+        w = self._workers[worker]
+        w.giving_up = reason
+        w.process.kill()
+
+    def cancel(self, workers: list[int]) -> None:
+        for wid in workers:
+            w = self._workers.pop(wid, None)
+            if w is not None:
+                w.process.kill()
+                w.process.join(1)
+                w.conn.close()
+
+    def close(self, kill: bool = False) -> None:
+        workers = list(self._workers.values())
+        self._workers.clear()
+        for w in workers:
+            if kill:
+                w.process.kill()
+            else:
+                try:
+                    w.conn.send_bytes(b"")  # the empty message: stop
+                except OSError:
+                    pass
+        deadline = time.monotonic() + (0 if kill else 2.0)
+        for w in workers:
+            w.process.join(max(0.0, deadline - time.monotonic()))
+            if w.process.exitcode is None:
+                w.process.kill()
+                w.process.join(1)
+            w.conn.close()
+
+
+def _undecodable(chunk_id: int, info: ErrorInfo) -> ChunkResult:
+    """A chunk the worker could not unpickle: error at position -1 tells the engine to split."""
+    return ChunkResult(chunk_id, [], {-1: info}, 0.0)

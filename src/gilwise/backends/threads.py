@@ -1,0 +1,129 @@
+"""Worker threads, each with its own inbox, all answering into one outbox.
+
+A thread cannot be killed: a task past its timeout is reported as timed out and its thread
+is abandoned (left to finish on its own, its result ignored) and replaced by a fresh one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from gilwise._task import SLOT_CHUNK, SLOT_POSITION, SLOT_SIZE, SLOT_STARTED, Chunk, run_chunk
+from gilwise.backends._base import Backend, Done, Event, Lost
+
+_STOP = None
+
+
+class _Thread:
+    def __init__(self, wid: int, outbox: queue.SimpleQueue, fns: dict[int, Callable]) -> None:
+        self.id = wid
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.slot: list[float] = [-1.0] * SLOT_SIZE
+        self.held: deque[int] = deque()
+        self.thread = threading.Thread(
+            target=self._run, args=(outbox, fns), daemon=True, name=f"gilwise-thread-{wid}"
+        )
+
+    def _run(self, outbox: queue.SimpleQueue, fns: dict[int, Callable]) -> None:
+        name = self.thread.name
+        while (chunk := self.inbox.get()) is not _STOP:
+            result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, self.slot)
+            result.worker = name
+            outbox.put((self.id, result))
+
+
+class ThreadBackend(Backend):
+    """Threads share the parent's memory: nothing is pickled, the function may be anything."""
+
+    name = "threads"
+
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._workers: dict[int, _Thread] = {}
+        self._ids = itertools.count()
+        self._fns: dict[int, Callable[[Any], Any]] = {}
+        self._fn_ids = itertools.count()
+        self._lost: list[Lost] = []
+        self._initialized = False
+
+    def start(self) -> None:
+        if not self._initialized and self.options.initializer is not None:
+            # Threads share one interpreter: the initializer runs once, not per thread.
+            self.options.initializer(*self.options.initargs)
+        self._initialized = True
+        while len(self._workers) < self.size:
+            t = _Thread(next(self._ids), self._outbox, self._fns)
+            self._workers[t.id] = t
+            t.thread.start()
+
+    def register(self, fn: Callable[[Any], Any]) -> int:
+        fn_id = next(self._fn_ids)
+        self._fns[fn_id] = fn
+        return fn_id
+
+    def workers(self) -> list[int]:
+        return list(self._workers)
+
+    def submit(self, worker: int, chunk: Chunk) -> None:
+        t = self._workers[worker]
+        t.held.append(chunk.id)
+        t.inbox.put(chunk)
+
+    def poll(self, timeout: float) -> list[Event]:
+        events: list[Event] = list(self._lost)
+        self._lost.clear()
+        try:
+            first = self._outbox.get(timeout=timeout) if not events else self._outbox.get_nowait()
+        except queue.Empty:
+            return events
+        pending = [first]
+        while True:
+            try:
+                pending.append(self._outbox.get_nowait())
+            except queue.Empty:
+                break
+        for wid, result in pending:
+            t = self._workers.get(wid)
+            if t is None:
+                continue  # an abandoned or cancelled thread finished late: ignore it
+            t.held.popleft()
+            events.append(Done(wid, result))
+        return events
+
+    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
+        t = self._workers.get(worker)
+        if t is None or int(t.slot[SLOT_CHUNK]) != chunk_id or t.slot[SLOT_STARTED] <= 0:
+            return None
+        return int(t.slot[SLOT_POSITION]), t.slot[SLOT_STARTED]
+
+    def give_up(self, worker: int, reason: str) -> None:
+        t = self._workers.pop(worker)
+        t.inbox.put(_STOP)  # if it ever comes back, it stops
+        position = int(t.slot[SLOT_POSITION]) if t.slot[SLOT_STARTED] > 0 else None
+        self._lost.append(Lost(worker, "timeout", reason + " (its thread is abandoned)", position))
+        self.start()
+
+    def cancel(self, workers: list[int]) -> None:
+        for wid in workers:
+            t = self._workers.pop(wid, None)
+            if t is not None:
+                t.inbox.put(_STOP)
+        self.start()
+
+    def close(self, kill: bool = False) -> None:
+        threads = list(self._workers.values())
+        self._workers.clear()
+        for t in threads:
+            t.inbox.put(_STOP)
+        if not kill:
+            deadline = time.monotonic() + 5.0
+            for t in threads:
+                t.thread.join(max(0.0, deadline - time.monotonic()))
+

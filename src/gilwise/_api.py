@@ -9,8 +9,9 @@ from typing import Any
 
 from gilwise._engine import Engine
 from gilwise._options import Options
-from gilwise._outcome import TaskError
+from gilwise._outcome import Outcome, TaskError
 from gilwise._segment import Segment
+from gilwise._task import ChunkResult
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
 from gilwise.progress import ProgressBar, wanted
@@ -59,14 +60,24 @@ class MapResult(Iterator[Any]):
 class _Hooks:
     """What the engine tells the world about finished segments: counts and progress."""
 
-    def __init__(self, info: RunInfo, bar: ProgressBar | None) -> None:
-        self.info, self.bar = info, bar
+    def __init__(self, info: RunInfo, bar: ProgressBar | None, detailed: bool) -> None:
+        self.info, self.bar, self.detailed = info, bar, detailed
 
     def prefill(self, segment: Segment) -> range:
         return range(len(segment.items))
 
-    def ran(self, segment: Segment, positions: Any, result: Any) -> None:
-        pass
+    def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
+        """Keep per-item seconds and worker (exact when tracked, else the chunk's average)."""
+        if not self.detailed:
+            return
+        if segment.seconds is None or segment.worker is None:
+            segment.seconds = [0.0] * len(segment.items)
+            segment.worker = [""] * len(segment.items)
+        each = result.item_seconds
+        average = result.seconds / max(1, len(result.values))
+        for j, pos in enumerate(positions):
+            segment.seconds[pos] = each[j] if each and j < len(each) else average
+            segment.worker[pos] = result.worker
 
     def finished(self, segment: Segment) -> None:
         failed = len(segment.failures)
@@ -147,26 +158,26 @@ class Pool:
             label = f"gilwise {opts.mode}"
             whole = None if total is None else total + (len(head[0]) if head else 0)
             bar = ProgressBar(whole, label, delay=1.0 if opts.progress is None else 0.0)
-        hooks = _Hooks(info, bar)
+        hooks = _Hooks(info, bar, detailed=opts.outcomes)
         finished = False
         try:
             backend = self._backend(opts)
             info.mode, info.workers = opts.mode, backend.size
             engine = Engine(backend, fn, items, opts, hooks, head=head)
             for segment in engine.segments():
-                if not segment.failures:
+                if not segment.failures and not opts.outcomes:
                     yield from segment.values
                     continue
                 for pos, value in enumerate(segment.values):
                     failure = segment.failures.get(pos)
-                    if failure is None:
-                        yield value
-                    elif opts.on_error == "raise":
+                    if failure is not None and opts.on_error == "raise":
                         raise TaskError(failure)
-                    elif opts.on_error == "return":
-                        yield failure
-                    else:
+                    if failure is not None and opts.on_error == "skip":
                         info.skipped += 1
+                    elif opts.outcomes:
+                        yield _outcome(segment, pos)
+                    else:
+                        yield value if failure is None else failure
             info.retried = engine.retried
             finished = True
         finally:
@@ -175,6 +186,18 @@ class Pool:
                 bar.close()
             if own:
                 self.close(kill=not finished)
+
+
+def _outcome(segment: Segment, pos: int) -> Outcome:
+    return Outcome(
+        index=segment.start + pos,
+        item=segment.items[pos],
+        value=segment.values[pos],
+        failure=segment.failures.get(pos),
+        attempts=segment.attempts.get(pos, 1),
+        seconds=segment.seconds[pos] if segment.seconds else 0.0,
+        worker=segment.worker[pos] if segment.worker else "",
+    )
 
 
 def map(  # noqa: A001 - the point is to read like builtins.map
@@ -200,6 +223,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       item, or "return" a :class:`Failure` in its place.
     - ``progress``: a progress bar on stderr (default: when stderr is a terminal).
     - ``initializer(*initargs)`` runs once in each worker process before its first task.
+    - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,
+      attempts, seconds, worker) instead of bare values.
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.

@@ -32,6 +32,7 @@ from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost
 
 POLL_SECONDS = 0.05
+QUICK_CHUNK_SECONDS = 0.005
 TARGET_CHUNK_SECONDS = {"processes": 0.02, "threads": 0.002}
 
 
@@ -54,7 +55,9 @@ class Engine:
         fixed = None if options.chunksize == "auto" else options.chunksize
         target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
         self.sizer = ChunkSizer(fixed, backend.size, total, target)
-        self._source = iter(items)
+        plain = isinstance(items, (list, tuple, range))
+        self._source = iter(items) if plain else self._guard(items)
+        self.source_error: BaseException | None = None
         self._next_index = len(head[0].items) if head else 0
         self._exhausted = False
         self._chunk_ids = itertools.count()
@@ -63,6 +66,7 @@ class Engine:
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
         self._assigned: dict[int, deque[Chunk]] = {}
+        self._last_chunk_seconds: dict[int, float] = {}
         self._retry_when = itertools.count()
         self.retried = 0
         if head:  # items already run while choosing the mode: their results count
@@ -73,6 +77,13 @@ class Engine:
                 self._fail(segment, pos, info)
 
     # ------------------------------------------------------------------ feeding
+    def _guard(self, items: Iterable[Any]) -> Iterator[Any]:
+        """Read the input; if reading fails, finish what was read, then raise (in segments)."""
+        try:
+            yield from items
+        except Exception as exc:
+            self.source_error = exc
+
     def _limit(self) -> int:
         if self.options.max_in_flight is not None:
             return self.options.max_in_flight
@@ -110,9 +121,13 @@ class Engine:
         return self._fresh_chunk()
 
     def _dispatch(self) -> None:
-        depth = self.backend.depth
         for wid in self.backend.workers():
             held = self._assigned.setdefault(wid, deque())
+            # Queue a chunk behind the running one only on a worker whose chunks are quick:
+            # there it hides the round trip; behind a slow task it would wait while another
+            # worker idles.
+            quick = self._last_chunk_seconds.get(wid, 1.0) < QUICK_CHUNK_SECONDS
+            depth = self.backend.depth if quick else 1
             while len(held) < depth:
                 chunk = self._next_chunk()
                 if chunk is None:
@@ -145,6 +160,7 @@ class Engine:
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
         self.sizer.observe(len(result.values), result.seconds)
+        self._last_chunk_seconds[event.worker] = result.seconds
         segment = chunk.segment
         if self.hooks:
             self.hooks.ran(segment, chunk.positions, result)
@@ -225,6 +241,8 @@ class Engine:
                 ready = self._pop_ready(ordered)
                 yield from ready
                 if not self._segments and self._exhausted and not self._retries:
+                    if self.source_error is not None:
+                        raise self.source_error
                     break
                 if ready:
                     continue
@@ -240,6 +258,7 @@ class Engine:
                     self._check_timeouts()
             finished = True
         finally:
+            self._source = iter(())  # let the input go, generators included
             busy = [wid for wid, held in self._assigned.items() if held]
             if not finished and busy:
                 self.backend.cancel(busy)

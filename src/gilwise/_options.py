@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,7 +46,7 @@ class Options:
     retry_failed: bool = False
     max_in_flight: int | None = None
     start_method: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    outcomes: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

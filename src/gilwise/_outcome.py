@@ -92,3 +92,20 @@ def error_class(info: ErrorInfo) -> type[BaseException] | None:
 def _short(item: Any, limit: int = 60) -> str:
     text = repr(item)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One item's fate, with how it went: ``map(..., outcomes=True)`` yields these."""
+
+    index: int
+    item: Any
+    value: Any = None
+    failure: Failure | None = None
+    attempts: int = 1
+    seconds: float = 0.0
+    worker: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None

@@ -58,19 +58,42 @@ class Trial:
     rest: Iterable[Any]
 
 
-class _Rest:
+class _Sized:
     """The items not yet run, keeping ``len`` when the input had one."""
 
-    def __init__(self, it: Iterator[Any], length: int | None) -> None:
+    def __init__(self, it: Iterator[Any], length: int) -> None:
         self._it, self._length = it, length
 
     def __iter__(self) -> Iterator[Any]:
         return self._it
 
     def __len__(self) -> int:
-        if self._length is None:
-            raise TypeError("unknown length")
         return self._length
+
+
+class _Source:
+    """Reads the input for the probe; an error while reading waits for the engine to raise
+    it, after everything read before it has run."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._it = iter(items)
+        self._error: Exception | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        while self._error is None:
+            try:
+                item = next(self._it)
+            except StopIteration:
+                return
+            except Exception as exc:
+                self._error = exc
+                return
+            yield item
+
+    def rest(self) -> Iterator[Any]:
+        if self._error is not None:
+            raise self._error
+        yield from self._it
 
 
 def gil_enabled() -> bool:
@@ -89,7 +112,8 @@ def _run(fn: Callable, item: Any) -> tuple[Any, ErrorInfo | None]:
 def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-    source = iter(items)
+    reader = _Source(items)
+    source = iter(reader)
     ran: list[Any] = []
     values: list[Any] = []
     errors: dict[int, ErrorInfo] = {}
@@ -121,9 +145,11 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
         segment = Segment(0, ran)
         segment.values = values
         segment.open = len(errors)
-        remaining = None if total is None else total - len(ran)
         decision.figures.update(figures)
-        return Trial(decision, segment, errors, _Rest(source, remaining))
+        rest: Iterable[Any] = reader.rest()
+        if total is not None:
+            rest = _Sized(iter(rest), total - len(ran))
+        return Trial(decision, segment, errors, rest)
 
     if not ran:
         return finish(Decision("threads", 1, "no items to run"))

@@ -1,0 +1,143 @@
+"""The ``gilwise`` command: a thin shell over the library. It parses, calls, prints."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import gilwise
+from gilwise.jsonl import InputError, is_json_input, open_input, read_items, record
+from gilwise.loader import SpecError, load_callable
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A bad argument or input: one line on stderr, exit code 2."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gilwise",
+        description="Run a Python function over many items in parallel: gilwise measures "
+        "whether the work holds the GIL and picks threads or processes for you.",
+    )
+    parser.add_argument("--version", action="version", version=f"gilwise {gilwise.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    m = sub.add_parser(
+        "map",
+        help="apply MODULE:FUNCTION to every line of a file, writing JSONL",
+        description="Apply FUNCTION to every item of INPUT in parallel and write one JSON "
+        "object per item: {index, item, ok, value | error, attempts}.",
+        epilog="example: gilwise map mymodule:work inputs.txt -o results.jsonl --mode processes",
+    )
+    m.add_argument("function", help="MODULE:FUNCTION or path/to/file.py:FUNCTION")
+    m.add_argument("input", help="items, one per line ('-' for stdin); .jsonl: one JSON value "
+                   "per line, otherwise each line is a string")
+    m.add_argument("-o", "--output", default="-", help="JSONL output file (default: stdout)")
+    m.add_argument("--mode", default="auto", choices=["auto", "threads", "processes",
+                   "interpreters"], help="how to run (default: auto, measured)")
+    m.add_argument("--workers", type=_positive_int, help="number of workers (default: cores "
+                   "for CPU-bound work, more for I/O-bound)")
+    m.add_argument("--chunksize", type=_positive_int, help="items per message (default: adapts)")
+    m.add_argument("--unordered", action="store_true", help="write results as they complete")
+    m.add_argument("--json", dest="as_json", action="store_true", default=None,
+                   help="read each line as JSON (default when INPUT ends in .jsonl)")
+    m.add_argument("--lines", dest="as_json", action="store_false",
+                   help="read each line as a plain string")
+    m.add_argument("--fail-fast", action="store_true",
+                   help="stop at the first failed item (exit 1) instead of recording it")
+    m.add_argument("--explain", action="store_true",
+                   help="print why auto mode chose what it chose (on stderr)")
+    m.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+
+    d = sub.add_parser("demo", help="see the GIL at work on this machine: a short tour")
+    d.add_argument("--items", type=_positive_int, default=48, help="CPU-bound tasks to run")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "map":
+            return _map(args)
+        if args.command == "demo":
+            from gilwise.demo import run_demo
+
+            return run_demo(items=args.items)
+    except (UsageError, SpecError, InputError, ValueError, TypeError) as exc:
+        print(f"gilwise: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_USAGE
+
+
+def _map(args: argparse.Namespace) -> int:
+    fn = load_callable(args.function)
+    stream = open_input(args.input)
+    as_json = is_json_input(args.input) if args.as_json is None else args.as_json
+    items = read_items(stream, args.input, as_json)
+    options: dict[str, Any] = {
+        "mode": args.mode,
+        "workers": args.workers,
+        "ordered": not args.unordered,
+        "chunksize": args.chunksize or "auto",
+        "on_error": "raise" if args.fail_fast else "return",
+        "progress": args.progress,
+        "outcomes": True,
+    }
+    with _output(args.output) as out:
+        results = gilwise.map(fn, items, **options)
+        try:
+            for outcome in results:
+                out.write(record(outcome) + "\n")
+        except gilwise.TaskError as exc:
+            print(f"gilwise: {exc.args[0]}", file=sys.stderr)
+            return EXIT_FAILED
+        finally:
+            out.flush()
+            if args.explain and results.info.mode:
+                print(f"gilwise: {results.info.mode}×{results.info.workers}: "
+                      f"{results.info.reason}", file=sys.stderr)
+    return EXIT_FAILED if results.info.failed else EXIT_OK
+
+
+@contextlib.contextmanager
+def _output(path: str) -> Any:
+    if path == "-":
+        yield sys.stdout
+        return
+    try:
+        handle: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the output ({exc.strerror})") from None
+    with handle:
+        yield handle
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""gilwise.map and Pool: results, order, errors, laziness and cleanup, on real workers."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+
+import pytest
+
+import gilwise
+from conftest import wait_for_no_workers, worker_processes
+
+MODES = ["threads", "processes"]
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_on_seven(x: int) -> int:
+    if x == 7:
+        raise ValueError(f"seven is bad: {x}")
+    return x
+
+
+def sleep_then_return(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def pid_of(_: object) -> int:
+    time.sleep(0.005)
+    return os.getpid()
+
+
+STATE: dict[str, object] = {}
+
+
+def remember(tag: str) -> None:
+    STATE["tag"] = tag
+    STATE["pid"] = os.getpid()
+
+
+def read_state(_: object) -> tuple[object, object, int]:
+    time.sleep(0.005)
+    return STATE.get("tag"), STATE.get("pid"), os.getpid()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_results_come_back_in_input_order(mode, no_leftover_workers):
+    assert list(gilwise.map(square, range(500), mode=mode, workers=2)) == [
+        x * x for x in range(500)
+    ]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_unordered_yields_as_tasks_complete(mode, no_leftover_workers):
+    delays = [0.4, 0.0, 0.0, 0.0, 0.0, 0.0]
+    out = list(gilwise.map(sleep_then_return, delays, mode=mode, workers=2, ordered=False))
+    assert sorted(out) == sorted(delays)
+    assert out[-1] == 0.4  # the slow first item arrives last
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_generator_input_is_read_lazily(mode, no_leftover_workers):
+    pulled = []
+
+    def numbers():
+        for i in itertools.count():
+            pulled.append(i)
+            yield i
+
+    results = gilwise.map(square, numbers(), mode=mode, workers=2)
+    first = list(itertools.islice(results, 10))
+    results.close()
+    assert first == [x * x for x in range(10)]
+    assert len(pulled) < 100_000  # an infinite input: only a bounded window was read
+
+
+def test_lambdas_and_closures_run_in_processes(no_leftover_workers):
+    offset = 1000
+    assert list(gilwise.map(lambda x: x + offset, range(5), mode="processes", workers=2)) == [
+        1000, 1001, 1002, 1003, 1004
+    ]
+
+
+def test_process_mode_really_uses_other_processes(no_leftover_workers):
+    pids = set(gilwise.map(pid_of, range(40), mode="processes", workers=2, chunksize=1))
+    assert os.getpid() not in pids
+    assert 1 <= len(pids) <= 2
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_on_error_raise_yields_earlier_results_first(mode, no_leftover_workers):
+    got = []
+    with pytest.raises(gilwise.TaskError) as caught:
+        for value in gilwise.map(fail_on_seven, range(20), mode=mode, workers=2):
+            got.append(value)
+    assert got == list(range(7))
+    err = caught.value
+    assert err.index == 7 and err.item == 7
+    assert err.exc_type == "ValueError"
+    assert "seven is bad: 7" in str(err)
+    assert "fail_on_seven" in err.remote_traceback  # the worker's own traceback
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_on_error_skip_leaves_failed_items_out_and_counts_them(mode, no_leftover_workers):
+    results = gilwise.map(fail_on_seven, range(20), mode=mode, workers=2, on_error="skip")
+    assert list(results) == [x for x in range(20) if x != 7]
+    assert results.info.skipped == 1 and results.info.failed == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_on_error_return_puts_a_failure_in_place(mode, no_leftover_workers):
+    out = list(gilwise.map(fail_on_seven, range(10), mode=mode, workers=2, on_error="return"))
+    failure = out[7]
+    assert isinstance(failure, gilwise.Failure) and not failure
+    assert (failure.index, failure.item, failure.exc_type) == (7, 7, "ValueError")
+    assert "seven is bad" in failure.message
+    assert out[:7] == list(range(7)) and out[8:] == [8, 9]
+
+
+def test_outcomes_carry_index_attempts_seconds_and_worker(no_leftover_workers):
+    outcomes = list(gilwise.map(sleep_then_return, [0.01] * 4, mode="processes", workers=2,
+                                outcomes=True))
+    assert [o.index for o in outcomes] == [0, 1, 2, 3]
+    assert all(o.ok and o.attempts == 1 and o.seconds >= 0.009 for o in outcomes)
+    assert all(o.worker.isdigit() and int(o.worker) != os.getpid() for o in outcomes)
+
+
+def test_initializer_runs_in_every_worker_process(no_leftover_workers):
+    results = list(gilwise.map(read_state, range(40), mode="processes", workers=2, chunksize=1,
+                               initializer=remember, initargs=("ready",)))
+    assert all(tag == "ready" for tag, _, _ in results)
+    assert all(init_pid == pid for _, init_pid, pid in results)  # state is per worker
+
+
+def test_failing_initializer_is_a_clear_error(no_leftover_workers):
+    def broken():
+        raise RuntimeError("no model file")
+
+    with pytest.raises(gilwise.WorkerInitError, match="no model file"):
+        list(gilwise.map(square, range(5), mode="processes", workers=2, initializer=broken))
+
+
+def test_pool_reuses_its_workers_across_maps(no_leftover_workers):
+    with gilwise.Pool(mode="processes", workers=2) as pool:
+        first = set(pool.map(pid_of, range(20), chunksize=1))
+        second = set(pool.map(pid_of, range(20), chunksize=1))
+        assert list(pool.map(square, range(5))) == [0, 1, 4, 9, 16]
+    assert first == second
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_no_worker_left_after_consumer_raises(mode):
+    with pytest.raises(RuntimeError):
+        for value in gilwise.map(sleep_then_return, [0.05] * 50, mode=mode, workers=2):
+            if value:
+                raise RuntimeError("the consumer gave up")
+    assert wait_for_no_workers() == []
+
+
+def test_no_worker_left_after_early_stop():
+    results = gilwise.map(sleep_then_return, [0.05] * 50, mode="processes", workers=2)
+    for _ in results:
+        break
+    assert worker_processes() != []  # still held by the unfinished iterator...
+    results.close()
+    assert wait_for_no_workers() == []  # ...and gone once it is closed
+
+
+def test_no_worker_left_after_batch():
+    assert sum(gilwise.map(square, range(1000), mode="processes", workers=2)) == sum(
+        x * x for x in range(1000)
+    )
+    assert wait_for_no_workers() == []
+
+
+def test_auto_mode_says_what_it_chose_and_why(no_leftover_workers):
+    results = gilwise.map(sleep_then_return, [0.02] * 10)
+    assert list(results) == [0.02] * 10
+    assert results.info.mode == "threads"
+    assert "I/O-bound" in results.info.reason
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"mode": "gpu"}, "mode='gpu' is not one of"),
+        ({"workers": 0}, "workers=0 must be a positive integer"),
+        ({"chunksize": -1}, "chunksize=-1 must be"),
+        ({"on_error": "ignore"}, "on_error='ignore' is not one of"),
+        ({"timeout": 0}, "timeout=0 must be a positive"),
+    ],
+)
+def test_bad_options_are_named_in_the_error(options, message):
+    with pytest.raises(ValueError, match=message):
+        gilwise.map(square, range(3), **options)
+
+
+def test_input_error_comes_after_the_items_read_before_it(no_leftover_workers):
+    def items():
+        yield from range(5)
+        raise OSError("disk went away")
+
+    got = []
+    with pytest.raises(OSError, match="disk went away"):
+        for value in gilwise.map(square, items(), mode="processes", workers=2):
+            got.append(value)
+    assert got == [0, 1, 4, 9, 16]

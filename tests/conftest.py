@@ -9,19 +9,26 @@ import pytest
 
 
 def worker_processes() -> list[psutil.Process]:
-    """Live child processes of this test process that are gilwise workers."""
+    """Live gilwise workers started by this test process: its children, and the children of
+    multiprocessing's forkserver (used when the parent has threads), not the helpers
+    themselves."""
     found = []
-    for child in psutil.Process().children(recursive=True):
+    for child in psutil.Process().children():
         try:
             cmdline = " ".join(child.cmdline())
-            if child.status() == psutil.STATUS_ZOMBIE:
-                continue
         except psutil.Error:
             continue
-        if "forkserver" in cmdline or "resource_tracker" in cmdline:
+        if "resource_tracker" in cmdline:
             continue
-        found.append(child)
-    return found
+        found.extend(child.children() if "forkserver" in cmdline else [child])
+    alive = []
+    for process in found:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process)
+        except psutil.Error:
+            continue
+    return alive
 
 
 def wait_for_no_workers(seconds: float = 3.0) -> list[psutil.Process]:

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gilwise._engine import Engine
+from gilwise._hooks import RunHooks
 from gilwise._options import Options
 from gilwise._outcome import Outcome, TaskError
 from gilwise._segment import Segment
-from gilwise._task import ChunkResult
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
+from gilwise.journal import Journal, function_name, peek
 from gilwise.progress import ProgressBar, wanted
+from gilwise.stats import Stats
 
 
 @dataclass
@@ -31,6 +33,7 @@ class RunInfo:
     from_journal: int = 0
     seconds: float = 0.0
     figures: dict[str, float] = field(default_factory=dict)
+    stats: Stats | None = None
 
     @property
     def throughput(self) -> float:
@@ -55,36 +58,6 @@ class MapResult(Iterator[Any]):
 
     def close(self) -> None:
         self._gen.close()  # type: ignore[attr-defined]
-
-
-class _Hooks:
-    """What the engine tells the world about finished segments: counts and progress."""
-
-    def __init__(self, info: RunInfo, bar: ProgressBar | None, detailed: bool) -> None:
-        self.info, self.bar, self.detailed = info, bar, detailed
-
-    def prefill(self, segment: Segment) -> range:
-        return range(len(segment.items))
-
-    def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
-        """Keep per-item seconds and worker (exact when tracked, else the chunk's average)."""
-        if not self.detailed:
-            return
-        if segment.seconds is None or segment.worker is None:
-            segment.seconds = [0.0] * len(segment.items)
-            segment.worker = [""] * len(segment.items)
-        each = result.item_seconds
-        average = result.seconds / max(1, len(result.values))
-        for j, pos in enumerate(positions):
-            segment.seconds[pos] = each[j] if each and j < len(each) else average
-            segment.worker[pos] = result.worker
-
-    def finished(self, segment: Segment) -> None:
-        failed = len(segment.failures)
-        self.info.done += len(segment.items) - failed
-        self.info.failed += failed
-        if self.bar is not None:
-            self.bar.advance(len(segment.items) - failed, failed)
 
 
 class Pool:
@@ -141,26 +114,37 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Iterator[Any]:
         started = time.monotonic()
-        head = None
-        if opts.mode == "auto":
-            from gilwise.auto import probe
-
-            trial = probe(fn, items, opts)
-            decision, items = trial.decision, trial.rest
-            head = (trial.segment, trial.errors) if trial.segment.items else None
-            opts = opts.with_(mode=decision.mode, workers=decision.workers)
-            info.reason, info.figures = decision.reason, decision.figures
-        else:
-            info.reason = f"mode={opts.mode!r} was asked for"
-        total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        bar = None
-        if wanted(opts.progress):
-            label = f"gilwise {opts.mode}"
-            whole = None if total is None else total + (len(head[0]) if head else 0)
-            bar = ProgressBar(whole, label, delay=1.0 if opts.progress is None else 0.0)
-        hooks = _Hooks(info, bar, detailed=opts.outcomes)
+        journal = hooks = None
         finished = False
         try:
+            if opts.journal is not None:
+                journal, items = _open_journal(fn, items, opts, info)
+            head = None
+            saved = journal.saved_mode() if journal else None
+            if opts.mode == "auto" and saved:
+                opts = opts.with_(mode=saved[0], workers=saved[1])
+                info.reason = f"as chosen when this journal was started: {saved[2]}"
+            elif opts.mode == "auto":
+                from gilwise.auto import probe
+
+                trial = probe(fn, items, opts)
+                decision, items = trial.decision, trial.rest
+                head = (trial.segment, trial.errors) if trial.segment.items else None
+                opts = opts.with_(mode=decision.mode, workers=decision.workers)
+                info.reason, info.figures = decision.reason, decision.figures
+            else:
+                info.reason = f"mode={opts.mode!r} was asked for"
+            if journal is not None and not saved:
+                journal.save_mode(opts.mode, opts.worker_count(), info.reason)
+            bar = None
+            if wanted(opts.progress):
+                total = len(items) if hasattr(items, "__len__") else None  # type: ignore
+                if total is not None and head:
+                    total += len(head[0])
+                bar = ProgressBar(total, f"gilwise {opts.mode}",
+                                  delay=1.0 if opts.progress is None else 0.0)
+            info.stats = Stats() if opts.stats else None
+            hooks = RunHooks(info, bar, journal, opts.key, info.stats, detailed=opts.outcomes)
             backend = self._backend(opts)
             info.mode, info.workers = opts.mode, backend.size
             engine = Engine(backend, fn, items, opts, hooks, head=head)
@@ -182,10 +166,26 @@ class Pool:
             finished = True
         finally:
             info.seconds = time.monotonic() - started
-            if bar is not None:
-                bar.close()
+            if hooks is not None and hooks.bar is not None:
+                hooks.bar.close()
+            if journal is not None:
+                journal.close()
             if own:
                 self.close(kill=not finished)
+
+
+def _open_journal(
+    fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo
+) -> tuple[Journal, Iterable[Any]]:
+    """Open the journal and check it belongs to this function and input."""
+    journal = Journal(opts.journal)  # type: ignore[arg-type]
+    try:
+        head, items = peek(items)
+        journal.bind(function_name(fn), None if opts.key else head, opts.retry_failed)
+    except BaseException:
+        journal.close()
+        raise
+    return journal, items
 
 
 def _outcome(segment: Segment, pos: int) -> Outcome:

@@ -256,6 +256,8 @@ class Engine:
                         self._on_lost(event)
                 if self.options.timeout is not None:
                     self._check_timeouts()
+                if self.hooks:
+                    self.hooks.tick()
             finished = True
         finally:
             self._source = iter(())  # let the input go, generators included

@@ -47,6 +47,7 @@ class Options:
     max_in_flight: int | None = None
     start_method: str | None = None
     outcomes: bool = False
+    stats: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

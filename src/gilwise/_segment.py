@@ -10,7 +10,9 @@ from gilwise._outcome import Failure
 class Segment:
     """Items ``start, start+1, ...``; ``open`` counts those not final yet."""
 
-    __slots__ = ("start", "items", "values", "failures", "attempts", "open", "seconds", "worker")
+    __slots__ = (
+        "start", "items", "values", "failures", "attempts", "open", "seconds", "worker", "resumed"
+    )
 
     def __init__(self, start: int, items: list[Any]) -> None:
         self.start = start
@@ -21,6 +23,7 @@ class Segment:
         self.open = len(items)
         self.seconds: list[float] | None = None  # per item, filled by the stats hook
         self.worker: list[str] | None = None
+        self.resumed: set[int] | None = None  # positions filled from a journal
 
     def __len__(self) -> int:
         return len(self.items)

@@ -8,7 +8,10 @@ import sys
 from collections.abc import Sequence
 from typing import IO, Any
 
+from rich.console import Console
+
 import gilwise
+from gilwise.journal import JournalError
 from gilwise.jsonl import InputError, is_json_input, open_input, read_items, record
 from gilwise.loader import SpecError, load_callable
 
@@ -26,6 +29,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
     return value
 
 
@@ -69,6 +82,18 @@ def _parser() -> argparse.ArgumentParser:
                    help="read each line as JSON (default when INPUT ends in .jsonl)")
     m.add_argument("--lines", dest="as_json", action="store_false",
                    help="read each line as a plain string")
+    m.add_argument("--timeout", type=_seconds, help="seconds a task may run; past it the task "
+                   "fails with TaskTimeout (processes: its worker is killed and replaced)")
+    m.add_argument("--retries", type=_non_negative_int, default=0,
+                   help="retry a failed item up to N more times, with exponential backoff")
+    m.add_argument("--journal", metavar="FILE", help="record every finished item in this "
+                   "SQLite file; run again with the same file to resume where it stopped")
+    m.add_argument("--retry-failed", action="store_true",
+                   help="with --journal: run again the items that failed last time")
+    m.add_argument("--key-by-item", action="store_true", help="with --journal: know items by "
+                   "their value, not their line number (for inputs whose order changes)")
+    m.add_argument("--stats", action="store_true", help="print a summary at the end: "
+                   "throughput, slowest items, failures by type, worker utilisation")
     m.add_argument("--fail-fast", action="store_true",
                    help="stop at the first failed item (exit 1) instead of recording it")
     m.add_argument("--explain", action="store_true",
@@ -90,13 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gilwise.demo import run_demo
 
             return run_demo(items=args.items)
-    except (UsageError, SpecError, InputError, ValueError, TypeError) as exc:
+    except (UsageError, SpecError, InputError, JournalError, ValueError, TypeError) as exc:
         print(f"gilwise: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return EXIT_USAGE
 
 
 def _map(args: argparse.Namespace) -> int:
+    if (args.retry_failed or args.key_by_item) and not args.journal:
+        raise UsageError("--retry-failed and --key-by-item need --journal FILE")
     fn = load_callable(args.function)
     stream = open_input(args.input)
     as_json = is_json_input(args.input) if args.as_json is None else args.as_json
@@ -109,21 +136,38 @@ def _map(args: argparse.Namespace) -> int:
         "on_error": "raise" if args.fail_fast else "return",
         "progress": args.progress,
         "outcomes": True,
+        "timeout": args.timeout,
+        "retries": args.retries,
+        "journal": args.journal,
+        "retry_failed": args.retry_failed,
+        "key": _item_key if args.key_by_item else None,
+        "stats": args.stats,
     }
     with _output(args.output) as out:
         results = gilwise.map(fn, items, **options)
+        info = results.info
         try:
             for outcome in results:
                 out.write(record(outcome) + "\n")
         except gilwise.TaskError as exc:
             print(f"gilwise: {exc.args[0]}", file=sys.stderr)
             return EXIT_FAILED
+        except KeyboardInterrupt:
+            resume = f"; run again with --journal {args.journal} to resume" if args.journal else ""
+            print(f"gilwise: interrupted: {info.done} done, {info.failed} failed, the rest not "
+                  f"run{resume}", file=sys.stderr)
+            return EXIT_INTERRUPTED
         finally:
             out.flush()
-            if args.explain and results.info.mode:
-                print(f"gilwise: {results.info.mode}×{results.info.workers}: "
-                      f"{results.info.reason}", file=sys.stderr)
-    return EXIT_FAILED if results.info.failed else EXIT_OK
+            if args.explain and info.mode:
+                print(f"gilwise: {info.mode}×{info.workers}: {info.reason}", file=sys.stderr)
+        if info.stats is not None:
+            Console(stderr=True).print(info.stats.render(info.workers))
+    return EXIT_FAILED if info.failed else EXIT_OK
+
+
+def _item_key(item: Any) -> Any:
+    return item
 
 
 @contextlib.contextmanager

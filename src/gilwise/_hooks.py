@@ -1,0 +1,93 @@
+"""What happens around each finished segment: counts, progress, journal and stats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from gilwise._segment import Segment
+from gilwise._task import ChunkResult
+from gilwise.journal import Journal
+from gilwise.progress import ProgressBar
+from gilwise.stats import Stats
+
+
+class RunHooks:
+    """The engine calls ``prefill`` before sending a segment, ``ran`` per finished chunk,
+    ``finished`` per finished segment and ``tick`` once per loop turn."""
+
+    def __init__(
+        self,
+        info: Any,
+        bar: ProgressBar | None = None,
+        journal: Journal | None = None,
+        key: Callable[[Any], Any] | None = None,
+        stats: Stats | None = None,
+        detailed: bool = False,
+    ) -> None:
+        self.info, self.bar, self.journal, self.key, self.stats = info, bar, journal, key, stats
+        self.detailed = detailed or journal is not None or stats is not None
+
+    def keys(self, segment: Segment) -> list[str]:
+        if self.key is None:
+            return [str(segment.start + pos) for pos in range(len(segment.items))]
+        return [repr(self.key(item)) for item in segment.items]
+
+    def prefill(self, segment: Segment) -> list[int] | range:
+        """Fill in what the journal already holds; return the positions still to run."""
+        everything = range(len(segment.items))
+        if self.journal is None:
+            return everything
+        todo: list[int] = []
+        resumed: set[int] = set()
+        for pos, key in enumerate(self.keys(segment)):
+            found = self.journal.lookup(key)
+            if found is None:
+                todo.append(pos)
+                continue
+            ok, value = found
+            if ok:
+                segment.values[pos] = value
+            else:
+                segment.failures[pos] = replace(
+                    value, index=segment.start + pos, item=segment.items[pos]
+                )
+            resumed.add(pos)
+            segment.open -= 1
+        if resumed:
+            segment.resumed = resumed
+            self.info.from_journal += len(resumed)
+        return todo if resumed else everything
+
+    def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
+        """Keep per-item seconds and worker (exact when tracked, else the chunk's average)."""
+        if not self.detailed:
+            return
+        if segment.seconds is None or segment.worker is None:
+            segment.seconds = [0.0] * len(segment.items)
+            segment.worker = [""] * len(segment.items)
+        each = result.item_seconds
+        average = result.seconds / max(1, len(result.values))
+        for j, pos in enumerate(positions):
+            segment.seconds[pos] = each[j] if each and j < len(each) else average
+            segment.worker[pos] = result.worker
+
+    def finished(self, segment: Segment) -> None:
+        failed = len(segment.failures)
+        self.info.done += len(segment.items) - failed
+        self.info.failed += failed
+        if self.bar is not None:
+            self.bar.advance(len(segment.items) - failed, failed)
+        if self.stats is not None:
+            self.stats.add(segment)
+        if self.journal is not None:
+            resumed = segment.resumed
+            positions = range(len(segment.items)) if not resumed else [
+                p for p in range(len(segment.items)) if p not in resumed
+            ]
+            self.journal.record(segment, positions, self.keys(segment))
+
+    def tick(self) -> None:
+        if self.journal is not None:
+            self.journal.tick()

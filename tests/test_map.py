@@ -210,3 +210,31 @@ def test_input_error_comes_after_the_items_read_before_it(no_leftover_workers):
         for value in gilwise.map(square, items(), mode="processes", workers=2):
             got.append(value)
     assert got == [0, 1, 4, 9, 16]
+
+
+def test_thread_initializer_runs_in_every_thread(no_leftover_workers):
+    import threading
+
+    seen = set()
+
+    def init():
+        seen.add(threading.get_ident())
+
+    list(gilwise.map(square, range(10), mode="threads", workers=3, initializer=init))
+    assert len(seen) == 3
+
+
+def test_failing_thread_initializer_is_a_clear_error():
+    def broken():
+        raise RuntimeError("no session")
+
+    with pytest.raises(gilwise.WorkerInitError, match="no session"):
+        list(gilwise.map(square, range(5), mode="threads", workers=2, initializer=broken))
+
+
+def test_progress_bar_shows_done_total_and_failures(capsys):
+    out = list(gilwise.map(fail_on_seven, range(30), mode="threads", workers=2,
+                           on_error="return", progress=True))
+    assert len(out) == 30
+    err = capsys.readouterr().err
+    assert "gilwise threads" in err and "30/30" in err and "1 failed" in err

@@ -13,9 +13,9 @@ from gilwise._outcome import (
     TaskError,
     TaskTimeout,
     WorkerDied,
+    WorkerInitError,
 )
 from gilwise.auto import Decision, explain
-from gilwise.backends.processes import WorkerInitError
 
 __all__ = [
     "Decision",

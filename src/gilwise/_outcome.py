@@ -19,6 +19,10 @@ class TaskTimeout(GilwiseError):
     """A task ran past its ``timeout``; its worker was killed (processes) or abandoned (threads)."""
 
 
+class WorkerInitError(GilwiseError):
+    """The ``initializer`` failed in a new worker, so no worker can run tasks."""
+
+
 class PayloadError(GilwiseError):
     """An argument, result or exception could not be pickled or unpickled."""
 

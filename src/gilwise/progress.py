@@ -79,8 +79,8 @@ class ProgressBar:
         failures = f"[red]{self.failed} failed" if self.failed else ""
         self._progress.update(
             self._task,
-            completed=self.done,
-            rate=f"{self.done / elapsed:,.0f}/s",
+            completed=self.done + self.failed,
+            rate=f"{(self.done + self.failed) / elapsed:,.0f}/s",
             failures=failures,
         )
         self._progress.refresh()

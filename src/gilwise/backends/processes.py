@@ -23,7 +23,7 @@ from typing import Any
 
 import cloudpickle
 
-from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, describe
+from gilwise._outcome import ErrorInfo, PayloadError, WorkerInitError, describe
 from gilwise._task import (
     SLOT_CHUNK,
     SLOT_POSITION,
@@ -36,10 +36,6 @@ from gilwise._task import (
 from gilwise.backends._base import Backend, Done, Event, Lost
 
 PARENT_CHECK_SECONDS = 0.25
-
-
-class WorkerInitError(GilwiseError):
-    """The ``initializer`` failed in a new worker, so no worker can run tasks."""
 
 
 def dumps(obj: Any) -> bytes:

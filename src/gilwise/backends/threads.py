@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise._task import SLOT_CHUNK, SLOT_POSITION, SLOT_SIZE, SLOT_STARTED, Chunk, run_chunk
 from gilwise.backends._base import Backend, Done, Event, Lost
 
@@ -21,17 +22,26 @@ _STOP = None
 
 
 class _Thread:
-    def __init__(self, wid: int, outbox: queue.SimpleQueue, fns: dict[int, Callable]) -> None:
+    def __init__(
+        self, wid: int, outbox: queue.SimpleQueue, fns: dict[int, Callable], init: Any
+    ) -> None:
         self.id = wid
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.slot: list[float] = [-1.0] * SLOT_SIZE
         self.held: deque[int] = deque()
         self.thread = threading.Thread(
-            target=self._run, args=(outbox, fns), daemon=True, name=f"gilwise-thread-{wid}"
+            target=self._run, args=(outbox, fns, init), daemon=True, name=f"gilwise-thread-{wid}"
         )
 
-    def _run(self, outbox: queue.SimpleQueue, fns: dict[int, Callable]) -> None:
+    def _run(self, outbox: queue.SimpleQueue, fns: dict[int, Callable], init: Any) -> None:
         name = self.thread.name
+        initializer, initargs = init
+        if initializer is not None:
+            try:
+                initializer(*initargs)  # per thread, as in ThreadPoolExecutor
+            except BaseException as exc:  # noqa: BLE001
+                outbox.put((self.id, describe(exc)))
+                return
         while (chunk := self.inbox.get()) is not _STOP:
             result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, self.slot)
             result.worker = name
@@ -51,15 +61,11 @@ class ThreadBackend(Backend):
         self._fns: dict[int, Callable[[Any], Any]] = {}
         self._fn_ids = itertools.count()
         self._lost: list[Lost] = []
-        self._initialized = False
 
     def start(self) -> None:
-        if not self._initialized and self.options.initializer is not None:
-            # Threads share one interpreter: the initializer runs once, not per thread.
-            self.options.initializer(*self.options.initargs)
-        self._initialized = True
+        init = (self.options.initializer, self.options.initargs)
         while len(self._workers) < self.size:
-            t = _Thread(next(self._ids), self._outbox, self._fns)
+            t = _Thread(next(self._ids), self._outbox, self._fns, init)
             self._workers[t.id] = t
             t.thread.start()
 
@@ -90,6 +96,12 @@ class ThreadBackend(Backend):
             except queue.Empty:
                 break
         for wid, result in pending:
+            if isinstance(result, ErrorInfo):
+                self.close(kill=True)
+                raise WorkerInitError(
+                    f"the initializer failed in a new worker thread: {result.exc_type}: "
+                    f"{result.message}\n{result.traceback}"
+                )
             t = self._workers.get(wid)
             if t is None:
                 continue  # an abandoned or cancelled thread finished late: ignore it

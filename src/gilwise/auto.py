@@ -5,9 +5,11 @@ results are real results, handed to the engine, never thrown away.
 
 1. CPU time against wall time (``time.thread_time`` / ``perf_counter``): mostly waiting
    means I/O-bound, so threads, enough of them to cover the wait.
-2. For CPU-bound work: two threads at once against one. Work that releases the GIL
-   (hashlib, zlib, NumPy, subprocesses) scales and stays in threads; work that holds it
-   goes to processes, if the function and items can be pickled.
+2. For CPU-bound work: the next items run in a second thread while this one runs a
+   pure-Python ticker. The task's progress plus the ticker's share of its solo speed is
+   what two threads achieve together. Work that releases the GIL (hashlib, zlib, NumPy,
+   subprocesses) scales (≈2×) and stays in threads; work that holds it (≈1×) goes to
+   processes, if the function and items can be pickled.
 3. On a free-threaded build with the GIL off, threads run Python in parallel: threads.
 """
 
@@ -28,11 +30,13 @@ from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._segment import Segment
 
-MIN_SAMPLE_SECONDS = 0.005  # run items alone until this much time is measured
+MIN_SAMPLE_SECONDS = 0.02  # run items alone until this much time is measured
 MAX_SAMPLE_ITEMS = 256
 IO_BOUND_BELOW = 0.5  # cpu/wall under this: mostly waiting
 SCALES_ABOVE = 1.5  # 2 threads at once doing this much more than 1: the GIL is released
 MAX_IO_THREADS = 64
+TICK = 200  # loop iterations between checks of the ticker's stop condition
+TICKER_SOLO_SECONDS = 0.005
 
 
 @dataclass
@@ -169,29 +173,15 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     if cores < 2:
         return finish(Decision("threads", 1, "one usable core: nothing runs in parallel"))
 
-    # 2. two threads at once, each running as many items as ran alone
-    batches = [list(itertools.islice(source, alone)) for _ in range(2)]
-    outcomes: list[list[tuple[Any, ErrorInfo | None]]] = [[], []]
-
-    def run_batch(n: int) -> None:
-        outcomes[n] = [_run(fn, item) for item in batches[n]]
-
-    w0 = time.perf_counter()
-    threads = [threading.Thread(target=run_batch, args=(n,)) for n in (0, 1) if batches[n]]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    pair_wall = time.perf_counter() - w0
-    for batch, results in zip(batches, outcomes):
-        for item, outcome in zip(batch, results):
-            record(item, outcome)
-    if not batches[1]:
+    # 2. the next items in a second thread while this one runs a pure-Python ticker: the
+    # task's own progress plus the ticker's share of its solo speed is what 2 threads do
+    batch = list(itertools.islice(source, alone))
+    if not batch:
         return finish(Decision("threads", workers, "too few items to be worth processes"))
-    per_item_alone = wall / alone
-    per_item_pair = pair_wall / (len(batches[0]) + len(batches[1]))
-    speedup = per_item_alone / per_item_pair if per_item_pair > 0 else 1.0
+    contended, share = _run_beside_ticker(fn, batch, record)
+    speedup = (wall / alone) * len(batch) / contended + share if contended > 0 else 1.0
     figures["two_threads_speedup"] = speedup
+    figures["ticker_share"] = share
     if speedup >= SCALES_ABOVE:
         return finish(Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) but "
                                f"releases the GIL (2 threads: {speedup:.2f}× of 1)"))
@@ -201,6 +191,43 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
                                f"{unpicklable} cannot go to another process"))
     return finish(Decision("processes", workers, f"CPU-bound (cpu/wall {ratio:.2f}) and holds "
                            f"the GIL (2 threads: {speedup:.2f}× of 1)"))
+
+
+def _tick(stop: Callable[[], bool]) -> float:
+    """Pure-Python loops per second until ``stop()``: how much of a core this thread gets."""
+    loops = 0
+    started = time.perf_counter()
+    while not stop():
+        for _ in range(TICK):
+            pass
+        loops += 1
+    return loops / max(time.perf_counter() - started, 1e-9)
+
+
+def _run_beside_ticker(
+    fn: Callable, batch: list[Any], record: Callable[[Any, Any], None]
+) -> tuple[float, float]:
+    """Run ``batch`` in a thread while ticking here: (its wall time, the ticker's share)."""
+    solo_until = time.perf_counter() + TICKER_SOLO_SECONDS
+    solo = _tick(lambda: time.perf_counter() >= solo_until)
+    outcomes: list[Any] = []
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcomes.extend(_run(fn, item) for item in batch)
+        finally:
+            done.set()
+
+    started = time.perf_counter()
+    thread = threading.Thread(target=run, name="gilwise-probe")
+    thread.start()
+    beside = _tick(done.is_set)
+    thread.join()
+    contended = time.perf_counter() - started
+    for item, outcome in zip(batch, outcomes):
+        record(item, outcome)
+    return contended, min(1.0, beside / solo) if solo > 0 else 0.0
 
 
 def _unpicklable(fn: Callable, item: Any) -> str:

@@ -1,0 +1,92 @@
+"""Auto mode decides by measuring: CPU against wall time, and two threads against one."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+import gilwise
+from gilwise.auto import gil_enabled
+
+BUFFER = b"x" * (16 * 1024 * 1024)
+
+
+def spin(n: int) -> int:
+    """Pure Python: holds the GIL for ~20 ms."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def wait(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def digest(_: int) -> str:
+    """hashlib on a large buffer releases the GIL while it hashes."""
+    return hashlib.sha256(BUFFER).hexdigest()[:8]
+
+
+def test_io_bound_work_goes_to_threads_with_enough_of_them():
+    decision = gilwise.explain(wait, [0.02] * 10)
+    assert decision.mode == "threads"
+    assert decision.workers >= 8  # enough to cover the wait, not one per core
+    assert "I/O-bound" in decision.reason
+    assert decision.figures["cpu_wall"] < 0.5
+
+
+def test_pure_python_cpu_work_goes_to_processes():
+    decision = gilwise.explain(spin, [200_000] * 10)
+    if not gil_enabled():  # a free-threaded build runs it in parallel threads
+        assert decision.mode == "threads"
+        return
+    assert decision.mode == "processes", decision
+    assert "holds the GIL" in decision.reason
+    assert decision.figures["two_threads_speedup"] < 1.5
+
+
+def test_gil_releasing_cpu_work_stays_in_threads():
+    decision = gilwise.explain(digest, range(10))
+    assert decision.mode == "threads", decision
+    assert "releases the GIL" in decision.reason
+    assert decision.figures["cpu_wall"] > 0.5
+
+
+def test_work_that_cannot_be_pickled_stays_in_threads_and_says_why():
+    lock = threading.Lock()
+
+    def spin_holding_a_lock(n):
+        with lock:
+            pass
+        return spin(n)
+
+    decision = gilwise.explain(spin_holding_a_lock, [200_000] * 10)
+    assert decision.mode == "threads"
+    assert "cannot go to another process" in decision.reason
+    assert "the function" in decision.reason
+
+
+def test_items_run_to_decide_are_real_results_and_never_run_twice():
+    calls = []
+    lock = threading.Lock()
+
+    def counted(x):
+        with lock:
+            calls.append(x)
+        time.sleep(0.01)
+        return x * 2
+
+    results = gilwise.map(counted, range(30))
+    assert list(results) == [x * 2 for x in range(30)]
+    assert sorted(calls) == list(range(30))
+    assert results.info.mode == "threads"
+
+
+def test_decision_text_names_mode_workers_and_figures():
+    decision = gilwise.explain(spin, [200_000] * 10)
+    text = str(decision)
+    assert text.startswith(f"{decision.mode}×{decision.workers}: ")
+    assert "cpu/wall" in text

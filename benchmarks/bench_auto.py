@@ -1,0 +1,103 @@
+"""Auto mode against every manual choice on varied workloads: is auto near the best?
+
+Each workload runs as one batch in threads, in processes, and in auto mode (which measures
+its first items and chooses). Target: auto's wall time within 1.2x of the best manual mode
+everywhere, and within 1.1x on most.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import _workloads as w  # noqa: E402
+import gilwise  # noqa: E402
+from _harness import parse_args, render, verdict  # noqa: E402
+
+SERVER = textwrap.dedent("""
+    import sys, time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self):
+            time.sleep(0.02)  # a server 20 ms away
+            body = b"x" * 20_000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    ThreadingHTTPServer.request_queue_size = 256
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+""")
+
+
+def workloads(quick: bool) -> list[tuple[str, object, list]]:
+    n = 16 if quick else 48
+    return [
+        ("pure-Python loop", w.python_loop, [150_000] * n),
+        ("JSON parse + dump", w.json_roundtrip, list(range(n))),
+        ("regex on large text", w.regex_scan, list(range(n))),
+        ("sleep 20 ms", w.sleep, [0.02] * (4 * n)),
+        ("HTTP GET, 127.0.0.1", w.http_get, [f"/{i}" for i in range(4 * n)]),
+        ("subprocesses", w.run_subprocess, list(range(n // 2))),
+        ("hashlib sha256 4 MiB", w.sha256, list(range(n))),
+        ("zlib 4 MiB", w.compress, list(range(n // 2))),
+    ]
+
+
+def run_batch(fn, items, mode: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    with gilwise.Pool(mode=mode) as pool:
+        results = pool.map(fn, items, progress=False)
+        list(results)
+        chose = f"{results.info.mode}×{results.info.workers}"
+    return time.perf_counter() - started, chose
+
+
+def main() -> None:
+    args = parse_args(__doc__)
+    repeats = 1 if args.quick else 3
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    try:
+        w.set_server(f"http://127.0.0.1:{server.stdout.readline().strip()}")
+        rows = [("workload", "threads s", "processes s", "auto s", "auto chose", "auto / best")]
+        ratios = []
+        for name, fn, items in workloads(args.quick):
+            times: dict[str, list[float]] = {"threads": [], "processes": [], "auto": []}
+            chose = ""
+            for _ in range(repeats):
+                for mode in times:
+                    seconds, used = run_batch(fn, items, mode)
+                    times[mode].append(seconds)
+                    chose = used if mode == "auto" else chose
+            med = {mode: statistics.median(t) for mode, t in times.items()}
+            ratio = med["auto"] / min(med["threads"], med["processes"])
+            ratios.append(ratio)
+            rows.append((name, f"{med['threads']:.3f}", f"{med['processes']:.3f}",
+                         f"{med['auto']:.3f}", chose, f"{ratio:.2f}x"))
+    finally:
+        server.kill()
+    print(render("Auto mode vs the manual modes (defaults: workers per mode; median of "
+                 f"{repeats})", rows))
+    print()
+    within_11 = sum(r <= 1.1 for r in ratios)
+    print(verdict(max(ratios) <= 1.2, f"auto within 1.2x of the best manual mode everywhere "
+                  f"(worst {max(ratios):.2f}x)"))
+    print(verdict(within_11 > len(ratios) / 2,
+                  f"auto within 1.1x on most workloads ({within_11} of {len(ratios)})"))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import math
 
+UNSIZED_MAX = 8192
+SIZED_MAX = 65536
+
 
 class ChunkSizer:
     """Picks how many items the next chunk gets, from the measured seconds per item."""
@@ -15,14 +18,15 @@ class ChunkSizer:
         workers: int,
         total: int | None,
         target_seconds: float,
-        max_size: int = 8192,
     ) -> None:
         self.fixed = fixed
         self.target = target_seconds
-        self.max_size = max_size
-        if total is not None:
+        if total is None:
+            # an input of unknown length may be huge: keep what is in flight small
+            self.max_size = UNSIZED_MAX
+        else:
             # like multiprocessing.Pool.map: at least 4 chunks a worker, so none idles at the end
-            self.max_size = max(1, min(max_size, math.ceil(total / (4 * workers))))
+            self.max_size = max(1, min(SIZED_MAX, math.ceil(total / (4 * workers))))
         self.per_item: float | None = None
 
     def next_size(self) -> int:

@@ -90,8 +90,7 @@ def run_chunk(
     else:
         while True:
             try:
-                for item in it:
-                    append(fn(item))
+                values.extend(map(fn, it))  # on an error, the values before it stay
                 break
             except BaseException as exc:  # noqa: BLE001
                 if isinstance(exc, KeyboardInterrupt):

@@ -220,7 +220,7 @@ def _run_beside_ticker(
             done.set()
 
     started = time.perf_counter()
-    thread = threading.Thread(target=run, name="gilwise-probe")
+    thread = threading.Thread(target=run, name="gilwise-probe", daemon=True)
     thread.start()
     beside = _tick(done.is_set)
     thread.join()

@@ -12,6 +12,8 @@ import time
 import urllib.request
 import zlib
 
+from _work import spin as python_loop  # noqa: F401 - pure-Python CPU work, shared
+
 _rng = random.Random(7)
 JSON_TEXT = json.dumps(
     [{"id": i, "name": f"user{i}", "tags": ["a", "b", str(i)], "score": _rng.random()}
@@ -21,13 +23,6 @@ WORDS = " ".join(_rng.choice(["alpha", "beta", "gamma", "delta", "x1", "y22", "z
                  for _ in range(150_000))
 BLOB = bytes(_rng.getrandbits(8) for _ in range(1 << 16)) * 64  # 4 MiB, not too repetitive
 SERVER_URL = ""  # set by the benchmark once its local server listens
-
-
-def python_loop(n: int) -> int:
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
 
 
 def json_roundtrip(_: int) -> int:

@@ -14,9 +14,7 @@ from gilwise._outcome import Outcome, TaskError
 from gilwise._segment import Segment
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
-from gilwise.journal import Journal, function_name, peek
 from gilwise.progress import ProgressBar, wanted
-from gilwise.stats import Stats
 
 
 @dataclass
@@ -33,7 +31,7 @@ class RunInfo:
     from_journal: int = 0
     seconds: float = 0.0
     figures: dict[str, float] = field(default_factory=dict)
-    stats: Stats | None = None
+    stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
 
     @property
     def throughput(self) -> float:
@@ -143,7 +141,10 @@ class Pool:
                     total += len(head[0])
                 bar = ProgressBar(total, f"gilwise {opts.mode}",
                                   delay=1.0 if opts.progress is None else 0.0)
-            info.stats = Stats() if opts.stats else None
+            if opts.stats:
+                from gilwise.stats import Stats
+
+                info.stats = Stats()
             hooks = RunHooks(info, bar, journal, opts.key, info.stats, detailed=opts.outcomes)
             backend = self._backend(opts)
             info.mode, info.workers = opts.mode, backend.size
@@ -176,8 +177,10 @@ class Pool:
 
 def _open_journal(
     fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo
-) -> tuple[Journal, Iterable[Any]]:
+) -> tuple[Any, Iterable[Any]]:
     """Open the journal and check it belongs to this function and input."""
+    from gilwise.journal import Journal, function_name, peek
+
     journal = Journal(opts.journal)  # type: ignore[arg-type]
     try:
         head, items = peek(items)

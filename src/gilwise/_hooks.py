@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gilwise._segment import Segment
 from gilwise._task import ChunkResult
-from gilwise.journal import Journal
-from gilwise.progress import ProgressBar
-from gilwise.stats import Stats
+
+if TYPE_CHECKING:
+    from gilwise.journal import Journal
+    from gilwise.progress import ProgressBar
+    from gilwise.stats import Stats
 
 
 class RunHooks:

@@ -6,10 +6,9 @@ results are real results, handed to the engine, never thrown away.
 1. CPU time against wall time (``time.thread_time`` / ``perf_counter``): mostly waiting
    means I/O-bound, so threads, enough of them to cover the wait.
 2. For CPU-bound work: the next items run in a second thread while this one runs a
-   pure-Python ticker. The task's progress plus the ticker's share of its solo speed is
-   what two threads achieve together. Work that releases the GIL (hashlib, zlib, NumPy,
-   subprocesses) scales (≈2×) and stays in threads; work that holds it (≈1×) goes to
-   processes, if the function and items can be pickled.
+   pure-Python ticker. Work that releases the GIL (hashlib, zlib, NumPy, subprocesses)
+   leaves the ticker its full speed and stays in threads; work that holds the GIL leaves
+   it about half, and goes to processes if the function and items can be pickled.
 3. On a free-threaded build with the GIL off, threads run Python in parallel: threads.
 """
 
@@ -33,7 +32,9 @@ from gilwise._segment import Segment
 MIN_SAMPLE_SECONDS = 0.02  # run items alone until this much time is measured
 MAX_SAMPLE_ITEMS = 256
 IO_BOUND_BELOW = 0.5  # cpu/wall under this: mostly waiting
-SCALES_ABOVE = 1.5  # 2 threads at once doing this much more than 1: the GIL is released
+# While a task runs in another thread, a pure-Python thread keeps this share of its solo
+# speed or more: the task lets go of the GIL (holding it leaves about half)
+RELEASES_ABOVE = 0.75
 MAX_IO_THREADS = 64
 TICK = 200  # loop iterations between checks of the ticker's stop condition
 TICKER_SOLO_SECONDS = 0.005
@@ -182,15 +183,16 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     speedup = (wall / alone) * len(batch) / contended + share if contended > 0 else 1.0
     figures["two_threads_speedup"] = speedup
     figures["ticker_share"] = share
-    if speedup >= SCALES_ABOVE:
+    kept = f"a Python thread beside it kept {share:.0%} of its speed"
+    if share >= RELEASES_ABOVE:
         return finish(Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) but "
-                               f"releases the GIL (2 threads: {speedup:.2f}× of 1)"))
+                               f"releases the GIL ({kept})"))
     unpicklable = _unpicklable(fn, ran[0])
     if unpicklable:
         return finish(Decision("threads", workers, f"CPU-bound and holds the GIL, but "
                                f"{unpicklable} cannot go to another process"))
     return finish(Decision("processes", workers, f"CPU-bound (cpu/wall {ratio:.2f}) and holds "
-                           f"the GIL (2 threads: {speedup:.2f}× of 1)"))
+                           f"the GIL ({kept})"))
 
 
 def _tick(stop: Callable[[], bool]) -> float:

@@ -10,17 +10,6 @@ import sys
 import time
 from typing import Any
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 REFRESH_SECONDS = 0.1
 
 
@@ -39,7 +28,7 @@ class ProgressBar:
         self.started = time.monotonic()
         self.done = 0
         self.failed = 0
-        self._progress: Progress | None = None
+        self._progress: Any = None
         self._task: Any = None
         self._last_draw = 0.0
 
@@ -56,6 +45,17 @@ class ProgressBar:
         self._draw(now)
 
     def _open(self) -> None:
+        from rich.console import Console  # imported only when a bar is drawn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

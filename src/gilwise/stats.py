@@ -8,9 +8,6 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from rich.console import Group
-from rich.table import Table
-
 from gilwise._segment import Segment
 
 SLOWEST = 5
@@ -71,7 +68,11 @@ class Stats:
             "utilisation": self.utilisation(workers),
         }
 
-    def render(self, workers: int) -> Group:
+    def render(self, workers: int) -> Any:
+        """A rich renderable: the summary table and the slowest items."""
+        from rich.console import Group
+        from rich.table import Table
+
         data = self.as_dict(workers)
         summary = Table(title="gilwise run", show_header=False)
         summary.add_row("items run", f"{data['items']:,}")

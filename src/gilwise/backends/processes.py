@@ -151,7 +151,11 @@ def _context() -> multiprocessing.context.BaseContext:
         method = "fork" if threading.active_count() == 1 else "forkserver"
     else:
         method = "spawn"
-    return multiprocessing.get_context(method)
+    ctx = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # workers fork from a server that has gilwise imported already: milliseconds each
+        ctx.set_forkserver_preload([__name__])
+    return ctx
 
 
 class ProcessBackend(Backend):

@@ -63,11 +63,12 @@ class ThreadBackend(Backend):
         self._lost: list[Lost] = []
 
     def start(self) -> None:
+        """Make the workers; each thread starts with its first chunk, so a wide pool (128
+        threads) begins working at once instead of after starting them all."""
         init = (self.options.initializer, self.options.initargs)
         while len(self._workers) < self.size:
             t = _Thread(next(self._ids), self._outbox, self._fns, init)
             self._workers[t.id] = t
-            t.thread.start()
 
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
@@ -81,6 +82,8 @@ class ThreadBackend(Backend):
         t = self._workers[worker]
         t.held.append(chunk.id)
         t.inbox.put(chunk)
+        if not t.thread.is_alive() and t.thread.ident is None:
+            t.thread.start()
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = list(self._lost)
@@ -137,5 +140,6 @@ class ThreadBackend(Backend):
         if not kill:
             deadline = time.monotonic() + 5.0
             for t in threads:
-                t.thread.join(max(0.0, deadline - time.monotonic()))
+                if t.thread.ident is not None:
+                    t.thread.join(max(0.0, deadline - time.monotonic()))
 

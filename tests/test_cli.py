@@ -101,3 +101,9 @@ def test_help_explains_the_command(project):
     run = gilwise("map", "--help", cwd=project)
     assert run.returncode == 0
     assert "MODULE:FUNCTION" in run.stdout and "--workers" in run.stdout
+
+
+def test_lab_refuses_an_output_that_is_a_file(project):
+    run = gilwise("lab", "--quick", "--out", "inputs.txt", cwd=project)
+    assert run.returncode == 2
+    assert "inputs.txt: exists and is not a folder" in run.stderr

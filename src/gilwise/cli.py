@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
@@ -102,6 +103,20 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="see the GIL at work on this machine: a short tour")
     d.add_argument("--items", type=_positive_int, default=48, help="CPU-bound tasks to run")
+    d.add_argument("--out", default="lab-out", help="folder for the lab's chart and data "
+                   "(default: ./lab-out)")
+    d.add_argument("--no-lab", action="store_true", help="skip the quick GIL lab")
+
+    lab = sub.add_parser(
+        "lab",
+        help="measure what the GIL does on this machine (table, PNG chart, JSON)",
+        description="Five experiments, each testing a claim about the GIL on this machine: "
+        "reference counts, pure-Python CPU work, I/O waits, GIL-releasing C code (hashlib) and "
+        "the cost of a process. Writes gil-lab.png and gil-lab.json.",
+    )
+    lab.add_argument("--out", default=".", help="folder for gil-lab.png and gil-lab.json "
+                     "(default: the current folder)")
+    lab.add_argument("--quick", action="store_true", help="smaller sizes: under 30 s")
     return parser
 
 
@@ -113,7 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from gilwise.demo import run_demo
 
-            return run_demo(items=args.items)
+            return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
+        if args.command == "lab":
+            from gilwise.lab import run_lab
+
+            run_lab(_folder(args.out), quick=args.quick, console=Console())
+            return EXIT_OK
     except (UsageError, SpecError, InputError, JournalError, ValueError, TypeError) as exc:
         print(f"gilwise: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -163,6 +183,13 @@ def _map(args: argparse.Namespace) -> int:
         if info.stats is not None:
             Console(stderr=True).print(info.stats.render(info.workers))
     return EXIT_FAILED if info.failed else EXIT_OK
+
+
+def _folder(path: str) -> Path:
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{path}: exists and is not a folder")
+    return folder
 
 
 def _item_key(item: Any) -> Any:

@@ -4,6 +4,7 @@ then what auto mode picks, with the speedups measured on this machine."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -29,7 +30,9 @@ def _timed(run) -> tuple[float, list[int]]:
     return time.perf_counter() - started, results
 
 
-def run_demo(items: int = 48, size: int = 5_000, console: Console | None = None) -> int:
+def run_demo(
+    items: int = 48, size: int = 5_000, console: Console | None = None, lab_out: Path | None = None
+) -> int:
     console = console or Console()
     cores = usable_cores()
     work = [size + i for i in range(items)]
@@ -58,4 +61,9 @@ def run_demo(items: int = 48, size: int = 5_000, console: Console | None = None)
         "\nThreads share one GIL, so pure-Python work gains nothing from them; processes "
         "each have their own. Auto measured the first tasks and chose for you."
     )
+    if lab_out is not None:
+        from gilwise.lab import run_lab
+
+        console.print()
+        run_lab(lab_out, quick=True, console=console)
     return 0

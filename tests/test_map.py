@@ -238,3 +238,14 @@ def test_progress_bar_shows_done_total_and_failures(capsys):
     assert len(out) == 30
     err = capsys.readouterr().err
     assert "gilwise threads" in err and "30/30" in err and "1 failed" in err
+
+
+def test_a_pool_runs_one_map_at_a_time(no_leftover_workers):
+    with gilwise.Pool(mode="threads", workers=2) as pool:
+        first = pool.map(square, range(100))
+        assert next(first) == 0
+        for _ in range(2):  # refused, and refused again: the first map still holds the workers
+            with pytest.raises(RuntimeError, match="already running a map"):
+                list(pool.map(square, range(3)))
+        assert list(first) == [x * x for x in range(1, 100)]  # the first one is unharmed
+        assert list(pool.map(square, range(3))) == [0, 1, 4]  # and then the pool is free

@@ -68,6 +68,7 @@ class Pool:
         self._defaults = Options(mode=mode, workers=workers, **defaults)  # type: ignore[arg-type]
         self._backends: dict[tuple[str, int], Backend] = {}
         self._closed = False
+        self._running: set[int] = set()  # ids of backends a map is iterating over now
 
     # -- context and lifecycle
     def __enter__(self) -> Pool:
@@ -112,7 +113,7 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Iterator[Any]:
         started = time.monotonic()
-        journal = hooks = None
+        journal = hooks = claimed = None
         finished = False
         try:
             if opts.journal is not None:
@@ -147,6 +148,13 @@ class Pool:
                 info.stats = Stats()
             hooks = RunHooks(info, bar, journal, opts.key, info.stats, detailed=opts.outcomes)
             backend = self._backend(opts)
+            if id(backend) in self._running:
+                raise RuntimeError(
+                    "this Pool is already running a map on these workers: finish or close() "
+                    "the first map's results before starting another"
+                )
+            claimed = id(backend)
+            self._running.add(claimed)
             info.mode, info.workers = opts.mode, backend.size
             engine = Engine(backend, fn, items, opts, hooks, head=head)
             for segment in engine.segments():
@@ -166,6 +174,8 @@ class Pool:
             info.retried = engine.retried
             finished = True
         finally:
+            if claimed is not None:
+                self._running.discard(claimed)
             info.seconds = time.monotonic() - started
             if hooks is not None and hooks.bar is not None:
                 hooks.bar.close()

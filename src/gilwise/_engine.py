@@ -181,20 +181,27 @@ class Engine:
     def _on_lost(self, event: Lost) -> None:
         held = self._assigned.pop(event.worker, deque())
         if held:
-            running = held.popleft()
-            positions = list(running.positions)
-            blame = event.position
-            if blame is None and len(positions) == 1:
-                blame = 0
-            if blame is None or blame >= len(positions):
-                self._split(running)  # crash with no position: isolate by running items alone
-            else:
-                kind = "timeout" if event.kind == "timeout" else "died"
-                self._fail(running.segment, positions[blame], _lost_info(event, kind))
-                rest = positions[:blame] + positions[blame + 1 :]
-                if rest:
-                    self._requeued.appendleft(self._chunk(running.segment, rest))
+            self._lost_running(held.popleft(), event)
         self._requeued.extendleft(reversed(held))  # queued behind it, never started
+
+    def _lost_running(self, chunk: Chunk, event: Lost) -> None:
+        """A worker died or hung in ``chunk``: blame the item it ran, send the rest again."""
+        chunk.lost += 1
+        positions = list(chunk.positions)
+        blame = event.position
+        if blame is None or blame >= len(positions):
+            if chunk.tracked and chunk.lost < 3:
+                self._requeued.appendleft(chunk)  # no item of it had started
+                return
+            if len(positions) > 1:
+                self._split(chunk)  # no position known: run its items alone to find the culprit
+                return
+            blame = 0  # one item, lost three times before it could start: it is the cause
+        kind = "timeout" if event.kind == "timeout" else "died"
+        self._fail(chunk.segment, positions[blame], _lost_info(event, kind))
+        rest = positions[:blame] + positions[blame + 1 :]
+        if rest:
+            self._requeued.appendleft(self._chunk(chunk.segment, rest))
 
     def _fail(self, segment: Segment, pos: int, info: ErrorInfo) -> None:
         attempts = segment.attempts.get(pos, 1)

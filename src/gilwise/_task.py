@@ -29,6 +29,7 @@ class Chunk:
     tracked: bool = False
     segment: Any = field(default=None, repr=False)
     positions: list[int] | range = field(default_factory=list, repr=False)
+    lost: int = 0  # times a worker was lost while holding it
 
     def payload(self) -> tuple[int, int, bool, list[Any]]:
         """What actually travels: no back-references to the parent's bookkeeping."""

@@ -207,15 +207,19 @@ class ProcessBackend(Backend):
     # -- work
     def submit(self, worker: int, chunk: Chunk) -> None:
         w = self._workers[worker]
-        if chunk.fn_id not in w.known_fns:
-            w.conn.send_bytes(pickle.dumps(("fn", chunk.fn_id, self._fns[chunk.fn_id])))
-            w.known_fns.add(chunk.fn_id)
         try:
             items_blob = dumps(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
-        w.conn.send_bytes(pickle.dumps(("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob)))
         w.held.append(chunk.id)
+        try:
+            if chunk.fn_id not in w.known_fns:
+                w.conn.send_bytes(pickle.dumps(("fn", chunk.fn_id, self._fns[chunk.fn_id])))
+                w.known_fns.add(chunk.fn_id)
+            message = ("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob)
+            w.conn.send_bytes(pickle.dumps(message))
+        except OSError:
+            pass  # it just died: poll() sees its sentinel and hands the chunk back unstarted
 
     def poll(self, timeout: float) -> list[Event]:
         by_handle: dict[Any, _Worker] = {}

@@ -28,3 +28,37 @@ lint: venv
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache
+
+# ---------------------------------------------------------------- newer interpreters
+# CPython 3.14 (mode="interpreters") and free-threaded 3.13t, installed by tools/ (idempotent:
+# quick when already there), each with its own venv. The tests there must not skip: the
+# GILWISE_REQUIRE_* variables turn their skips into failures.
+PY314_PREFIX  ?= /opt/python3.14
+PY313T_PREFIX ?= /opt/python3.13t
+VENV314  := .venv-3.14
+VENV313T := .venv-3.13t
+# The core tests run there too; the lab's tests need the lab extra (matplotlib) and time.
+INTERP_TESTS ?= tests --ignore=tests/lab
+
+.PHONY: interpreters test-interpreters clean-interpreters
+
+interpreters:
+	bash tools/install-python3.14.sh $(PY314_PREFIX)
+	bash tools/install-python3.13t.sh $(PY313T_PREFIX)
+
+$(VENV314)/.installed: pyproject.toml | interpreters
+	test -x $(VENV314)/bin/python || $(PY314_PREFIX)/usr/bin/python3.14 -m venv $(VENV314)
+	$(VENV314)/bin/python -m pip install -q -e ".[test]"
+	touch $@
+
+$(VENV313T)/.installed: pyproject.toml | interpreters
+	test -x $(VENV313T)/bin/python || $(PY313T_PREFIX)/bin/python3.13t -m venv $(VENV313T)
+	$(VENV313T)/bin/python -m pip install -q -e ".[test]"
+	touch $@
+
+test-interpreters: $(VENV314)/.installed $(VENV313T)/.installed
+	GILWISE_REQUIRE_INTERPRETERS=1 $(VENV314)/bin/python -m pytest -q $(INTERP_TESTS)
+	GILWISE_REQUIRE_FREE_THREADED=1 $(VENV313T)/bin/python -m pytest -q $(INTERP_TESTS)
+
+clean-interpreters:  # the venvs only; the interpreters under /opt stay
+	rm -rf $(VENV314) $(VENV313T)

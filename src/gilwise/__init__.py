@@ -16,11 +16,13 @@ from gilwise._outcome import (
     WorkerInitError,
 )
 from gilwise.auto import Decision, explain
+from gilwise.backends.interpreters import InterpretersUnavailable
 
 __all__ = [
     "Decision",
     "Failure",
     "GilwiseError",
+    "InterpretersUnavailable",
     "MapResult",
     "PayloadError",
     "Pool",

@@ -229,7 +229,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
-    - ``mode``: "threads", "processes", or "auto" (measure the first items and choose).
+    - ``mode``: "threads", "processes", "interpreters" (Python 3.14+: one GIL per
+      sub-interpreter), or "auto" (measure the first items and choose).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
     - ``on_error``: "raise" a :class:`TaskError` (after every earlier result), "skip" the

@@ -33,7 +33,7 @@ from gilwise.backends._base import Backend, Done, Lost
 
 POLL_SECONDS = 0.05
 QUICK_CHUNK_SECONDS = 0.005
-TARGET_CHUNK_SECONDS = {"processes": 0.02, "threads": 0.002}
+TARGET_CHUNK_SECONDS = {"processes": 0.02, "interpreters": 0.02, "threads": 0.002}
 
 
 class Engine:

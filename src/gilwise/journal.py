@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
-
 from gilwise._outcome import Failure, GilwiseError
+from gilwise._pickling import dumps
 from gilwise._segment import Segment
 
 COMMIT_SECONDS = 0.5
@@ -155,7 +154,7 @@ class Journal:
             attempts = segment.attempts.get(pos, 1)
             if failure is None:
                 try:
-                    blob = _dumps(segment.values[pos])
+                    blob = dumps(segment.values[pos])
                 except Exception:
                     continue  # a value we cannot store is simply run again next time
                 row = (keys[pos], segment.start + pos, 1, blob, None, None, None)
@@ -193,10 +192,3 @@ class Journal:
 def _same_start(old: list[str], new: list[str]) -> bool:
     common = min(len(old), len(new))
     return old[:common] == new[:common]
-
-
-def _dumps(value: Any) -> bytes:
-    try:
-        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)

@@ -24,6 +24,7 @@ from typing import Any
 import cloudpickle
 
 from gilwise._outcome import ErrorInfo, PayloadError, WorkerInitError, describe
+from gilwise._pickling import dumps, encode_result
 from gilwise._task import (
     SLOT_CHUNK,
     SLOT_POSITION,
@@ -36,14 +37,6 @@ from gilwise._task import (
 from gilwise.backends._base import Backend, Done, Event, Lost
 
 PARENT_CHECK_SECONDS = 0.25
-
-
-def dumps(obj: Any) -> bytes:
-    """Pickle fast; fall back to cloudpickle for lambdas, closures and ``__main__`` objects."""
-    try:
-        return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception:
-        return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _signal_name(code: int) -> str:
@@ -80,26 +73,6 @@ def _watch_parent(ppid: int) -> None:
     os._exit(0)  # the parent is gone: nobody will read our results
 
 
-def _encode_result(result: Any) -> bytes:
-    try:
-        return dumps(result)
-    except Exception:
-        pass
-    for pos, value in enumerate(result.values):
-        try:
-            dumps(value)
-        except Exception as exc:
-            result.values[pos] = None
-            info = describe(PayloadError(f"the result could not be pickled: {exc}"), "payload")
-            result.errors[pos] = info
-    for info in result.errors.values():
-        try:
-            dumps(info.exception)
-        except Exception:
-            info.exception = None  # the type name, message and traceback still travel
-    return dumps(result)
-
-
 def worker_main(conn: Connection, slot: Any) -> None:
     """Entry point of a worker process: init, then run chunks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -131,7 +104,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
             continue
         result = run_chunk(fns[fn_id], chunk_id, items, tracked, slot)
         result.worker = name
-        conn.send_bytes(_encode_result(result))
+        conn.send_bytes(encode_result(result))
 
 
 # ---------------------------------------------------------------- the parent side

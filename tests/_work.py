@@ -1,0 +1,105 @@
+"""Task functions for the interpreter and free-threaded tests.
+
+They live in their own small module, importable by name, because a sub-interpreter loads
+them by importing this module (tests/ is on the parent's sys.path, which workers copy): a
+test module would drag pytest into every interpreter.
+"""
+
+from __future__ import annotations
+
+import time
+
+INIT_CALLS = 0
+TAG: str | None = None
+
+
+class Boom(Exception):
+    """An exception class of our own, to check it survives the trip back."""
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def fail_on_seven(x: int) -> int:
+    if x == 7:
+        raise Boom(f"seven is bad: {x}")
+    return x
+
+
+def sleep_then_return(x: float) -> float:
+    time.sleep(x)
+    return x
+
+
+def spin(n: int) -> int:
+    """Pure-Python CPU work that holds the (per-interpreter) GIL the whole time."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def remember(tag: str) -> None:
+    """An initializer: counts its calls in this interpreter's copy of the module."""
+    global INIT_CALLS, TAG
+    INIT_CALLS += 1
+    TAG = tag
+
+
+def read_state(_: object) -> tuple[str | None, int, int]:
+    """(tag set by the initializer, its call count, the id of the interpreter running this)."""
+    from concurrent import interpreters
+
+    time.sleep(0.005)
+    return TAG, INIT_CALLS, interpreters.get_current().id
+
+
+def fail_init() -> None:
+    raise RuntimeError("no model file")
+
+
+def speedup(mode: str, loops: int = 1_000_000, tasks: int = 8, rounds: int = 5) -> float:
+    """How much faster 2 workers of ``mode`` run ``tasks`` spins than 1 worker (parent side).
+
+    Both pools are started and warm before timing; each round times 1 worker then 2, and the
+    best of each counts (other programs on a shared machine only ever add time). Stops early
+    once clearly parallel.
+    """
+    import gilwise
+
+    items = [loops] * tasks
+    best = {1: float("inf"), 2: float("inf")}
+    with gilwise.Pool(mode=mode, workers=1) as one, gilwise.Pool(mode=mode, workers=2) as two:
+        pools = {1: one, 2: two}
+        for pool in pools.values():
+            list(pool.map(spin, [10] * 4, chunksize=1))
+        for _ in range(rounds):
+            for workers, pool in pools.items():
+                started = time.perf_counter()
+                list(pool.map(spin, items, chunksize=1))
+                best[workers] = min(best[workers], time.perf_counter() - started)
+            if best[1] / best[2] > 1.7:
+                break
+    return best[1] / best[2]
+
+
+BUSY_BELOW = 1.3  # 2 processes gain less than this: the machine has no second core to give
+
+
+def parallel_verdict(mode: str) -> tuple[bool | None, str]:
+    """Whether 2 workers of ``mode`` run pure Python in parallel, and the figures.
+
+    Over 1.4x is parallel. Below that, 2 processes measured right after are the control: what
+    this shared machine lets any 2 workers reach now. Near the control is parallel too (other
+    programs took the second core); well below it is not. With no spare core at all, the
+    verdict is None: nothing can be measured.
+    """
+    ratio = speedup(mode)
+    if ratio > 1.4:
+        return True, f"{mode}: {ratio:.2f}x with 2 workers"
+    control = speedup("processes")
+    figures = f"{mode}: {ratio:.2f}x with 2 workers, processes: {control:.2f}x"
+    if control < BUSY_BELOW:
+        return None, figures
+    return ratio > 0.85 * control, figures

@@ -97,6 +97,14 @@ def test_results_before_a_bad_json_line_are_kept(project):
     assert [r["value"] for r in records(run.stdout)] == [2, 4]
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="sub-interpreters exist from 3.14")
+def test_interpreters_mode_before_3_14_is_a_clear_error(project):
+    run = gilwise("map", "work:double", "inputs.txt", "--mode", "interpreters", cwd=project)
+    assert run.returncode == 2
+    assert "mode='interpreters' needs Python 3.14+" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
 def test_help_explains_the_command(project):
     run = gilwise("map", "--help", cwd=project)
     assert run.returncode == 0

@@ -134,9 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_lab(_folder(args.out), quick=args.quick, console=Console())
             return EXIT_OK
-    except (UsageError, SpecError, InputError, JournalError, ValueError, TypeError) as exc:
+    except (UsageError, SpecError, InputError, JournalError, ValueError, TypeError,
+            gilwise.InterpretersUnavailable) as exc:
         print(f"gilwise: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except gilwise.GilwiseError as exc:  # e.g. the initializer failed in every worker
+        print(f"gilwise: error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_USAGE
 
 

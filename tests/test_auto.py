@@ -1,4 +1,8 @@
-"""Auto mode decides by measuring: CPU against wall time, and two threads against one."""
+"""Auto mode decides by measuring: CPU against wall time, and a Python thread beside a task.
+
+Decisions come from timings, and this machine is shared: a test measures again (up to three
+times) before it fails, and its failure lists every decision seen.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import hashlib
 import threading
 import time
 
+import pytest
+
 import gilwise
-from gilwise.auto import gil_enabled
+from gilwise.auto import Decision, gil_enabled
 
 BUFFER = b"x" * (16 * 1024 * 1024)
 
@@ -30,6 +36,17 @@ def digest(_: int) -> str:
     return hashlib.sha256(BUFFER).hexdigest()[:8]
 
 
+def explain_until(fn, items, wanted) -> Decision:
+    """The first decision that ``wanted(decision)`` accepts, out of three measurements."""
+    seen = []
+    for _ in range(3):
+        decision = gilwise.explain(fn, items)
+        if wanted(decision):
+            return decision
+        seen.append(str(decision))
+    pytest.fail("auto decided, three times:\n" + "\n".join(seen))
+
+
 def test_io_bound_work_goes_to_threads_with_enough_of_them():
     decision = gilwise.explain(wait, [0.02] * 10)
     assert decision.mode == "threads"
@@ -39,18 +56,16 @@ def test_io_bound_work_goes_to_threads_with_enough_of_them():
 
 
 def test_pure_python_cpu_work_goes_to_processes():
-    decision = gilwise.explain(spin, [200_000] * 10)
     if not gil_enabled():  # a free-threaded build runs it in parallel threads
-        assert decision.mode == "threads"
+        assert gilwise.explain(spin, [200_000] * 10).mode == "threads"
         return
-    assert decision.mode == "processes", decision
+    decision = explain_until(spin, [200_000] * 10, lambda d: d.mode == "processes")
     assert "holds the GIL" in decision.reason
     assert decision.figures["ticker_share"] < 0.75
 
 
 def test_gil_releasing_cpu_work_stays_in_threads():
-    decision = gilwise.explain(digest, range(10))
-    assert decision.mode == "threads", decision
+    decision = explain_until(digest, range(10), lambda d: d.mode == "threads")
     if not gil_enabled():
         assert "free-threaded" in decision.reason
         return
@@ -66,7 +81,8 @@ def test_work_that_cannot_be_pickled_stays_in_threads_and_says_why():
             pass
         return spin(n)
 
-    decision = gilwise.explain(spin_holding_a_lock, [200_000] * 10)
+    decision = explain_until(spin_holding_a_lock, [200_000] * 10,
+                             lambda d: "cannot go" in d.reason or "free-threaded" in d.reason)
     assert decision.mode == "threads"
     if not gil_enabled():  # threads are the right answer there anyway
         assert "free-threaded" in decision.reason

@@ -52,7 +52,7 @@ def workloads(quick: bool) -> list[tuple[str, object, list]]:
         ("sleep 20 ms", w.sleep, [0.02] * (4 * n)),
         ("HTTP GET, 127.0.0.1", w.http_get, [f"/{i}" for i in range(4 * n)]),
         ("subprocesses", w.run_subprocess, list(range(n // 2))),
-        ("hashlib sha256 4 MiB", w.sha256, list(range(n))),
+        ("hashlib sha256 4 MiB", w.sha256, list(range(4 * n))),
         ("zlib 4 MiB", w.compress, list(range(n // 2))),
     ]
 

@@ -61,7 +61,7 @@ def test_pure_python_cpu_work_goes_to_processes():
         return
     decision = explain_until(spin, [200_000] * 10, lambda d: d.mode == "processes")
     assert "holds the GIL" in decision.reason
-    assert decision.figures["ticker_share"] < 0.75
+    assert decision.figures["ticker_share"] < 0.7
 
 
 def test_gil_releasing_cpu_work_stays_in_threads():
@@ -111,4 +111,4 @@ def test_decision_text_names_mode_workers_and_figures():
     decision = gilwise.explain(spin, [200_000] * 10)
     text = str(decision)
     assert text.startswith(f"{decision.mode}×{decision.workers}: ")
-    assert "cpu/wall" in text
+    assert "% of the time" in text  # the measured figure behind the choice

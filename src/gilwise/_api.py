@@ -128,7 +128,10 @@ class Pool:
 
                 trial = probe(fn, items, opts)
                 decision, items = trial.decision, trial.rest
-                head = (trial.segment, trial.errors) if trial.segment.items else None
+                if decision.mode != "threads" and trial.pending is not None:
+                    # processes fork cheaply only while this is the one thread running
+                    trial.pending.join()
+                head = trial if trial.segment.items else None
                 opts = opts.with_(mode=decision.mode, workers=decision.workers)
                 info.reason, info.figures = decision.reason, decision.figures
             else:
@@ -139,7 +142,7 @@ class Pool:
             if wanted(opts.progress):
                 total = len(items) if hasattr(items, "__len__") else None  # type: ignore
                 if total is not None and head:
-                    total += len(head[0])
+                    total += len(head.segment)
                 bar = ProgressBar(total, f"gilwise {opts.mode}",
                                   delay=1.0 if opts.progress is None else 0.0)
             if opts.stats:

@@ -46,19 +46,18 @@ class Engine:
         items: Iterable[Any],
         options: Options,
         hooks: Any = None,
-        head: tuple[Segment, dict[int, ErrorInfo]] | None = None,
+        head: Any = None,
     ) -> None:
         self.backend, self.options, self.hooks = backend, options, hooks
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        self.total = total
         fixed = None if options.chunksize == "auto" else options.chunksize
         target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
         self.sizer = ChunkSizer(fixed, backend.size, total, target)
         plain = isinstance(items, (list, tuple, range))
         self._source = iter(items) if plain else self._guard(items)
         self.source_error: BaseException | None = None
-        self._next_index = len(head[0].items) if head else 0
+        self._next_index = len(head.segment) if head else 0
         self._exhausted = False
         self._chunk_ids = itertools.count()
         self._segments: deque[Segment] = deque()  # fed, not yet yielded (ordered mode)
@@ -69,12 +68,12 @@ class Engine:
         self._last_chunk_seconds: dict[int, float] = {}
         self._retry_when = itertools.count()
         self.retried = 0
-        if head:  # items already run while choosing the mode: their results count
-            segment, errors = head
-            self._segments.append(segment)
-            self._outstanding += len(segment.items)
-            for pos, info in errors.items():
-                self._fail(segment, pos, info)
+        self._head = head  # the items auto mode ran while choosing: their results count
+        if head:
+            self._segments.append(head.segment)
+            self._outstanding += len(head.segment)
+            for pos, info in head.errors.items():
+                self._fail(head.segment, pos, info)
 
     # ------------------------------------------------------------------ feeding
     def _guard(self, items: Iterable[Any]) -> Iterator[Any]:
@@ -152,10 +151,10 @@ class Engine:
     # ------------------------------------------------------------------ collecting
     def _on_done(self, event: Done) -> None:
         held = self._assigned.get(event.worker)
-        chunk = held.popleft() if held else None
         result: ChunkResult = event.result
-        if chunk is None or chunk.id != result.chunk_id:
-            return  # from a cancelled run on a reused worker
+        if not held or held[0].id != result.chunk_id:
+            return  # not this run's: from a cancelled run on a reused worker
+        chunk = held.popleft()
         if -1 in result.errors:  # the worker could not unpickle the chunk
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
@@ -197,8 +196,7 @@ class Engine:
                 self._split(chunk)  # no position known: run its items alone to find the culprit
                 return
             blame = 0  # one item, lost three times before it could start: it is the cause
-        kind = "timeout" if event.kind == "timeout" else "died"
-        self._fail(chunk.segment, positions[blame], _lost_info(event, kind))
+        self._fail(chunk.segment, positions[blame], _lost_info(event))
         rest = positions[:blame] + positions[blame + 1 :]
         if rest:
             self._requeued.appendleft(self._chunk(chunk.segment, rest))
@@ -227,6 +225,20 @@ class Engine:
             return any(t in (BaseException, Exception) or t.__qualname__ == info.exc_type
                        for t in self.options.retry_on)
         return issubclass(cls, self.options.retry_on)
+
+    def _adopt_head(self) -> None:
+        """Take in the items auto mode's probe thread was still running, once finished."""
+        finished = self._head.adopt()
+        if finished is None:
+            return
+        segment = self._head.segment
+        for pos, (value, info) in finished:
+            if info is None:
+                segment.values[pos] = value
+                segment.open -= 1
+            else:
+                self._fail(segment, pos, info)
+        self._head = None
 
     def _check_timeouts(self) -> None:
         timeout = self.options.timeout
@@ -263,6 +275,8 @@ class Engine:
                         self._on_lost(event)
                 if self.options.timeout is not None:
                     self._check_timeouts()
+                if self._head is not None:
+                    self._adopt_head()
                 if self.hooks:
                     self.hooks.tick()
             finished = True
@@ -294,6 +308,7 @@ def _info(exc: BaseException, kind: str) -> ErrorInfo:
     return info
 
 
-def _lost_info(event: Lost, kind: str) -> ErrorInfo:
-    cls = TaskTimeout if kind == "timeout" else WorkerDied
-    return _info(cls(event.reason), kind)
+def _lost_info(event: Lost) -> ErrorInfo:
+    if event.kind == "timeout":
+        return _info(TaskTimeout(event.reason), "timeout")
+    return _info(WorkerDied(event.reason), "died")

@@ -1,20 +1,26 @@
 """``mode="auto"``: measure the first items, then choose threads or processes, and say why.
 
-The first items run here, in the caller's thread and then in two threads at once; their
-results are real results, handed to the engine, never thrown away.
+The first items run in a probe thread while this thread runs a pure-Python ticker for a
+short window (8 to 30 ms, with the GIL handed over every 0.5 ms). Two figures come out:
 
-1. CPU time against wall time (``time.thread_time`` / ``perf_counter``): mostly waiting
-   means I/O-bound, so threads, enough of them to cover the wait.
-2. For CPU-bound work: the next items run in a second thread while this one runs a
-   pure-Python ticker. Work that releases the GIL (hashlib, zlib, NumPy, subprocesses)
-   leaves the ticker its full speed and stays in threads; work that holds the GIL leaves
-   it about half, and goes to processes if the function and items can be pickled.
-3. On a free-threaded build with the GIL off, threads run Python in parallel: threads.
+1. the share of the window the ticker spent on a core (its CPU time against wall time).
+   Work that holds the GIL (pure Python, json, re) keeps the ticker waiting half the time
+   or more: it goes to processes, if the function and items can be pickled. Work that
+   releases the GIL (waiting on I/O, hashlib, zlib, NumPy, subprocesses) leaves it running
+   (if slower, on a sibling hyperthread).
+2. the probe thread's CPU time against wall time: mostly waiting means I/O-bound, so many
+   threads, enough to cover the wait; mostly computing (with the GIL released) means
+   threads, one per core.
+
+On a free-threaded build with the GIL off, threads run Python in parallel: threads.
+
+The probed items are real results. When the window closes the decision is made at once;
+an item still running in the probe thread finishes there while the chosen workers start on
+the rest, and its result joins the others (the engine adopts it).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import sys
 import threading
@@ -29,15 +35,19 @@ from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._segment import Segment
 
-MIN_SAMPLE_SECONDS = 0.02  # run items alone until this much time is measured
-MAX_SAMPLE_ITEMS = 256
-IO_BOUND_BELOW = 0.5  # cpu/wall under this: mostly waiting
-# While a task runs in another thread, a pure-Python thread keeps this share of its solo
-# speed or more: the task lets go of the GIL (holding it leaves about half)
-RELEASES_ABOVE = 0.75
-MAX_IO_THREADS = 64
+WINDOW_SECONDS = 0.03  # the longest the ticker runs beside the probe thread...
+CLEAR_AFTER_SECONDS = 0.008  # ...and the shortest, if the share is clearly one way by then
+CLEARLY_HOLDS, CLEARLY_RELEASES = 0.6, 0.85
+# During the window the GIL changes hands every 0.5 ms instead of 5 ms, so the window
+# holds many hand-overs and the shares it measures are steady
+PROBE_SWITCH_INTERVAL = 0.0005
 TICK = 200  # loop iterations between checks of the ticker's stop condition
-TICKER_SOLO_SECONDS = 0.005
+IO_BOUND_BELOW = 0.5  # probe thread's cpu/wall under this: mostly waiting
+# While a task runs in another thread, a pure-Python thread stays on a core this share of
+# the time or more: the task lets go of the GIL (seen here: holding it leaves 0.05 to 0.55,
+# releasing it 0.83 to 1.0)
+RELEASES_ABOVE = 0.7
+MAX_IO_THREADS = 64
 
 
 @dataclass
@@ -53,14 +63,78 @@ class Decision:
         return f"{self.mode}×{self.workers}: {self.reason}"
 
 
+class ProbeRunner(threading.Thread):
+    """Runs items one after another until asked to stop; keeps each outcome in order."""
+
+    def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any]) -> None:
+        super().__init__(name="gilwise-probe", daemon=True)
+        self.fn, self.source = fn, source
+        self.items: list[Any] = []  # started, in order
+        self.outcomes: list[tuple[Any, ErrorInfo | None]] = []  # finished, in order
+        self.cpu = 0.0  # thread CPU seconds of the finished items
+        self.began = 0.0  # perf_counter() when this thread started running
+        self.calling = threading.Event()  # set as the first item is handed to fn
+        self._pull = threading.Lock()
+        self._stopping = False
+
+    def run(self) -> None:
+        self.began = time.perf_counter()
+        while True:
+            with self._pull:  # the source is only ever read by one thread at a time
+                if self._stopping:
+                    return
+                try:
+                    item = next(self.source)
+                except StopIteration:
+                    return
+                self.items.append(item)
+            self.calling.set()
+            c0 = time.thread_time()
+            try:
+                outcome: tuple[Any, ErrorInfo | None] = (self.fn(item), None)
+            except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the item's
+                outcome = (None, describe(exc))
+            self.cpu += time.thread_time() - c0
+            self.outcomes.append(outcome)
+
+    def stop(self) -> int:
+        """Start no more items; returns how many were started (the last may still run)."""
+        with self._pull:
+            self._stopping = True
+            return len(self.items)
+
+    def cpu_so_far(self) -> float:
+        """CPU seconds this thread has used, the running item included where the OS tells."""
+        clock = getattr(time, "pthread_getcpuclockid", None)
+        if clock is not None and self.ident is not None and self.is_alive():
+            try:
+                return time.clock_gettime(clock(self.ident))
+            except OSError:
+                pass
+        return self.cpu
+
+
 @dataclass
 class Trial:
-    """The decision, the items run to reach it (with errors by position), and the rest."""
+    """The decision, the items run to reach it (errors by position), the rest, and the
+    probe thread if its last item is still running (``adopt`` it when it finishes)."""
 
     decision: Decision
     segment: Segment
     errors: dict[int, ErrorInfo]
     rest: Iterable[Any]
+    pending: ProbeRunner | None = None
+    first_pending: int = 0
+
+    def adopt(self) -> list[tuple[int, tuple[Any, ErrorInfo | None]]] | None:
+        """Outcomes of the items still running when the decision was made, by position,
+        once they have finished (None until then)."""
+        if self.pending is None:
+            return []
+        if self.pending.is_alive():
+            return None
+        outcomes = self.pending.outcomes
+        return [(pos, outcomes[pos]) for pos in range(self.first_pending, len(self.segment))]
 
 
 class _Sized:
@@ -107,129 +181,107 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
-def _run(fn: Callable, item: Any) -> tuple[Any, ErrorInfo | None]:
-    try:
-        return fn(item), None
-    except Exception as exc:
-        return None, describe(exc)
+def _tick(stop: Callable[[float], bool]) -> None:
+    """Run pure-Python loops until ``stop(seconds)``."""
+    started = time.perf_counter()
+    seconds = 0.0
+    while not stop(seconds):
+        for _ in range(TICK):
+            pass
+        seconds = time.perf_counter() - started
+
+
+def _ticker_share(runner: ProbeRunner) -> float:
+    """Tick beside ``runner`` for the window: the share of the time this thread was on a
+    core. Waiting for the GIL takes it off; another thread computing with the GIL released
+    (even on a sibling hyperthread, which slows it) does not."""
+    _tick(lambda _: runner.calling.is_set() or not runner.is_alive())  # its start-up
+    cpu_start = time.thread_time()
+    share = 1.0
+
+    def over(seconds: float) -> bool:
+        nonlocal share
+        if seconds <= 0:
+            return False
+        share = (time.thread_time() - cpu_start) / seconds
+        if seconds >= WINDOW_SECONDS or not runner.is_alive():
+            return True
+        clear = share < CLEARLY_HOLDS or share > CLEARLY_RELEASES
+        return seconds >= CLEAR_AFTER_SECONDS and clear
+
+    _tick(over)
+    return min(1.0, share)
 
 
 def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     reader = _Source(items)
-    source = iter(reader)
-    ran: list[Any] = []
-    values: list[Any] = []
-    errors: dict[int, ErrorInfo] = {}
+    runner = ProbeRunner(fn, iter(reader))
     cores = usable_cores()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+    try:
+        runner.start()
+        share = _ticker_share(runner)
+        count = runner.stop()
+        cpu = runner.cpu_so_far()
+        wall = time.perf_counter() - runner.began
+    finally:
+        sys.setswitchinterval(interval)
+    if not runner.is_alive() or count == 0:
+        runner.join()  # it had finished, or is between items: nothing left to wait for
+    ratio = min(1.0, cpu / wall) if wall > 0 else 1.0
+    figures = {"cpu_wall": ratio, "ticker_share": share, "probe_seconds": wall}
+    decision = _decide(fn, runner.items, ratio, share, cores, options)
+    decision.figures.update(figures)
+    return _trial(decision, runner, count, reader, total)
 
-    def record(item: Any, outcome: tuple[Any, ErrorInfo | None]) -> None:
-        if outcome[1] is not None:
-            errors[len(ran)] = outcome[1]
-        ran.append(item)
-        values.append(outcome[0])
 
-    # 1. alone, in this thread: CPU against wall
-    wall = cpu = 0.0
-    alone = 0
-    for item in source:
-        w0, c0 = time.perf_counter(), time.thread_time()
-        outcome = _run(fn, item)
-        wall += time.perf_counter() - w0
-        cpu += time.thread_time() - c0
-        record(item, outcome)
-        alone += 1
-        if wall >= MIN_SAMPLE_SECONDS or alone >= MAX_SAMPLE_ITEMS:
-            break
-    figures: dict[str, float] = {"cpu_wall": cpu / wall if wall > 0 else 1.0}
-    if alone:
-        figures["seconds_per_item"] = wall / alone
-
-    def finish(decision: Decision) -> Trial:
-        segment = Segment(0, ran)
-        segment.values = values
-        segment.open = len(errors)
-        decision.figures.update(figures)
-        rest: Iterable[Any] = reader.rest()
-        if total is not None:
-            rest = _Sized(iter(rest), total - len(ran))
-        return Trial(decision, segment, errors, rest)
-
+def _decide(
+    fn: Callable, ran: list[Any], ratio: float, share: float, cores: int, options: Options
+) -> Decision:
+    kept = f"a Python thread beside it ran {share:.0%} of the time"
     if not ran:
-        return finish(Decision("threads", 1, "no items to run"))
-    ratio = figures["cpu_wall"]
+        return Decision("threads", 1, "no items to run")
+    if not gil_enabled():
+        workers = options.workers or cores
+        return Decision("threads", workers, f"cpu/wall {ratio:.2f} on a free-threaded build "
+                        "with the GIL off: threads run Python in parallel")
+    if share < RELEASES_ABOVE:
+        if cores < 2:
+            return Decision("threads", 1, "one usable core: nothing runs in parallel")
+        unpicklable = _unpicklable(fn, ran[0])
+        if unpicklable:
+            return Decision("threads", options.workers or cores, f"holds the GIL ({kept}), "
+                            f"but {unpicklable} cannot go to another process")
+        return Decision("processes", options.workers or cores,
+                        f"CPU-bound and holds the GIL ({kept})")
     if ratio < IO_BOUND_BELOW:
         workers = options.workers or min(
             MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
         )
-        reason = f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait"
-        return finish(Decision("threads", workers, reason))
-    workers = options.workers or cores
-    if not gil_enabled():
-        return finish(
-            Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) on a free-threaded "
-                     "build with the GIL off: threads run in parallel")
-        )
-    if cores < 2:
-        return finish(Decision("threads", 1, "one usable core: nothing runs in parallel"))
-
-    # 2. the next items in a second thread while this one runs a pure-Python ticker: the
-    # task's own progress plus the ticker's share of its solo speed is what 2 threads do
-    batch = list(itertools.islice(source, alone))
-    if not batch:
-        return finish(Decision("threads", workers, "too few items to be worth processes"))
-    contended, share = _run_beside_ticker(fn, batch, record)
-    speedup = (wall / alone) * len(batch) / contended + share if contended > 0 else 1.0
-    figures["two_threads_speedup"] = speedup
-    figures["ticker_share"] = share
-    kept = f"a Python thread beside it kept {share:.0%} of its speed"
-    if share >= RELEASES_ABOVE:
-        return finish(Decision("threads", workers, f"CPU-bound (cpu/wall {ratio:.2f}) but "
-                               f"releases the GIL ({kept})"))
-    unpicklable = _unpicklable(fn, ran[0])
-    if unpicklable:
-        return finish(Decision("threads", workers, f"CPU-bound and holds the GIL, but "
-                               f"{unpicklable} cannot go to another process"))
-    return finish(Decision("processes", workers, f"CPU-bound (cpu/wall {ratio:.2f}) and holds "
-                           f"the GIL ({kept})"))
+        return Decision("threads", workers,
+                        f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
+    return Decision("threads", options.workers or cores,
+                    f"CPU-bound (cpu/wall {ratio:.2f}) but releases the GIL ({kept})")
 
 
-def _tick(stop: Callable[[], bool]) -> float:
-    """Pure-Python loops per second until ``stop()``: how much of a core this thread gets."""
-    loops = 0
-    started = time.perf_counter()
-    while not stop():
-        for _ in range(TICK):
-            pass
-        loops += 1
-    return loops / max(time.perf_counter() - started, 1e-9)
-
-
-def _run_beside_ticker(
-    fn: Callable, batch: list[Any], record: Callable[[Any, Any], None]
-) -> tuple[float, float]:
-    """Run ``batch`` in a thread while ticking here: (its wall time, the ticker's share)."""
-    solo_until = time.perf_counter() + TICKER_SOLO_SECONDS
-    solo = _tick(lambda: time.perf_counter() >= solo_until)
-    outcomes: list[Any] = []
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            outcomes.extend(_run(fn, item) for item in batch)
-        finally:
-            done.set()
-
-    started = time.perf_counter()
-    thread = threading.Thread(target=run, name="gilwise-probe", daemon=True)
-    thread.start()
-    beside = _tick(done.is_set)
-    thread.join()
-    contended = time.perf_counter() - started
-    for item, outcome in zip(batch, outcomes):
-        record(item, outcome)
-    return contended, min(1.0, beside / solo) if solo > 0 else 0.0
+def _trial(
+    decision: Decision, runner: ProbeRunner, count: int, reader: _Source, total: int | None
+) -> Trial:
+    segment = Segment(0, runner.items[:count])
+    finished = len(runner.outcomes)
+    segment.values = [value for value, _ in runner.outcomes[:finished]] + [None] * (
+        count - finished
+    )
+    errors = {pos: info for pos, (_, info) in enumerate(runner.outcomes[:finished]) if info}
+    segment.open = len(errors) + (count - finished)
+    rest: Iterable[Any] = reader.rest()
+    if total is not None:
+        rest = _Sized(iter(rest), total - count)
+    pending = runner if finished < count else None
+    return Trial(decision, segment, errors, rest, pending, finished)
 
 
 def _unpicklable(fn: Callable, item: Any) -> str:
@@ -243,4 +295,7 @@ def _unpicklable(fn: Callable, item: Any) -> str:
 
 def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> Decision:
     """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few)."""
-    return probe(fn, items, Options(**options)).decision
+    trial = probe(fn, items, Options(**options))
+    if trial.pending is not None:
+        trial.pending.join()
+    return trial.decision

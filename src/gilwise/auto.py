@@ -12,7 +12,8 @@ short window (8 to 30 ms, with the GIL handed over every 0.5 ms). Two figures co
    threads, enough to cover the wait; mostly computing (with the GIL released) means
    threads, one per core.
 
-On a free-threaded build with the GIL off, threads run Python in parallel: threads.
+On a free-threaded build with the GIL off, threads run Python in parallel: threads, many
+for I/O-bound work, one per core otherwise.
 
 The probed items are real results. When the window closes the decision is made at once;
 an item still running in the probe thread finishes there while the chosen workers start on
@@ -244,9 +245,11 @@ def _decide(
     kept = f"a Python thread beside it ran {share:.0%} of the time"
     if not ran:
         return Decision("threads", 1, "no items to run")
-    if not gil_enabled():
-        workers = options.workers or cores
-        return Decision("threads", workers, f"cpu/wall {ratio:.2f} on a free-threaded build "
+    if not gil_enabled():  # no GIL to contend for: cpu/wall alone tells I/O from CPU
+        if ratio < IO_BOUND_BELOW:
+            return _io_bound(ratio, cores, options)
+        return Decision("threads", options.workers or cores,
+                        f"CPU-bound (cpu/wall {ratio:.2f}; {kept}) on a free-threaded build "
                         "with the GIL off: threads run Python in parallel")
     if share < RELEASES_ABOVE:
         if cores < 2:
@@ -258,13 +261,17 @@ def _decide(
         return Decision("processes", options.workers or cores,
                         f"CPU-bound and holds the GIL ({kept})")
     if ratio < IO_BOUND_BELOW:
-        workers = options.workers or min(
-            MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
-        )
-        return Decision("threads", workers,
-                        f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
+        return _io_bound(ratio, cores, options)
     return Decision("threads", options.workers or cores,
                     f"CPU-bound (cpu/wall {ratio:.2f}) but releases the GIL ({kept})")
+
+
+def _io_bound(ratio: float, cores: int, options: Options) -> Decision:
+    """Mostly waiting: enough threads that the cores stay busy while the others wait."""
+    workers = options.workers or min(
+        MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
+    )
+    return Decision("threads", workers, f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
 
 
 def _trial(

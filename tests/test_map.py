@@ -212,6 +212,21 @@ def test_input_error_comes_after_the_items_read_before_it(no_leftover_workers):
     assert got == [0, 1, 4, 9, 16]
 
 
+def test_worker_threads_exit_after_batch():
+    import threading
+
+    def gilwise_threads():
+        return [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]
+
+    assert list(gilwise.map(square, range(100), mode="threads", workers=16)) == [
+        x * x for x in range(100)
+    ]
+    deadline = time.monotonic() + 5
+    while gilwise_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert gilwise_threads() == []
+
+
 def test_thread_initializer_runs_in_every_thread(no_leftover_workers):
     import threading
 

@@ -227,6 +227,24 @@ def test_worker_threads_exit_after_batch():
     assert gilwise_threads() == []
 
 
+def parent_pid(_: object) -> int:
+    return os.getppid()
+
+
+def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_workers):
+    # Forking is safe, and cheapest, only while this process has one thread: the threads of
+    # the batch before must have exited first, or the workers would come from a forkserver.
+    import threading
+
+    if threading.active_count() > 1:
+        pytest.skip(f"another test left threads running: {threading.enumerate()}")
+    for _ in range(3):
+        assert len(list(gilwise.map(sleep_then_return, [0.001] * 256, mode="threads",
+                                    workers=128))) == 256
+        parents = set(gilwise.map(parent_pid, range(4), mode="processes", workers=2))
+        assert parents == {os.getpid()}
+
+
 def test_thread_initializer_runs_in_every_thread(no_leftover_workers):
     import threading
 

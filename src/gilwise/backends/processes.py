@@ -35,6 +35,7 @@ from gilwise._task import (
     run_chunk,
 )
 from gilwise.backends._base import Backend, Done, Event, Lost
+from gilwise.backends.threads import join_stopping
 
 PARENT_CHECK_SECONDS = 0.25
 
@@ -121,6 +122,7 @@ class _Worker:
 def _context() -> multiprocessing.context.BaseContext:
     """fork where safe (Linux, no other threads): cheapest start; else forkserver or spawn."""
     if sys.platform == "linux":
+        join_stopping()  # threads of a threads-mode batch just finished, exiting now
         method = "fork" if threading.active_count() == 1 else "forkserver"
     else:
         method = "spawn"

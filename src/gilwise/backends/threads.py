@@ -10,6 +10,7 @@ import itertools
 import queue
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,15 @@ from gilwise._task import SLOT_CHUNK, SLOT_POSITION, SLOT_SIZE, SLOT_STARTED, Ch
 from gilwise.backends._base import Backend, Done, Event, Lost
 
 _STOP = None
+_stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # told to stop, not joined
+
+
+def join_stopping(timeout: float = 1.0) -> None:
+    """Wait for idle threads told to stop by ``close`` to exit: before a fork, say, which is
+    safe only while the parent has one thread."""
+    deadline = time.monotonic() + timeout
+    for thread in list(_stopping):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Thread:
@@ -133,13 +143,15 @@ class ThreadBackend(Backend):
         self.start()
 
     def close(self, kill: bool = False) -> None:
-        """Tell every thread to stop. Idle ones exit on their own, unwaited for: joining 128
-        threads costs ~8 ms, as much as a round of 20 ms tasks saves. Without ``kill``, wait
-        (up to 5 s) for those still running a chunk."""
+        """Tell every thread to stop. Idle ones exit on their own, unwaited for (joining 128
+        threads costs ~8 ms, as much as a round of 20 ms tasks; ``join_stopping`` waits for
+        them where it matters). Without ``kill``, wait (up to 5 s) for those still running."""
         threads = list(self._workers.values())
         self._workers.clear()
         for t in threads:
             t.inbox.put(_STOP)
+            if t.thread.ident is not None:
+                _stopping.add(t.thread)
         if not kill:
             deadline = time.monotonic() + 5.0
             for t in threads:

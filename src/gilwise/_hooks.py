@@ -33,13 +33,13 @@ class RunHooks:
 
     def keys(self, segment: Segment) -> list[str]:
         if self.key is None:
-            return [str(segment.start + pos) for pos in range(len(segment.items))]
+            return list(map(str, range(segment.start, segment.start + len(segment.items))))
         return [repr(self.key(item)) for item in segment.items]
 
     def prefill(self, segment: Segment) -> list[int] | range:
         """Fill in what the journal already holds; return the positions still to run."""
         everything = range(len(segment.items))
-        if self.journal is None:
+        if self.journal is None or not self.journal.resuming:
             return everything
         todo: list[int] = []
         resumed: set[int] = set()

@@ -129,6 +129,11 @@ class Journal:
         )
 
     # -- resuming
+    @property
+    def resuming(self) -> bool:
+        """Whether an earlier run left items done (else there is nothing to look up)."""
+        return bool(self._done)
+
     def lookup(self, key: str) -> tuple[bool, Any] | None:
         """(ok, value or Failure parts) for a key done in an earlier run, else None."""
         if key not in self._done:
@@ -146,22 +151,28 @@ class Journal:
     def record(self, segment: Segment, positions: Iterable[int], keys: list[str]) -> None:
         """Queue the finished items at ``positions`` of ``segment``; commit when due."""
         now = time.time()
-        seconds, worker = segment.seconds, segment.worker
+        n = len(segment.items)
+        seconds = segment.seconds or [0.0] * n
+        workers = segment.worker or [""] * n
+        failures, attempts, values, start = (
+            segment.failures, segment.attempts, segment.values, segment.start
+        )
+        append = self._pending.append
         for pos in positions:
-            failure = segment.failures.get(pos)
-            row_seconds = seconds[pos] if seconds else 0.0
-            row_worker = worker[pos] if worker else ""
-            attempts = segment.attempts.get(pos, 1)
+            failure = failures.get(pos) if failures else None
             if failure is None:
                 try:
-                    blob = dumps(segment.values[pos])
+                    blob = pickle.dumps(values[pos], pickle.HIGHEST_PROTOCOL)
                 except Exception:
-                    continue  # a value we cannot store is simply run again next time
-                row = (keys[pos], segment.start + pos, 1, blob, None, None, None)
+                    try:
+                        blob = dumps(values[pos])  # cloudpickle: lambdas, __main__ classes
+                    except Exception:
+                        continue  # a value we cannot store is simply run again next time
+                append((keys[pos], start + pos, 1, blob, None, None, None,
+                        attempts.get(pos, 1), seconds[pos], workers[pos], now))
             else:
-                row = (keys[pos], segment.start + pos, 0, None, failure.exc_type,
-                       failure.message, failure.traceback)
-            self._pending.append((*row, attempts, row_seconds, row_worker, now))
+                append((keys[pos], start + pos, 0, None, failure.exc_type, failure.message,
+                        failure.traceback, attempts.get(pos, 1), seconds[pos], workers[pos], now))
         self.tick()
 
     def tick(self) -> None:

@@ -13,7 +13,9 @@ short window (8 to 30 ms, with the GIL handed over every 0.5 ms). Two figures co
    threads, one per core.
 
 On a free-threaded build with the GIL off, threads run Python in parallel: threads, many
-for I/O-bound work, one per core otherwise.
+for I/O-bound work, one per core otherwise. Sub-interpreters (3.14) are never chosen: measured
+here, processes beat them at every batch size (benchmarks/bench_interpreters.py), and only
+processes survive a crash and can kill a task past its timeout.
 
 The probed items are real results. When the window closes the decision is made at once;
 an item still running in the probe thread finishes there while the chosen workers start on

@@ -71,7 +71,7 @@ def main() -> int:
         if parent.startswith("another"):
             threading.Thread(target=stop.wait, daemon=True).start()
         for name, fn, items in workloads:
-            cs = h.measure(contenders(fn, items), repeats)
+            cs = h.measure(contenders(fn, items), repeats, slow_repeats=1, slow_seconds=2.0)
             print(h.table(f"{name}, {W} workers, {parent} (Python "
                           f"{sys.version.split()[0]})", cs))
             print()

@@ -7,6 +7,7 @@ error, the pool is back to its size, and no process is left over.
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import signal
 import threading
@@ -41,6 +42,7 @@ class HoldsALock(Exception):
 
 def segfault(x):
     if x == BAD:
+        faulthandler.disable()  # pytest's, inherited by the worker: a dump would only be noise
         ctypes.string_at(0)
     return x * 10
 

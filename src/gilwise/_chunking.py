@@ -29,24 +29,37 @@ class ChunkSizer:
             self.max_size = max(1, min(SIZED_MAX, math.ceil(total / (4 * workers))))
         self.per_item: float | None = None
 
+    @property
+    def measuring(self) -> bool:
+        """No chunk has come back yet: the next one is small and timed item by item."""
+        return self.fixed is None and self.per_item is None
+
     def next_size(self) -> int:
         if self.fixed is not None:
             return self.fixed
         if self.per_item is None:
-            return 1  # measure one item before committing to more
+            return min(2, self.max_size)  # time two items before committing to more
         if self.per_item <= 0:
             return self.max_size
         return max(1, min(self.max_size, int(self.target / self.per_item)))
 
-    def observe(self, items: int, seconds: float) -> None:
-        """Fold in a finished chunk: a moving average that trusts big chunks more."""
+    def observe(self, items: int, seconds: float, item_seconds: list[float] | None = None) -> None:
+        """Fold in a finished chunk: a moving average that trusts big chunks more.
+
+        Where items were timed one by one, the first is left out: the first call in a new
+        worker is slow (cold caches, lazy imports), the next ones show the task's real cost,
+        so tiny tasks get full-size chunks from the second round trip on. After that a chunk
+        of hundreds of items outweighs what came before."""
         if items <= 0:
             return
-        sample = seconds / items
+        if item_seconds and len(item_seconds) >= 2:
+            sample = sum(item_seconds[1:]) / (len(item_seconds) - 1)
+        else:
+            sample = seconds / items
         if self.per_item is None:
             self.per_item = sample
         else:
-            weight = min(0.5, items / (items + 16))
+            weight = min(0.9, items / (items + 16))
             self.per_item = (1 - weight) * self.per_item + weight * sample
 
     @property

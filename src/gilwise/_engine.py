@@ -13,7 +13,7 @@ import itertools
 import random
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from gilwise._chunking import ChunkSizer
@@ -55,6 +55,10 @@ class Engine:
         target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
         self.sizer = ChunkSizer(fixed, backend.size, total, target)
         plain = isinstance(items, (list, tuple, range))
+        # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
+        # bytes, a list's are copied in C
+        self._sequence: Sequence[Any] | None = items if plain else None  # type: ignore[assignment]
+        self._taken = 0
         self._source = iter(items) if plain else self._guard(items)
         self.source_error: BaseException | None = None
         self._next_index = len(head.segment) if head else 0
@@ -90,7 +94,12 @@ class Engine:
 
     def _fresh_chunk(self) -> Chunk | None:
         while not self._exhausted and self._outstanding < self._limit():
-            batch = list(itertools.islice(self._source, self.sizer.next_size()))
+            size = self.sizer.next_size()
+            if self._sequence is not None:
+                batch = self._sequence[self._taken:self._taken + size]
+                self._taken += len(batch)
+            else:
+                batch = list(itertools.islice(self._source, size))
             if not batch:
                 self._exhausted = True
                 return None
@@ -106,6 +115,7 @@ class Engine:
     def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
         tracked = (
             self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
+            or self.sizer.measuring
         )
         items = segment.items if isinstance(positions, range) and len(positions) == len(
             segment.items
@@ -158,7 +168,7 @@ class Engine:
         if -1 in result.errors:  # the worker could not unpickle the chunk
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
-        self.sizer.observe(len(result.values), result.seconds)
+        self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
         self._last_chunk_seconds[event.worker] = result.seconds
         segment = chunk.segment
         if self.hooks:
@@ -281,7 +291,7 @@ class Engine:
                     self.hooks.tick()
             finished = True
         finally:
-            self._source = iter(())  # let the input go, generators included
+            self._source, self._sequence = iter(()), None  # let the input go
             busy = [wid for wid, held in self._assigned.items() if held]
             if not finished and busy:
                 self.backend.cancel(busy)

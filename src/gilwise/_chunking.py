@@ -24,9 +24,12 @@ class ChunkSizer:
         if total is None:
             # an input of unknown length may be huge: keep what is in flight small
             self.max_size = UNSIZED_MAX
+            # ...or shorter than the workers: one item each to start, so none waits
+            self.first_size = 1
         else:
             # like multiprocessing.Pool.map: at least 4 chunks a worker, so none idles at the end
             self.max_size = max(1, min(SIZED_MAX, math.ceil(total / (4 * workers))))
+            self.first_size = min(2, self.max_size)
         self.per_item: float | None = None
 
     @property
@@ -38,7 +41,7 @@ class ChunkSizer:
         if self.fixed is not None:
             return self.fixed
         if self.per_item is None:
-            return min(2, self.max_size)  # time two items before committing to more
+            return self.first_size  # time one or two items before committing to more
         if self.per_item <= 0:
             return self.max_size
         return max(1, min(self.max_size, int(self.target / self.per_item)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gilwise._outcome import Failure
@@ -14,7 +15,7 @@ class Segment:
         "start", "items", "values", "failures", "attempts", "open", "seconds", "worker", "resumed"
     )
 
-    def __init__(self, start: int, items: list[Any]) -> None:
+    def __init__(self, start: int, items: Sequence[Any]) -> None:
         self.start = start
         self.items = items
         self.values: list[Any] = [None] * len(items)

@@ -77,7 +77,9 @@ def times_ten(x):
 def sleep_if_bad(args):
     x, pidfile = args
     if x == BAD:
-        Path(pidfile).write_text(str(os.getpid()))
+        partial = Path(pidfile + ".partial")
+        partial.write_text(str(os.getpid()))
+        partial.replace(pidfile)  # atomic: the killer never reads a half-written pid
         time.sleep(60)
     return x * 10
 

@@ -13,7 +13,7 @@ import pytest
 
 def gilwise(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "gilwise.cli", *args],
+        [sys.executable, "-m", "gilwise", *args],
         cwd=cwd, input=stdin, capture_output=True, text=True, timeout=60,
     )
 

@@ -1,11 +1,11 @@
 """`gilwise lab` in quick mode, run once for the module: its JSON, its chart, its table, and
-the one verdict a real multi-core machine always gives."""
+the one verdict a real multi-core machine always gives. (How long it takes is a benchmark:
+benchmarks/bench_lab.py.)"""
 
 from __future__ import annotations
 
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class QuickRun:
-    def __init__(self, report: LabReport, out: Path, printed: str, seconds: float) -> None:
-        self.report, self.out, self.printed, self.seconds = report, out, printed, seconds
+    def __init__(self, report: LabReport, out: Path, printed: str) -> None:
+        self.report, self.out, self.printed = report, out, printed
         self.data = json.loads((out / "gil-lab.json").read_text(encoding="utf-8"))
 
 
@@ -28,13 +28,8 @@ class QuickRun:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> QuickRun:
     out = tmp_path_factory.mktemp("lab")
     buffer = io.StringIO()
-    started = time.perf_counter()
     report = run_lab(out, quick=True, console=Console(file=buffer, width=120))
-    return QuickRun(report, out, buffer.getvalue(), time.perf_counter() - started)
-
-
-def test_quick_run_fits_its_budget(lab: QuickRun) -> None:
-    assert lab.seconds < 30, f"quick lab took {lab.seconds:.1f} s"
+    return QuickRun(report, out, buffer.getvalue())
 
 
 def test_json_has_every_experiment_with_claim_rows_and_verdict(lab: QuickRun) -> None:

@@ -162,12 +162,9 @@ class Journal:
             failure = failures.get(pos) if failures else None
             if failure is None:
                 try:
-                    blob = pickle.dumps(values[pos], pickle.HIGHEST_PROTOCOL)
+                    blob = dumps(values[pos])
                 except Exception:
-                    try:
-                        blob = dumps(values[pos])  # cloudpickle: lambdas, __main__ classes
-                    except Exception:
-                        continue  # a value we cannot store is simply run again next time
+                    continue  # a value we cannot store is simply run again next time
                 append((keys[pos], start + pos, 1, blob, None, None, None,
                         attempts.get(pos, 1), seconds[pos], workers[pos], now))
             else:

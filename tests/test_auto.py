@@ -112,3 +112,23 @@ def test_decision_text_names_mode_workers_and_figures():
     text = str(decision)
     assert text.startswith(f"{decision.mode}×{decision.workers}: ")
     assert "% of the time" in text  # the measured figure behind the choice
+
+
+def test_an_item_still_running_in_the_probe_does_not_hold_back_the_rest():
+    lock = threading.Lock()  # also keeps the work in threads: a lock cannot be pickled
+    slow_item: list[int] = []
+    started = time.monotonic()
+
+    def work(x):
+        with lock:  # the first item to start after 5 ms, inside the probe window, is slow
+            slow = not slow_item and time.monotonic() - started > 0.005
+            if slow:
+                slow_item.append(x)
+        if slow:
+            time.sleep(2)
+        return x
+
+    order = list(gilwise.map(work, range(5000), ordered=False))
+    assert sorted(order) == list(range(5000))
+    # the items after the probed ones ran while the slow one slept, not after it
+    assert order.index(4999) < order.index(slow_item[0])

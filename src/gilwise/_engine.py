@@ -27,7 +27,7 @@ from gilwise._outcome import (
     describe,
     error_class,
 )
-from gilwise._segment import Segment
+from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost
 
@@ -54,7 +54,7 @@ class Engine:
         fixed = None if options.chunksize == "auto" else options.chunksize
         target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
         self.sizer = ChunkSizer(fixed, backend.size, total, target)
-        plain = isinstance(items, (list, tuple, range))
+        plain = isinstance(items, (list, tuple, range, Tail))
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
         self._sequence: Sequence[Any] | None = items if plain else None  # type: ignore[assignment]
@@ -65,7 +65,7 @@ class Engine:
         self._exhausted = False
         self._chunk_ids = itertools.count()
         self._segments: deque[Segment] = deque()  # fed, not yet yielded (ordered mode)
-        self._outstanding = 0  # items fed and not yet yielded
+        self._outstanding = 0  # items the feeder read and not yet yielded: the bound on input
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
         self._assigned: dict[int, deque[Chunk]] = {}
@@ -73,9 +73,11 @@ class Engine:
         self._retry_when = itertools.count()
         self.retried = 0
         self._head = head  # the items auto mode ran while choosing: their results count
+        # read by the probe, not the feeder: they must not hold back the feeder's first
+        # chunks while an item of theirs still runs
+        self._probed = head.segment if head else None
         if head:
             self._segments.append(head.segment)
-            self._outstanding += len(head.segment)
             for pos, info in head.errors.items():
                 self._fail(head.segment, pos, info)
 
@@ -266,6 +268,8 @@ class Engine:
         finished = False
         try:
             while True:
+                if self._head is not None:
+                    self._adopt_head()
                 self._dispatch()
                 ready = self._pop_ready(ordered)
                 yield from ready
@@ -285,8 +289,6 @@ class Engine:
                         self._on_lost(event)
                 if self.options.timeout is not None:
                     self._check_timeouts()
-                if self._head is not None:
-                    self._adopt_head()
                 if self.hooks:
                     self.hooks.tick()
             finished = True
@@ -306,7 +308,8 @@ class Engine:
             ready = [s for s in segments if s.open == 0]
             self._segments = deque(s for s in segments if s.open)
         for segment in ready:
-            self._outstanding -= len(segment.items)
+            if segment is not self._probed:
+                self._outstanding -= len(segment.items)
             if self.hooks:
                 self.hooks.finished(segment)
         return ready

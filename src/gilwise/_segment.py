@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 from gilwise._outcome import Failure
 
@@ -28,3 +28,28 @@ class Segment:
 
     def __len__(self) -> int:
         return len(self.items)
+
+
+class Tail(Sequence[Any]):
+    """A list, tuple or range from item ``start`` on, sliced on demand and never copied
+    whole: what auto mode hands the engine after running the first items itself."""
+
+    __slots__ = ("_items", "_start")
+
+    def __init__(self, items: Sequence[Any], start: int) -> None:
+        self._items, self._start = items, start
+
+    def __len__(self) -> int:
+        return max(0, len(self._items) - self._start)
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Any]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            return self._items[self._start + start:self._start + stop:step]
+        if not -len(self) <= index < len(self):
+            raise IndexError(index)
+        return self._items[self._start + index % len(self)]

@@ -36,7 +36,7 @@ import cloudpickle
 
 from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, describe
-from gilwise._segment import Segment
+from gilwise._segment import Segment, Tail
 
 WINDOW_SECONDS = 0.03  # the longest the ticker runs beside the probe thread...
 CLEAR_AFTER_SECONDS = 0.008  # ...and the shortest, if the share is clearly one way by then
@@ -238,7 +238,12 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     figures = {"cpu_wall": ratio, "ticker_share": share, "probe_seconds": wall}
     decision = _decide(fn, runner.items, ratio, share, cores, options)
     decision.figures.update(figures)
-    return _trial(decision, runner, count, reader, total)
+    rest: Iterable[Any] = reader.rest()
+    if isinstance(items, (list, tuple, range)):
+        rest = Tail(items, count)  # the engine slices it as it would the whole input
+    elif total is not None:
+        rest = _Sized(iter(rest), total - count)
+    return _trial(decision, runner, count, rest)
 
 
 def _decide(
@@ -276,9 +281,7 @@ def _io_bound(ratio: float, cores: int, options: Options) -> Decision:
     return Decision("threads", workers, f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
 
 
-def _trial(
-    decision: Decision, runner: ProbeRunner, count: int, reader: _Source, total: int | None
-) -> Trial:
+def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:
     segment = Segment(0, runner.items[:count])
     finished = len(runner.outcomes)
     segment.values = [value for value, _ in runner.outcomes[:finished]] + [None] * (
@@ -286,10 +289,9 @@ def _trial(
     )
     errors = {pos: info for pos, (_, info) in enumerate(runner.outcomes[:finished]) if info}
     segment.open = len(errors) + (count - finished)
-    rest: Iterable[Any] = reader.rest()
-    if total is not None:
-        rest = _Sized(iter(rest), total - count)
     pending = runner if finished < count else None
+    if pending is None:
+        runner.join()  # it runs nothing more, only returns: a fork must not see it alive
     return Trial(decision, segment, errors, rest, pending, finished)
 
 

@@ -33,6 +33,10 @@ def regex_scan(_: int) -> int:
     return len(re.findall(r"\b[xyz]\d+\b", WORDS))
 
 
+def increment(x: int) -> int:
+    return x + 1
+
+
 def sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds

@@ -150,7 +150,7 @@ class ThreadBackend(Backend):
         self._workers.clear()
         for t in threads:
             t.inbox.put(_STOP)
-            if t.thread.ident is not None:
+            if t.thread.ident is not None and not t.held:  # idle: gone in microseconds
                 _stopping.add(t.thread)
         if not kill:
             deadline = time.monotonic() + 5.0

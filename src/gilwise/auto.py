@@ -238,11 +238,13 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     figures = {"cpu_wall": ratio, "ticker_share": share, "probe_seconds": wall}
     decision = _decide(fn, runner.items, ratio, share, cores, options)
     decision.figures.update(figures)
-    rest: Iterable[Any] = reader.rest()
+    rest: Iterable[Any]
     if isinstance(items, (list, tuple, range)):
         rest = Tail(items, count)  # the engine slices it as it would the whole input
     elif total is not None:
-        rest = _Sized(iter(rest), total - count)
+        rest = _Sized(iter(reader.rest()), total - count)
+    else:
+        rest = reader.rest()
     return _trial(decision, runner, count, rest)
 
 

@@ -13,17 +13,10 @@ import time
 import pytest
 
 import gilwise
+from _work import spin  # pure Python: holds the GIL (~20 ms for 200,000)
 from gilwise.auto import Decision, gil_enabled
 
 BUFFER = b"x" * (16 * 1024 * 1024)
-
-
-def spin(n: int) -> int:
-    """Pure Python: holds the GIL for ~20 ms."""
-    total = 0
-    for i in range(n):
-        total += i * i % 7
-    return total
 
 
 def wait(seconds: float) -> float:

@@ -7,7 +7,7 @@ behaves the same wherever it runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,20 @@ from gilwise._outcome import ErrorInfo, describe
 # [chunk id, position within the chunk, time.monotonic() when that item started].
 SLOT_CHUNK, SLOT_POSITION, SLOT_STARTED = 0, 1, 2
 SLOT_SIZE = 3
+
+
+def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None:
+    """(position, start time) of the item a worker's slot says it is running in chunk
+    ``chunk_id``; None if it is between items or on another chunk."""
+    if int(slot[SLOT_CHUNK]) != chunk_id or slot[SLOT_STARTED] <= 0:
+        return None
+    return int(slot[SLOT_POSITION]), slot[SLOT_STARTED]
+
+
+def held_position(slot: Sequence[float], held: Sequence[int]) -> int | None:
+    """Position of the item running in the first of the ``held`` chunks, if one is."""
+    running = running_in(slot, held[0]) if held else None
+    return running[0] if running else None
 
 
 @dataclass

@@ -7,6 +7,7 @@ chunk to a named worker, so it always knows what a worker held when it died or h
 
 from __future__ import annotations
 
+import queue
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,20 @@ from typing import Any
 
 from gilwise._options import Options
 from gilwise._task import Chunk, ChunkResult
+
+
+def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
+    """Everything in ``outbox``, waiting up to ``timeout`` seconds for the first message
+    (0: not at all): how the in-process backends collect their workers' results."""
+    try:
+        pending = [outbox.get(timeout=timeout) if timeout > 0 else outbox.get_nowait()]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            pending.append(outbox.get_nowait())
+        except queue.Empty:
+            return pending
 
 
 @dataclass

@@ -32,14 +32,13 @@ import cloudpickle
 
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._task import (
-    SLOT_CHUNK,
-    SLOT_POSITION,
     SLOT_SIZE,
-    SLOT_STARTED,
     ChunkResult,
+    held_position,
     run_chunk,
+    running_in,
 )
-from gilwise.backends._base import Backend, Done, Event, Lost
+from gilwise.backends._base import Backend, Done, Event, Lost, drain
 
 MIN_VERSION = (3, 14)
 _STOP = None
@@ -243,18 +242,8 @@ class InterpreterBackend(Backend):
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = list(self._lost)
         self._lost.clear()
-        try:
-            first = self._outbox.get(timeout=timeout) if not events else self._outbox.get_nowait()
-        except queue.Empty:
-            return events
-        pending = [first]
-        while True:
-            try:
-                pending.append(self._outbox.get_nowait())
-            except queue.Empty:
-                break
         died = False
-        for wid, result in pending:
+        for wid, result in drain(self._outbox, 0 if events else timeout):
             if isinstance(result, ErrorInfo):
                 self.close(kill=True)
                 raise WorkerInitError(
@@ -267,7 +256,7 @@ class InterpreterBackend(Backend):
                 continue  # an abandoned or cancelled worker finished late: ignore it
             if isinstance(result, _Died):
                 del self._workers[wid]
-                events.append(Lost(wid, "died", result.reason, self._position(w)))
+                events.append(Lost(wid, "died", result.reason, held_position(w.slot, w.held)))
                 died = True
                 continue
             w.held.popleft()
@@ -276,23 +265,15 @@ class InterpreterBackend(Backend):
             self.start()
         return events
 
-    @staticmethod
-    def _position(w: _Worker) -> int | None:
-        if w.held and int(w.slot[SLOT_CHUNK]) == w.held[0] and w.slot[SLOT_STARTED] > 0:
-            return int(w.slot[SLOT_POSITION])
-        return None
-
     def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
         w = self._workers.get(worker)
-        if w is None or int(w.slot[SLOT_CHUNK]) != chunk_id or w.slot[SLOT_STARTED] <= 0:
-            return None
-        return int(w.slot[SLOT_POSITION]), w.slot[SLOT_STARTED]
+        return None if w is None else running_in(w.slot, chunk_id)
 
     def give_up(self, worker: int, reason: str) -> None:
         w = self._workers.pop(worker)
         w.inbox.put(_STOP)  # when its task ends, the thread closes its interpreter and stops
         reason += " (its interpreter is abandoned)"
-        self._lost.append(Lost(worker, "timeout", reason, self._position(w)))
+        self._lost.append(Lost(worker, "timeout", reason, held_position(w.slot, w.held)))
         self.start()
 
     def cancel(self, workers: list[int]) -> None:

@@ -26,13 +26,12 @@ import cloudpickle
 from gilwise._outcome import ErrorInfo, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, encode_result
 from gilwise._task import (
-    SLOT_CHUNK,
-    SLOT_POSITION,
     SLOT_SIZE,
-    SLOT_STARTED,
     Chunk,
     ChunkResult,
+    held_position,
     run_chunk,
+    running_in,
 )
 from gilwise.backends._base import Backend, Done, Event, Lost
 from gilwise.backends.threads import join_stopping
@@ -248,18 +247,14 @@ class ProcessBackend(Backend):
             w.process.join(1)
         del self._workers[w.id]
         w.conn.close()
-        position = None
-        if w.held and int(w.slot[SLOT_CHUNK]) == w.held[0] and w.slot[SLOT_STARTED] > 0:
-            position = int(w.slot[SLOT_POSITION])
+        position = held_position(w.slot, w.held)
         if w.giving_up is not None:
             return Lost(w.id, "timeout", w.giving_up, position)
         return Lost(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), position)
 
     def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
         w = self._workers.get(worker)
-        if w is None or int(w.slot[SLOT_CHUNK]) != chunk_id or w.slot[SLOT_STARTED] <= 0:
-            return None
-        return int(w.slot[SLOT_POSITION]), w.slot[SLOT_STARTED]
+        return None if w is None else running_in(w.slot, chunk_id)
 
     def give_up(self, worker: int, reason: str) -> None:
         w = self._workers[worker]

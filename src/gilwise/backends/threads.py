@@ -16,8 +16,8 @@ from collections.abc import Callable
 from typing import Any
 
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
-from gilwise._task import SLOT_CHUNK, SLOT_POSITION, SLOT_SIZE, SLOT_STARTED, Chunk, run_chunk
-from gilwise.backends._base import Backend, Done, Event, Lost
+from gilwise._task import SLOT_SIZE, Chunk, held_position, run_chunk, running_in
+from gilwise.backends._base import Backend, Done, Event, Lost, drain
 
 _STOP = None
 _stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # told to stop, not joined
@@ -98,17 +98,7 @@ class ThreadBackend(Backend):
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = list(self._lost)
         self._lost.clear()
-        try:
-            first = self._outbox.get(timeout=timeout) if not events else self._outbox.get_nowait()
-        except queue.Empty:
-            return events
-        pending = [first]
-        while True:
-            try:
-                pending.append(self._outbox.get_nowait())
-            except queue.Empty:
-                break
-        for wid, result in pending:
+        for wid, result in drain(self._outbox, 0 if events else timeout):
             if isinstance(result, ErrorInfo):
                 self.close(kill=True)
                 raise WorkerInitError(
@@ -124,14 +114,12 @@ class ThreadBackend(Backend):
 
     def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
         t = self._workers.get(worker)
-        if t is None or int(t.slot[SLOT_CHUNK]) != chunk_id or t.slot[SLOT_STARTED] <= 0:
-            return None
-        return int(t.slot[SLOT_POSITION]), t.slot[SLOT_STARTED]
+        return None if t is None else running_in(t.slot, chunk_id)
 
     def give_up(self, worker: int, reason: str) -> None:
         t = self._workers.pop(worker)
         t.inbox.put(_STOP)  # if it ever comes back, it stops
-        position = int(t.slot[SLOT_POSITION]) if t.slot[SLOT_STARTED] > 0 else None
+        position = held_position(t.slot, t.held)
         self._lost.append(Lost(worker, "timeout", reason + " (its thread is abandoned)", position))
         self.start()
 

@@ -48,11 +48,12 @@ def auto_claim(threads: float, processes: float, chose: str) -> Experiment:
     """Auto's pick is judged only where one manual mode was clearly faster: else either
     pick is as good, and the demo cannot tell a good choice from a lucky one."""
     exp = Experiment("demo-auto", "auto mode's pick", AUTO_CLAIM, AUTO_CONTROL)
-    faster = "processes" if processes < threads else "threads"
+    faster, slower = (("processes", "threads") if processes < threads
+                      else ("threads", "processes"))
     ratio = max(threads, processes) / min(threads, processes)
     claim = Check(f"auto picks {faster}", f"auto picked {chose}", chose == faster)
     control = Check(f"{HELPS}× or more between them",
-                    f"{faster} {ratio:.2f}× faster than the other", ratio >= HELPS)
+                    f"{faster} {ratio:.2f}× faster than {slower}", ratio >= HELPS)
     exp.judge(decide(claim, control, "threads and processes were as fast here",
                      "it measured the first tasks", f"{faster} was faster here"))
     return exp

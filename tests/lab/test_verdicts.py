@@ -21,13 +21,15 @@ BUSY = "the machine is busy"
 
 
 def scaling_experiment(key: str, threads: float, processes: float,
-                       threads_label: str = "threads") -> Experiment:
+                       threads_label: str = "threads", one_thread: float = 1.0) -> Experiment:
     """Rows as experiments 2 to 4 write them: sequential, then each kind at 1 and 2 workers
-    (one worker runs at sequential speed, the given speedup is the two-worker one)."""
+    (one process runs at sequential speed, one thread at ``one_thread``; the given speedup is
+    the two-worker one)."""
     exp = Experiment(key, key, "a claim", "a control")
     exp.rows.append(Row("sequential", 1, 1.0, 1.0))
-    for label, best in ((threads_label, threads), ("processes", processes)):
-        exp.rows += [Row(label, 1, 1.0, 1.0), Row(label, 2, 1.0 / best, best)]
+    for label, alone, best in ((threads_label, one_thread, threads),
+                               ("processes", 1.0, processes)):
+        exp.rows += [Row(label, 1, 1.0 / alone, alone), Row(label, 2, 1.0 / best, best)]
     return exp
 
 
@@ -42,6 +44,19 @@ def test_cpu_bound_claim_is_judged_only_where_processes_scaled(
     exp = scaling_experiment("cpu", threads, processes)
     exp.judge(scaling.cpu_verdict(exp, cores, free_threaded=False, load=3.2))
     assert (exp.verdict, exp.because) == (verdict, because), exp.explanation
+
+
+@pytest.mark.parametrize(("key", "verdict_of"), [
+    ("cpu", lambda exp: scaling.cpu_verdict(exp, 2, free_threaded=False)),
+    ("c-release", lambda exp: scaling.c_verdict(exp, 2)),
+])
+def test_scaling_claims_are_not_judged_on_a_disturbed_sequential_loop(key, verdict_of) -> None:
+    """One thread alone 1.4× faster than the loop: other programs disturbed the loop's time,
+    so no speedup measured against it means anything."""
+    exp = scaling_experiment(key, 1.8, 1.9, one_thread=1.4)
+    exp.judge(verdict_of(exp))
+    assert exp.label == f"inconclusive: {BUSY}"
+    assert "threads alone at 1.40×" in exp.explanation
 
 
 def test_cpu_bound_claim_is_refuted_by_free_threaded_threads() -> None:

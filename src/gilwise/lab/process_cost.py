@@ -40,7 +40,9 @@ def _per_task(seconds: float, tasks: int) -> str:
 
 def _starts(exp: Experiment, repeats: int) -> None:
     """Rows for starting a thread and a process (each start method)."""
-    thread = min(_start_seconds(lambda: cf.ThreadPoolExecutor(1)) for _ in range(3))
+    # best of many: a start takes ~0.1 ms, and on a busy machine one that waits for a core
+    # takes a whole time slice (ms), which would make a thread look as dear as a process
+    thread = min(_start_seconds(lambda: cf.ThreadPoolExecutor(1)) for _ in range(20))
     exp.rows.append(Row(START_THREAD, 1, thread, note=f"{thread * 1e6:,.0f} µs to the "
                         "first result"))
     for method in multiprocessing.get_all_start_methods():

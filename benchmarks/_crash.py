@@ -25,9 +25,14 @@ def die_or_stamp(x: int) -> tuple[int, float]:
     return os.getpid(), now
 
 
-def die_on_zero(x: int) -> int:
-    if x == 0:
-        time.sleep(0.05)
+DEATH_AT = 50  # the item of a 100-item batch that kills its worker: mid-batch
+
+
+def die_mid_batch(x: int) -> int:
+    """Item ``DEATH_AT`` kills its worker, 0.1 s after it starts, so that the results of
+    the items before it are back with the caller first; the others take 2 ms each."""
+    if x == DEATH_AT:
+        time.sleep(0.1)
         os._exit(1)
     time.sleep(0.002)
     return x

@@ -4,13 +4,25 @@ One-shot: the pool is started (and stopped) inside the timed call, from a fresh 
 Warm: the pool is started and has done one small map before timing begins.
 Peers that send one item per message (chunksize 1) get 20,000 items: compare rates.
 Fast contenders are timed 21 times (noise weighs most on them), slow ones 5 times.
+The input is a ``range``, which gilwise slices (a chunk pickles to a few bytes); one-shot
+also shows, for information, gilwise on a generator of the same items (read one by one, as
+any iterable) and with another thread alive in the parent: gilwise then starts its workers
+through forkserver, and each worker re-imports the parent's main module (this script, with
+joblib and mpire). A last table times that case in a fresh interpreter whose main module
+imports only gilwise: the first map (which starts the forkserver) and the next ones.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import statistics
+import subprocess
 import sys
+import tempfile
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import joblib
 from mpire import WorkerPool
@@ -43,8 +55,20 @@ def one_shot(n: int, n1: int) -> list[h.Contender]:
         with WorkerPool(W) as pool:
             return pool.map(inc, range(n))
 
-    def gilwise_run(**options):
-        return lambda: list(gilwise.map(inc, range(n), mode="processes", workers=W, **options))
+    def gilwise_run(items=lambda: range(n), **options):
+        return lambda: list(gilwise.map(inc, items(), mode="processes", workers=W, **options))
+
+    def with_a_thread_alive(run):
+        def alive():
+            stop = threading.Event()
+            other = threading.Thread(target=stop.wait)
+            other.start()
+            try:
+                return run()
+            finally:
+                stop.set()
+                other.join()
+        return alive
 
     def gilwise_setup():
         h.fresh_state()
@@ -52,6 +76,10 @@ def one_shot(n: int, n1: int) -> list[h.Contender]:
 
     contenders = [
         h.Contender("gilwise processes", n, gilwise_run(), setup=gilwise_setup),
+        h.Contender("gilwise processes", n, gilwise_run(lambda: (x for x in range(n))),
+                    note="generator input; info"),
+        h.Contender("gilwise processes", n, with_a_thread_alive(gilwise_run()),
+                    note="another thread alive: forkserver, workers import this script; info"),
         h.Contender("gilwise processes", n, gilwise_run(start_method="forkserver"),
                     note="forkserver, as when a thread is alive; not default"),
         h.Contender("multiprocessing Pool.map", n, pool_map),
@@ -96,8 +124,58 @@ def warm(n: int, n1: int, pools: list) -> list[h.Contender]:
     ]
 
 
+#: run in a fresh interpreter: maps of x + 1 on 2 processes, another thread alive or not
+FORKSERVER = """
+import json, sys, threading, time
+import gilwise
+
+def inc(x):
+    return x + 1
+
+def timed(n):
+    t0 = time.perf_counter()
+    list(gilwise.map(inc, range(n), mode="processes", workers=2))
+    return time.perf_counter() - t0
+
+if __name__ == "__main__":
+    n, repeats = int(sys.argv[1]), int(sys.argv[2])
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    first = timed(n)
+    later = [timed(n) for _ in range(repeats)]
+    stop.set()
+    other.join()
+    alone = [timed(n) for _ in range(repeats)]
+    print(json.dumps({"first": first, "later": later, "alone": alone}))
+"""
+
+
+def forkserver_cost(n: int, repeats: int) -> None:
+    """gilwise one-shot with and without another thread alive, in a fresh interpreter whose
+    main module imports nothing but gilwise (its file is re-imported by each worker)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "forkserver_cost.py"
+        script.write_text(FORKSERVER, encoding="utf-8")
+        done = subprocess.run([sys.executable, str(script), str(n), str(repeats)],
+                              capture_output=True, text=True, check=True)
+    times = json.loads(done.stdout)
+    rows = [("gilwise.map, one-shot", "runs", "median s", "min-max s"),
+            ("another thread alive, first map (starts the forkserver)", "1",
+             f"{times['first']:.3f}", "-")]
+    for label, key in (("another thread alive, later maps (forkserver)", "later"),
+                       ("no other thread (fork)", "alone")):
+        rows.append((label, str(repeats), f"{statistics.median(times[key]):.3f}",
+                     f"{min(times[key]):.3f}-{max(times[key]):.3f}"))
+    print(h.render(f"Start-up with another thread alive: {n:,} x (x + 1), {W} processes, a "
+                   "fresh interpreter importing only gilwise (info)", rows))
+
+
 def check(label: str, contenders: list[h.Contender]) -> tuple[str, bool]:
-    gw, peers = contenders[0], [c for c in contenders[1:] if "not default" not in c.note]
+    """gilwise on a range, against every peer run with its defaults."""
+    gw = contenders[0]
+    peers = [c for c in contenders[1:]
+             if not c.name.startswith(h.GILWISE) and "not default" not in c.note]
     best = max(peers, key=lambda c: c.rate)
     ok = gw.rate >= best.rate
     return h.verdict(ok, f"{label}: gilwise {gw.rate:,.0f} tasks/s vs fastest default peer "
@@ -125,8 +203,9 @@ def main() -> int:
             close()
     print(h.table(f"Overhead, warm: x + 1, {W} processes (pool started beforehand)", warms))
     line, ok = check("warm", warms)
-    print(line)
+    print(line, end="\n\n")
     results.append(ok)
+    forkserver_cost(n, repeats if args.quick else 11)
     return h.exit_status(results)
 
 

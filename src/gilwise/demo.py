@@ -1,5 +1,6 @@
 """``gilwise demo``: the same CPU-bound batch run sequentially, in threads and in processes,
-then what auto mode picks, with the speedups measured on this machine."""
+then what auto mode picks, with the speedups measured on this machine and what they show:
+each claim is judged only where its control held (the lab's rule, ``gilwise.lab.model``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,13 @@ from rich.table import Table
 
 import gilwise
 from gilwise._options import usable_cores
+from gilwise.lab.model import Check, Experiment, Row, decide, load_average
+from gilwise.lab.report import verdict_markup
+from gilwise.lab.runners import gil_enabled
+from gilwise.lab.scaling import CPU_CLAIM, FREE_THREADED, HELPS, SPARE_CORES, cpu_verdict
+
+AUTO_CLAIM = "auto mode picks the faster of threads and processes"
+AUTO_CONTROL = f"one of the two is at least {HELPS}× faster: there is a better pick to make"
 
 
 def collatz_steps(n: int) -> int:
@@ -22,6 +30,33 @@ def collatz_steps(n: int) -> int:
             x = x // 2 if x % 2 == 0 else 3 * x + 1
             total += 1
     return total
+
+
+def gil_claim(sequential: float, threads: float, processes: float, cores: int,
+              free_threaded: bool, load: float | None = None) -> Experiment:
+    """The lab's CPU-bound claim on the demo's timings, with the same control: processes
+    must scale for threads' lack of gain to say anything about the GIL."""
+    exp = Experiment("demo-gil", "threads against processes", CPU_CLAIM, SPARE_CORES)
+    label = FREE_THREADED if free_threaded else "threads"
+    exp.rows += [Row(label, cores, threads, sequential / threads),
+                 Row("processes", cores, processes, sequential / processes)]
+    exp.judge(cpu_verdict(exp, cores, free_threaded, load))
+    return exp
+
+
+def auto_claim(threads: float, processes: float, chose: str) -> Experiment:
+    """Auto's pick is judged only where one manual mode was clearly faster: else either
+    pick is as good, and the demo cannot tell a good choice from a lucky one."""
+    exp = Experiment("demo-auto", "auto mode's pick", AUTO_CLAIM, AUTO_CONTROL)
+    faster, slower = (("processes", "threads") if processes < threads
+                      else ("threads", "processes"))
+    ratio = max(threads, processes) / min(threads, processes)
+    claim = Check(f"auto picks {faster}", f"auto picked {chose}", chose == faster)
+    control = Check(f"{HELPS}× or more between them",
+                    f"{faster} {ratio:.2f}× faster than {slower}", ratio >= HELPS)
+    exp.judge(decide(claim, control, "threads and processes were as fast here",
+                     "it measured the first tasks", f"{faster} was faster here"))
+    return exp
 
 
 def _timed(run) -> tuple[float, list[int]]:
@@ -41,6 +76,8 @@ def run_demo(
     rows = []
     base, expected = _timed(lambda: [collatz_steps(n) for n in work])
     rows.append(("sequential", "1", base, "the reference"))
+    seconds_by_mode: dict[str, float] = {}
+    chose = ""
     for mode in ("threads", "processes", "auto"):
         result = gilwise.map(collatz_steps, work, mode=mode, workers=None if mode == "auto"
                              else cores, progress=False)
@@ -49,6 +86,8 @@ def run_demo(
             console.print(f"[red]{mode} gave different results[/]")
             return 1
         info = result.info
+        seconds_by_mode[mode] = seconds
+        chose = info.mode if mode == "auto" else chose
         label = mode if mode != "auto" else f"auto → {info.mode}"
         rows.append((label, str(info.workers), seconds, info.reason))
     table = Table(title="The same batch four ways")
@@ -57,10 +96,11 @@ def run_demo(
     for label, workers, seconds, why in rows:
         table.add_row(label, workers, f"{seconds:.2f}", f"{base / seconds:.2f}×", why)
     console.print(table)
-    console.print(
-        "\nThreads share one GIL, so pure-Python work gains nothing from them; processes "
-        "each have their own. Auto measured the first tasks and chose for you."
-    )
+    threads, processes = seconds_by_mode["threads"], seconds_by_mode["processes"]
+    for exp in (gil_claim(base, threads, processes, cores, not gil_enabled(), load_average()),
+                auto_claim(threads, processes, chose)):
+        console.print(f"\nclaim: {exp.claim}\n{verdict_markup(exp)} on this machine: "
+                      f"{exp.explanation}")
     if lab_out is not None:
         from gilwise.lab import run_lab
 

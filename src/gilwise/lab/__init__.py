@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from gilwise.lab import process_cost, refcounts, scaling
-from gilwise.lab.model import Experiment, LabReport, Row, machine
+from gilwise.lab.model import INCONCLUSIVE, Experiment, LabReport, Row, Verdict, machine
 from gilwise.lab.report import print_experiment, print_summary, write_json
 from gilwise.lab.runners import Settings
 
@@ -42,8 +42,8 @@ def _run_one(key: str, name: str, step: Callable[[Settings], Experiment],
     except Exception as exc:
         exp = Experiment(key, name, "(could not be tested)")
         last = traceback.extract_tb(exc.__traceback__)[-1]
-        exp.judge(False, f"could not run here: {type(exc).__name__}: {exc} "
-                  f"({Path(last.filename).name}:{last.lineno})")
+        exp.judge(Verdict(INCONCLUSIVE, "it could not run here", f"{type(exc).__name__}: "
+                          f"{exc} ({Path(last.filename).name}:{last.lineno})"))
     exp.seconds = time.perf_counter() - started
     return exp
 

@@ -6,17 +6,16 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from gilwise.lab.model import Experiment, LabReport
+from gilwise.lab.model import CONFIRMED, INCONCLUSIVE, MARKS, REFUTED, Experiment, LabReport
 
 COLORS = {"threads": "tab:blue", "threads (free-threaded)": "tab:cyan",
           "processes": "tab:orange", "sub-interpreters": "tab:green"}
-GREEN, AMBER = "#1a7f37", "#b35900"
+VERDICT_COLORS = {CONFIRMED: "#1a7f37", REFUTED: "#cf222e", INCONCLUSIVE: "#b35900"}
 
 
 def _title(ax: Any, number: int, exp: Experiment) -> None:
-    mark = "✔" if exp.confirmed else "✘"
-    ax.set_title(f"{number}. {exp.name}  {mark}", fontsize=11, fontweight="bold",
-                 color=GREEN if exp.confirmed else AMBER)
+    ax.set_title(f"{number}. {exp.name}  {MARKS[exp.verdict]}", fontsize=11,
+                 fontweight="bold", color=VERDICT_COLORS[exp.verdict])
 
 
 def _refcounts(ax: Any, exp: Experiment) -> None:
@@ -102,16 +101,28 @@ def _verdicts(ax: Any, report: LabReport) -> None:
     ax.set_title("Verdicts on this machine", fontsize=11, fontweight="bold")
     y = 0.97
     for number, exp in enumerate(report.experiments, 1):
-        color = GREEN if exp.confirmed else AMBER
-        ax.text(0.0, y, f"{number}. {exp.name}: {exp.verdict.upper()}", color=color,
-                fontsize=9, fontweight="bold", transform=ax.transAxes, va="top")
-        claim = textwrap.fill(f"claim: {exp.claim}", 70)
-        ax.text(0.03, y - 0.055, claim, fontsize=8, transform=ax.transAxes, va="top")
-        y -= 0.195
+        label = exp.verdict.upper() + (f": {exp.because}" if exp.because else "")
+        head = textwrap.fill(f"{number}. {exp.name}: {MARKS[exp.verdict]} {label}", 80)
+        ax.text(0.0, y, head, color=VERDICT_COLORS[exp.verdict], fontsize=9,
+                fontweight="bold", transform=ax.transAxes, va="top")
+        y -= 0.035 * (head.count("\n") + 1) + 0.01
+        claim = textwrap.fill(f"claim: {exp.claim}", 90)
+        ax.text(0.03, y, claim, fontsize=8, transform=ax.transAxes, va="top")
+        y -= 0.033 * (claim.count("\n") + 1) + 0.04
 
 
 def render(report: LabReport, path: Path) -> Path:
     """Draws the chart with matplotlib's Agg backend (no display needed) and saves it."""
+    import matplotlib.pyplot as plt
+
+    fig = draw(report)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def draw(report: LabReport) -> Any:
+    """The chart as a matplotlib Figure: a panel per experiment and one of verdicts."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,6 +150,4 @@ def render(report: LabReport, path: Path) -> Path:
     fig.suptitle(f"gilwise lab — what the GIL does here: Python {m.get('python')} ({gil}), "
                  f"{cores} usable core(s), {'quick' if report.quick else 'full'} run",
                  fontsize=14, fontweight="bold")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return fig

@@ -7,12 +7,15 @@ import sys
 import threading
 import time
 
-from gilwise.lab.model import Experiment, Row
+from gilwise.lab.model import INCONCLUSIVE, Check, Experiment, Row, Verdict, decide
 from gilwise.lab.runners import Settings
 
 NAME = "Reference counts"
 CLAIM = ("every new reference to an object changes one shared counter, and a counter "
          "shared by threads loses updates without a lock")
+CONTROL = ("the count returns when the threads let go, the threads took turns on the "
+           "counter, and with a lock no update is lost (so a lost update is a real one)")
+REFERENCES, LOST, SWITCHES = "references", "lost updates", "switches between threads"
 
 
 class _Counter:
@@ -25,9 +28,10 @@ def _plus_one(value: int) -> int:
 
 
 def _bump(counter: _Counter, seconds: float, lock: threading.Lock | None,
-          start: threading.Barrier, done: list[int]) -> None:
+          start: threading.Barrier, done: list[int], turns: list[int], me: int) -> None:
     """Read-modify-write for ``seconds``, as ``Py_INCREF`` does to a refcount; records how
-    many increments this thread made (in a local count, which no other thread touches)."""
+    many increments this thread made (in a local count, which no other thread touches), and
+    appends ``me`` to ``turns`` after every thousand, so that turn-taking shows."""
     start.wait()  # all threads begin together, so their updates overlap
     made, deadline = 0, time.perf_counter() + seconds
     while time.perf_counter() < deadline:
@@ -38,16 +42,19 @@ def _bump(counter: _Counter, seconds: float, lock: threading.Lock | None,
                 with lock:
                     counter.value = _plus_one(counter.value)
         made += 1000
+        turns.append(me)
     done.append(made)
 
 
-def _race(threads: int, seconds: float, locked: bool) -> tuple[int, int]:
-    """Increments lost, and made, when ``threads`` threads bump one counter for ``seconds``.
-    Running for a set time (not a set count) makes the threads overlap even on a busy machine."""
-    counter, lock, done = _Counter(), threading.Lock() if locked else None, []
+def _race(threads: int, seconds: float, locked: bool) -> tuple[int, int, int]:
+    """Increments lost, increments made, and switches seen from one thread's increments to
+    another's, when ``threads`` threads bump one counter for ``seconds``. Running for a set
+    time (not a set count) makes the threads overlap even on a busy machine."""
+    counter, lock, done, turns = _Counter(), threading.Lock() if locked else None, [], []
     start = threading.Barrier(threads)
-    workers = [threading.Thread(target=_bump, args=(counter, seconds, lock, start, done))
-               for _ in range(threads)]
+    workers = [threading.Thread(target=_bump,
+                                args=(counter, seconds, lock, start, done, turns, me))
+               for me in range(threads)]
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)  # switch threads often, so that races show quickly
     try:
@@ -57,7 +64,8 @@ def _race(threads: int, seconds: float, locked: bool) -> tuple[int, int]:
             worker.join()
     finally:
         sys.setswitchinterval(interval)
-    return sum(done) - counter.value, sum(done)
+    switches = sum(a != b for a, b in zip(turns, turns[1:]))
+    return sum(done) - counter.value, sum(done), switches
 
 
 def _held_counts(threads: int, refs: int) -> tuple[int, int, int]:
@@ -84,29 +92,58 @@ def _held_counts(threads: int, refs: int) -> tuple[int, int, int]:
 
 
 def run(settings: Settings) -> Experiment:
-    exp = Experiment("refcounts", NAME, CLAIM)
+    exp = Experiment("refcounts", NAME, CLAIM, CONTROL)
     threads, refs, race = settings.ref_threads, settings.ref_count, settings.race_seconds
     before, during, after = _held_counts(threads, refs)
-    count = "references"
     exp.rows += [
-        Row("refcount: nobody else holds it", 0, value=before, unit=count,
+        Row("refcount: nobody else holds it", 0, value=before, unit=REFERENCES,
             note=f"sys.getrefcount = {before}"),
         Row(f"refcount: {threads} threads hold {refs:,} each", threads, value=during,
-            unit=count, note=f"sys.getrefcount = {during:,} (+{during - before:,})"),
-        Row("refcount: the threads let go", threads, value=after, unit=count,
+            unit=REFERENCES, note=f"sys.getrefcount = {during:,} (+{during - before:,})"),
+        Row("refcount: the threads let go", threads, value=after, unit=REFERENCES,
             note=f"sys.getrefcount = {after}"),
     ]
-    lost, total = _race(threads, race, locked=False)
-    exp.rows.append(Row("counter += 1, no lock", threads, value=lost, unit="lost updates",
+    lost, total, switches = _race(threads, race, locked=False)
+    exp.rows.append(Row("counter += 1, no lock", threads, value=lost, unit=LOST,
                         note=f"lost {lost:,} of {total:,} increments"))
-    lost_locked, total_locked = _race(threads, race, locked=True)
-    exp.rows.append(Row("counter += 1, with a lock", threads, value=lost_locked,
-                        unit="lost updates",
+    exp.rows.append(Row("threads took turns, no lock", threads, value=switches, unit=SWITCHES,
+                        note=f"{switches:,} switches from one thread's increments to "
+                        "another's"))
+    lost_locked, total_locked, _ = _race(threads, race, locked=True)
+    exp.rows.append(Row("counter += 1, with a lock", threads, value=lost_locked, unit=LOST,
                         note=f"lost {lost_locked:,} of {total_locked:,} increments"))
-    counted = during - before == threads * refs and after == before
-    holds = counted and lost > 0 and lost_locked == 0
-    why = ("refcounts are such counters, and the GIL is their lock" if holds
-           else "this run did not show both effects")
-    exp.judge(holds, f"{threads * refs:,} references moved the count by {during - before:,}; "
-              f"unlocked, {lost:,} of {total:,} increments were lost, locked {lost_locked}: {why}")
+    exp.judge(verdict(exp, threads * refs))
     return exp
+
+
+def _value(exp: Experiment, unit: str, index: int) -> float | None:
+    values = [r.value for r in exp.rows if r.unit == unit and r.skipped is None]
+    return values[index] if index < len(values) else None
+
+
+def verdict(exp: Experiment, taken: int) -> Verdict:
+    """The claim (``taken`` references move the count by exactly ``taken``; the unlocked
+    counter loses updates), tested only where the control held: the count came back, the
+    threads took turns, and the locked counter lost nothing."""
+    before, during, after = (_value(exp, REFERENCES, i) for i in range(3))
+    lost, lost_locked = _value(exp, LOST, 0), _value(exp, LOST, 1)
+    switches = _value(exp, SWITCHES, 0)
+    numbers = (before, during, after, lost, lost_locked, switches)
+    if any(n is None for n in numbers):
+        return Verdict(INCONCLUSIVE, "it could not be measured here", "rows are missing")
+    moved = during - before
+    claim = Check(f"+{taken:,} while held, and lost updates without a lock",
+                  f"{taken:,} references moved the count by {moved:,}; unlocked, "
+                  f"{lost:,.0f} increments were lost", moved == taken and lost > 0)
+    control = Check("the count back where it was, turns taken, none lost with a lock",
+                    f"the count came back to {after:,.0f} (from {before:,.0f}), "
+                    f"{switches:,.0f} switches, {lost_locked:,.0f} lost with a lock",
+                    after == before and switches > 0 and lost_locked == 0)
+    if lost_locked:
+        failed = "the counting is unsound: the locked counter lost updates"
+    elif after != before:
+        failed = "something else held references to the object"
+    else:
+        failed = "the threads never took turns on the counter"
+    return decide(claim, control, failed, "refcounts are such counters, and the GIL is "
+                  "their lock", "this run did not show both effects")

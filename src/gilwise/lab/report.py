@@ -8,7 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from gilwise.lab.model import Experiment, LabReport, Row
+from gilwise.lab.model import CONFIRMED, INCONCLUSIVE, MARKS, REFUTED, Experiment, LabReport, Row
+
+STYLES = {CONFIRMED: "bold green", REFUTED: "bold red", INCONCLUSIVE: "bold yellow"}
 
 
 def fmt_seconds(seconds: float | None) -> str:
@@ -29,7 +31,8 @@ def fmt_speedup(speedup: float | None) -> str:
 
 
 def verdict_markup(exp: Experiment) -> str:
-    return "[bold green]✔ confirmed[/]" if exp.confirmed else "[bold yellow]✘ not confirmed[/]"
+    """The verdict with its mark, e.g. "? inconclusive: the machine is busy", in colour."""
+    return f"[{STYLES[exp.verdict]}]{MARKS[exp.verdict]} {exp.label}[/]"
 
 
 def _row_cells(row: Row) -> tuple[str, str, str, str, str]:
@@ -40,9 +43,10 @@ def _row_cells(row: Row) -> tuple[str, str, str, str, str]:
 
 
 def print_experiment(console: Console, number: int, exp: Experiment) -> None:
-    """One experiment: its claim, its rows, and the verdict the rows gave."""
+    """One experiment: its claim and control, its rows, and the verdict the rows gave."""
     table = Table(title=f"{number}. {exp.name}", title_justify="left", title_style="bold",
-                  caption=f"claim: {exp.claim}", caption_justify="left")
+                  caption=f"claim: {exp.claim}\ncontrol: {exp.control}",
+                  caption_justify="left")
     table.add_column("variant")
     table.add_column("workers", justify="right")
     table.add_column("time", justify="right")
@@ -59,7 +63,7 @@ def print_summary(console: Console, report: LabReport) -> None:
     table.add_column("#", justify="right")
     table.add_column("experiment")
     table.add_column("claim")
-    table.add_column("verdict", no_wrap=True)
+    table.add_column("verdict")
     for number, exp in enumerate(report.experiments, 1):
         table.add_row(str(number), exp.name, exp.claim, verdict_markup(exp))
     console.print(table)

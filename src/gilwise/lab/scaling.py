@@ -3,13 +3,12 @@ several worker counts, for work that holds the GIL, waits on I/O, or runs C code
 
 from __future__ import annotations
 
-import os
 import platform
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gilwise.lab import work
-from gilwise.lab.model import Experiment, Row
+from gilwise.lab.model import Check, Experiment, Row, Verdict, decide, load_average
 from gilwise.lab.runners import (
     Settings,
     best_of,
@@ -23,10 +22,19 @@ from gilwise.lab.runners import (
 from gilwise.lab.slow_server import slow_server
 
 HELPS = 1.3  # a speedup below this is "no real help": noise and overheads stay under it
+AGREE = 1.15  # one worker's time and the sequential loop's agree within this factor
 FREE_THREADED = "threads (free-threaded)"
 CPU_NAME = "Pure-Python CPU-bound work"
 IO_NAME = "I/O-bound work (local socket)"
 C_NAME = "C code that releases the GIL (hashlib)"
+
+CPU_CLAIM = "threads do not speed up pure-Python CPU-bound work"
+IO_CLAIM = "threads speed up I/O-bound work as much as processes do"
+SPARE_CORES = (f"one worker of each kind takes as long as the sequential loop (within "
+               f"{AGREE}×: the timings are steady), and processes speed the batch up at least "
+               f"{HELPS}× (the cores were free, so work that could run in parallel did)")
+IO_CONTROL = (f"processes speed the same waits up at least {HELPS}×: the server answers "
+              "clients in parallel")
 
 # (kind of pool, label in the table, worker counts)
 Plan = tuple[str, str, Sequence[int]]
@@ -52,22 +60,13 @@ def _skip(exp: Experiment, label: str, reason: str) -> None:
     exp.rows.append(Row(label, 0, note=reason, skipped=reason))
 
 
-def _busy(processes: float | None, cores: int) -> str:
-    """A hint when even processes did not scale: then other programs took the cores."""
-    if cores < 2 or processes is None or processes >= HELPS or not hasattr(os, "getloadavg"):
-        return ""
-    return (f"; processes did not scale either: the machine looks busy (load "
-            f"{os.getloadavg()[0]:.1f} on {cores} cores)")
-
-
 def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
 def cpu_bound(settings: Settings) -> Experiment:
     """Experiment 2: pure-Python arithmetic holds the GIL, so threads take turns."""
-    exp = Experiment("cpu", CPU_NAME,
-                     "threads do not speed up pure-Python CPU-bound work")
+    exp = Experiment("cpu", CPU_NAME, CPU_CLAIM, SPARE_CORES)
     cores = usable_cores()
     counts = core_counts(cores)
     items_count = task_count(counts)
@@ -86,41 +85,27 @@ def cpu_bound(settings: Settings) -> Experiment:
     if interpreter_pool() is None:
         _skip(exp, "sub-interpreters", "needs Python 3.14+ (InterpreterPoolExecutor); this is "
               f"{platform.python_version()}")
-    t, p = exp.best_speedup(threads), exp.best_speedup("processes")
-    holds = t is not None and t < HELPS
-    if holds:
-        why = "one GIL lets one thread run Python at a time"
-    elif free:
-        why = "this Python runs without a GIL, so its threads run Python in parallel"
-    else:
-        why = f"threads gained at least {HELPS}× despite the GIL"
-    exp.judge(holds, f"threads peaked at {_ratio(t)}, processes at {_ratio(p)} on {cores} "
-              f"core(s): {why}{_busy(p, cores)}")
+    exp.judge(cpu_verdict(exp, cores, free, load_average()))
     return exp
 
 
 def io_bound(settings: Settings) -> Experiment:
     """Experiment 3: a thread waiting on a socket releases the GIL, so many can wait at once."""
-    exp = Experiment("io", IO_NAME,
-                     "threads speed up I/O-bound work as much as processes do")
+    exp = Experiment("io", IO_NAME, IO_CLAIM, IO_CONTROL)
     counts = settings.io_workers
     plans: list[Plan] = [("threads", "threads", counts), ("processes", "processes", counts)]
     with slow_server(settings.io_delay) as address:
         _measure(exp, work.fetch, [address] * settings.io_tasks, plans, settings.repeats,
                  f", each waits {settings.io_delay * 1000:.0f} ms for 127.0.0.1 to answer")
-    t, p = exp.best_speedup("threads"), exp.best_speedup("processes")
-    holds = t is not None and p is not None and t >= HELPS and t >= 0.8 * p
-    why = ("a thread waiting on a socket releases the GIL" if holds else
-           f"threads fell short of {HELPS}× or of 80% of processes")
-    exp.judge(holds, f"threads reached {_ratio(t)}, processes {_ratio(p)} with up to "
-              f"{max(counts)} workers on {usable_cores()} core(s): {why}")
+    exp.judge(io_verdict(exp))
     return exp
 
 
 def gil_releasing(settings: Settings) -> Experiment:
     """Experiment 4: hashlib hashes big buffers with the GIL released, so threads scale."""
     exp = Experiment("c-release", C_NAME,
-                     f"threads speed up hashlib.sha256 on {settings.hash_mb} MB buffers")
+                     f"threads speed up hashlib.sha256 on {settings.hash_mb} MB buffers",
+                     SPARE_CORES)
     cores = usable_cores()
     counts = core_counts(cores)
     size = settings.hash_mb * 1024 * 1024
@@ -131,13 +116,68 @@ def gil_releasing(settings: Settings) -> Experiment:
     _measure(exp, work.hash_buffer, [(size, rounds)] * items_count, plans, settings.cpu_rounds,
              f", {rounds} hash(es) of {settings.hash_mb} MB each",
              initializer=work.buffer, initargs=(size,))
-    t, p = exp.best_speedup("threads", 2), exp.best_speedup("processes", 2)
-    if cores < 2:
-        exp.judge(False, "only one usable core here: nothing can run in parallel")
-    else:
-        holds = t is not None and t >= HELPS
-        why = ("hashlib releases the GIL while it hashes" if holds else
-               f"threads stayed under {HELPS}×")
-        exp.judge(holds, f"threads reached {_ratio(t)}, processes {_ratio(p)} on {cores} "
-                  f"cores: {why}{_busy(p, cores)}")
+    exp.judge(c_verdict(exp, cores, load_average()))
     return exp
+
+
+def _spare_cores(exp: Experiment, threads: str, cores: int,
+                 load: float | None) -> tuple[Check, str]:
+    """The control of experiments 2 and 4, and what its failure means: one worker of each kind
+    took as long as the sequential loop (else other programs disturbed the timings more than
+    the claim's margin), and processes scaled (so the cores were free)."""
+    if cores < 2:
+        return (Check("2 or more usable cores", "only one usable core here", False),
+                "one usable core: nothing can run in parallel")
+    busy = f", load average {load:.1f}" if load is not None else ""
+    alone = [(kind, r.speedup) for kind in (threads, "processes") for r in exp.measured(kind)
+             if r.workers == 1 and r.speedup is not None]
+    strays = [f"{kind} alone at {speedup:.2f}×" for kind, speedup in alone
+              if not 1 / AGREE <= speedup <= AGREE]
+    if strays:
+        return (Check(f"one worker within {AGREE}× of the loop", " and ".join(strays) + busy,
+                      False), "the machine is busy")
+    processes = exp.best_speedup("processes", 2)
+    measured = f"processes peaked at {_ratio(processes)} on {cores} cores{busy}"
+    holds = None if processes is None else processes >= HELPS
+    return (Check(f"processes at least {HELPS}× (one worker of each kind as fast as the loop)",
+                  measured, holds), "the machine is busy")
+
+
+def cpu_verdict(exp: Experiment, cores: int, free_threaded: bool,
+                load: float | None = None) -> Verdict:
+    """Experiment 2's claim (threads stay under HELPS), tested only where the timings were
+    steady and processes scaled."""
+    threads = FREE_THREADED if free_threaded else "threads"
+    t = exp.best_speedup(threads)
+    claim = Check(f"threads under {HELPS}×", f"threads peaked at {_ratio(t)}",
+                  None if t is None else t < HELPS)
+    control, failed = _spare_cores(exp, threads, cores, load)
+    refuted = ("this Python runs without a GIL, so its threads run Python in parallel"
+               if free_threaded else "threads gained despite the GIL")
+    return decide(claim, control, failed, "one GIL lets one thread run Python at a time",
+                  refuted)
+
+
+def io_verdict(exp: Experiment) -> Verdict:
+    """Experiment 3's claim (threads reach HELPS and 80% of processes), tested only where
+    processes sped the waits up: else the server, or the machine, was the bottleneck."""
+    t, p = exp.best_speedup("threads"), exp.best_speedup("processes")
+    claim = Check(f"threads at least {HELPS}× and 80% of processes",
+                  f"threads reached {_ratio(t)}",
+                  None if t is None or p is None else t >= HELPS and t >= 0.8 * p)
+    control = Check(f"processes at least {HELPS}×", f"processes reached {_ratio(p)}",
+                    None if p is None else p >= HELPS)
+    return decide(claim, control, "the waits did not overlap (server or machine too slow)",
+                  "a thread waiting on a socket releases the GIL",
+                  "threads fell short though the waits could overlap")
+
+
+def c_verdict(exp: Experiment, cores: int, load: float | None = None) -> Verdict:
+    """Experiment 4's claim (threads reach HELPS with 2+ workers), tested only where the
+    timings were steady and processes scaled."""
+    t = exp.best_speedup("threads", 2)
+    claim = Check(f"threads at least {HELPS}×", f"threads reached {_ratio(t)}",
+                  None if t is None else t >= HELPS)
+    control, failed = _spare_cores(exp, "threads", cores, load)
+    return decide(claim, control, failed, "hashlib releases the GIL while it hashes",
+                  "threads stayed under it though the cores were free")

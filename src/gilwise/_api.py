@@ -1,15 +1,24 @@
-"""The public entry points: ``map``, ``Pool`` and the iterator they return."""
+"""The public entry points: ``map``, ``Pool`` and the iterator they return.
 
-from __future__ import annotations
+Their keyword arguments are exactly the fields of :class:`~gilwise._options.Options`, typed and
+with its defaults, so that help() and IDEs show every option (tests/test_api.py checks).
+"""
 
+# No `from __future__ import annotations`: help() then shows each option's type evaluated,
+# e.g. mode: Literal['auto', 'threads', 'processes', 'interpreters'] = 'auto'.
+import dataclasses
+import functools
+import inspect
 import time
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from gilwise._engine import Engine
 from gilwise._hooks import RunHooks
-from gilwise._options import Options
+from gilwise._options import Mode, OnError, Options, StartMethod
 from gilwise._outcome import Outcome, TaskError
 from gilwise._segment import Segment
 from gilwise.backends import make_backend
@@ -30,8 +39,10 @@ class RunInfo:
     retried: int = 0
     from_journal: int = 0
     seconds: float = 0.0
+    stopped_early: bool = False  # the caller stopped reading (break, close): the rest cancelled
     figures: dict[str, float] = field(default_factory=dict)
     stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
+    _ended: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property
     def throughput(self) -> float:
@@ -41,37 +52,109 @@ class RunInfo:
 class MapResult(Iterator[Any]):
     """Results of a ``map`` call, streamed as they are ready. ``.info`` says how it ran.
 
-    Iterating starts the work; stopping early (``break``, an exception, ``close()``) cancels
-    what is still running and leaves no worker behind.
+    Iterating starts the work. Stopping early (``break`` or an exception in a for-loop over
+    it, ``close()``, the end of a ``with`` block) cancels what is still running and leaves no
+    worker behind, at once. ``next()`` reads the same stream as a for-loop.
     """
 
-    def __init__(self, gen: Iterator[Any], info: RunInfo) -> None:
-        self._gen, self.info = gen, info
+    def __init__(self, gen: Generator[Any, None, None], info: "RunInfo") -> None:
+        self.info = info
+        self._gen: Generator[Any, None, None] | None = gen
+        self._weak = weakref.ref(gen)
+        self._closed = False
 
     def __iter__(self) -> Iterator[Any]:
-        return self._gen  # iterate the generator itself: no extra call per item
+        # The loop gets the generator itself (no extra call per item) and with it the only
+        # strong reference: when the loop ends, a break included, CPython frees the generator
+        # there and then, and its `finally` stops the workers. Only a weak one is kept here.
+        gen = self._live()
+        self._gen = None
+        return gen if gen is not None else iter(())
 
     def __next__(self) -> Any:
-        return next(self._gen)
+        gen = self._live()
+        if gen is None:
+            raise StopIteration
+        return next(gen)
+
+    def _live(self) -> Generator[Any, None, None] | None:
+        gen = self._gen or self._weak()
+        if gen is None and not self._closed and (self.info.stopped_early or not self.info._ended):
+            raise RuntimeError(
+                "gilwise.map: these results were cancelled when the loop reading them stopped "
+                "early (a break, an exception, or a reader such as itertools.islice letting go "
+                "of them); read them all in one loop, or with next()"
+            )
+        return gen
 
     def close(self) -> None:
-        self._gen.close()  # type: ignore[attr-defined]
+        """Cancel the work still out and stop the workers (nothing if the map is over)."""
+        self._closed = True
+        gen, self._gen = self._gen or self._weak(), None
+        if gen is not None:
+            gen.close()
+
+    def __enter__(self) -> "MapResult":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class PoolDefault:
+    """The default of every ``Pool.map`` option: the value the Pool was made with."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<the Pool's>"
+
+
+POOL_DEFAULT = PoolDefault()
+
+
+def _options_in(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The option arguments among a function's ``locals()``: one per Options field."""
+    return {f.name: arguments[f.name] for f in dataclasses.fields(Options)}
 
 
 class Pool:
     """Workers kept across several ``map`` calls (a pool per mode, started on first use).
 
     ``with gilwise.Pool(mode="processes", workers=4, initializer=load) as pool: ...``
+    Its options are those of :func:`gilwise.map`: the defaults of every ``pool.map``.
     """
 
-    def __init__(self, mode: str = "auto", workers: int | None = None, **defaults: Any) -> None:
-        self._defaults = Options(mode=mode, workers=workers, **defaults)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        mode: Mode = "auto",
+        workers: int | None = None,
+        ordered: bool = True,
+        chunksize: int | Literal["auto"] = "auto",
+        on_error: OnError = "raise",
+        progress: bool | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+        backoff: float = 0.1,
+        journal: str | Path | None = None,
+        key: Callable[[Any], Any] | None = None,
+        retry_failed: bool = False,
+        max_in_flight: int | None = None,
+        start_method: StartMethod | None = None,
+        outcomes: bool = False,
+        stats: bool = False,
+    ) -> None:
+        self._defaults = Options(**_options_in(locals()))
         self._backends: dict[tuple[str, int], Backend] = {}
         self._closed = False
         self._running: set[int] = set()  # ids of backends a map is iterating over now
 
     # -- context and lifecycle
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> "Pool":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -99,19 +182,48 @@ class Pool:
         return backend
 
     # -- work
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> MapResult:
-        """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options."""
-        return self._map(fn, items, self._defaults.with_(**options), own=False)
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        *,
+        mode: Mode | PoolDefault = POOL_DEFAULT,
+        workers: int | None | PoolDefault = POOL_DEFAULT,
+        ordered: bool | PoolDefault = POOL_DEFAULT,
+        chunksize: int | Literal["auto"] | PoolDefault = POOL_DEFAULT,
+        on_error: OnError | PoolDefault = POOL_DEFAULT,
+        progress: bool | None | PoolDefault = POOL_DEFAULT,
+        initializer: Callable[..., Any] | None | PoolDefault = POOL_DEFAULT,
+        initargs: tuple[Any, ...] | PoolDefault = POOL_DEFAULT,
+        timeout: float | None | PoolDefault = POOL_DEFAULT,
+        retries: int | PoolDefault = POOL_DEFAULT,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] | PoolDefault = (
+            POOL_DEFAULT
+        ),
+        backoff: float | PoolDefault = POOL_DEFAULT,
+        journal: str | Path | None | PoolDefault = POOL_DEFAULT,
+        key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
+        retry_failed: bool | PoolDefault = POOL_DEFAULT,
+        max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
+        start_method: StartMethod | None | PoolDefault = POOL_DEFAULT,
+        outcomes: bool | PoolDefault = POOL_DEFAULT,
+        stats: bool | PoolDefault = POOL_DEFAULT,
+    ) -> MapResult:
+        """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
+        An option left out takes the value this Pool was made with."""
+        changes = {k: v for k, v in _options_in(locals()).items() if v is not POOL_DEFAULT}
+        return self._map(fn, items, self._defaults.with_(**changes), own=False, where="Pool.map")
 
-    def _map(self, fn: Callable, items: Iterable[Any], opts: Options, own: bool) -> MapResult:
-        if not callable(fn):
-            raise TypeError(f"fn={fn!r} is not callable")
+    def _map(
+        self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
+    ) -> MapResult:
+        _check_function(fn, where)
         info = RunInfo()
         return MapResult(self._run(fn, items, opts, info, own), info)
 
     def _run(
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         started = time.monotonic()
         journal = hooks = claimed = None
         finished = False
@@ -176,10 +288,14 @@ class Pool:
                         yield value if failure is None else failure
             info.retried = engine.retried
             finished = True
+        except GeneratorExit:  # closed, or freed by the loop that held it: a stop, not an error
+            info.stopped_early = True
+            raise
         finally:
             if claimed is not None:
                 self._running.discard(claimed)
             info.seconds = time.monotonic() - started
+            info._ended = True
             if hooks is not None and hooks.bar is not None:
                 hooks.bar.close()
             if journal is not None:
@@ -220,41 +336,71 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     fn: Callable[[Any], Any],
     items: Iterable[Any],
     *,
-    mode: str = "auto",
+    mode: Mode = "auto",
     workers: int | None = None,
     ordered: bool = True,
-    chunksize: int | str = "auto",
-    on_error: str = "raise",
+    chunksize: int | Literal["auto"] = "auto",
+    on_error: OnError = "raise",
     progress: bool | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
-    **options: Any,
+    timeout: float | None = None,
+    retries: int = 0,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+    backoff: float = 0.1,
+    journal: str | Path | None = None,
+    key: Callable[[Any], Any] | None = None,
+    retry_failed: bool = False,
+    max_in_flight: int | None = None,
+    start_method: StartMethod | None = None,
+    outcomes: bool = False,
+    stats: bool = False,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
     - ``mode``: "threads", "processes", "interpreters" (Python 3.14+: one GIL per
       sub-interpreter), or "auto" (measure the first items and choose).
+    - ``workers``: default one per usable core (threads: min(32, cores + 4)).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
     - ``on_error``: "raise" a :class:`TaskError` (after every earlier result), "skip" the
       item, or "return" a :class:`Failure` in its place.
     - ``progress``: a progress bar on stderr (default: when stderr is a terminal).
-    - ``initializer(*initargs)`` runs once in each worker process before its first task.
+    - ``initializer(*initargs)`` runs once in each worker before its first task.
+    - ``timeout``: seconds a task may run before it fails with :class:`TaskTimeout`.
+    - ``retries``, ``retry_on``, ``backoff``: retry failed items of those exception types,
+      with exponential backoff from ``backoff`` seconds.
+    - ``journal``: a SQLite file recording finished items, so a rerun skips them; ``key``
+      names items by ``key(item)`` instead of position; ``retry_failed`` reruns failures.
+    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
+    - ``start_method``: how worker processes start ("fork", "forkserver", "spawn"; default:
+      the cheapest that is safe here).
     - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,
-      attempts, seconds, worker) instead of bare values.
+      attempts, seconds, worker) instead of bare values; ``stats=True`` collects run
+      statistics in ``.info.stats``.
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.
     """
-    opts = Options(
-        mode=mode,  # type: ignore[arg-type]
-        workers=workers,
-        ordered=ordered,
-        chunksize=chunksize,  # type: ignore[arg-type]
-        on_error=on_error,  # type: ignore[arg-type]
-        progress=progress,
-        initializer=initializer,
-        initargs=tuple(initargs),
-        **options,
+    options = Options(**_options_in(locals()))
+    return Pool()._map(fn, items, options, own=True, where="gilwise.map")
+
+
+def _check_function(fn: Any, where: str) -> None:
+    """Refuse, before any work, what cannot be mapped: a non-callable, or a coroutine function
+    (not run yet: each item would give an un-awaited coroutine)."""
+    if not callable(fn):
+        raise TypeError(f"{where}: fn={fn!r} is not callable")
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    is_async = inspect.iscoroutinefunction(fn) or (
+        not isinstance(target, type) and inspect.iscoroutinefunction(type(target).__call__)
     )
-    return Pool(mode=mode)._map(fn, items, opts, own=True)
+    if is_async:
+        name = getattr(target, "__qualname__", None) or f"a {type(target).__qualname__} object"
+        raise TypeError(
+            f"{where}: {name} is a coroutine function (async def); coroutines are not "
+            f"supported yet: map a plain function that runs it, e.g. "
+            f"lambda item: asyncio.run({getattr(target, '__name__', 'fn')}(item))"
+        )

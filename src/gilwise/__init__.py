@@ -5,7 +5,7 @@
         ...
 """
 
-from gilwise._api import MapResult, Pool, RunInfo, map
+from gilwise._api import Pool, map
 from gilwise._outcome import (
     Failure,
     GilwiseError,
@@ -17,6 +17,7 @@ from gilwise._outcome import (
     WorkerDied,
     WorkerInitError,
 )
+from gilwise._result import MapResult, RunInfo
 from gilwise.auto import Decision, explain
 from gilwise.backends.interpreters import InterpretersUnavailable
 

@@ -4,8 +4,8 @@ Their keyword arguments are exactly the fields of :class:`~gilwise._options.Opti
 with its defaults, so that help() and IDEs show every option (tests/test_api.py checks).
 """
 
-# No `from __future__ import annotations`: help() then shows each option's type evaluated,
-# e.g. mode: Literal['auto', 'threads', 'processes', 'interpreters'] = 'auto'.
+# No `from __future__ import annotations`, and the Literal choices written out rather than
+# named by an alias: help() then shows them, e.g. on_error: Literal['raise', 'skip', 'return'].
 import dataclasses
 import functools
 import inspect
@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from gilwise._engine import Engine
 from gilwise._hooks import RunHooks
-from gilwise._options import Mode, OnError, Options, StartMethod
+from gilwise._options import Options
 from gilwise._outcome import Outcome, TaskError
 from gilwise._result import MapResult, RunInfo
 from gilwise._segment import Segment
@@ -52,11 +52,11 @@ class Pool:
     def __init__(
         self,
         *,
-        mode: Mode = "auto",
+        mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
         workers: int | None = None,
         ordered: bool = True,
         chunksize: int | Literal["auto"] = "auto",
-        on_error: OnError = "raise",
+        on_error: Literal["raise", "skip", "return"] = "raise",
         progress: bool | None = None,
         initializer: Callable[..., Any] | None = None,
         initargs: tuple[Any, ...] = (),
@@ -68,7 +68,7 @@ class Pool:
         key: Callable[[Any], Any] | None = None,
         retry_failed: bool = False,
         max_in_flight: int | None = None,
-        start_method: StartMethod | None = None,
+        start_method: Literal["fork", "forkserver", "spawn"] | None = None,
         outcomes: bool = False,
         stats: bool = False,
     ) -> None:
@@ -111,11 +111,11 @@ class Pool:
         fn: Callable[[Any], Any],
         items: Iterable[Any],
         *,
-        mode: Mode | PoolDefault = POOL_DEFAULT,
+        mode: Literal["auto", "threads", "processes", "interpreters"] | PoolDefault = POOL_DEFAULT,
         workers: int | None | PoolDefault = POOL_DEFAULT,
         ordered: bool | PoolDefault = POOL_DEFAULT,
         chunksize: int | Literal["auto"] | PoolDefault = POOL_DEFAULT,
-        on_error: OnError | PoolDefault = POOL_DEFAULT,
+        on_error: Literal["raise", "skip", "return"] | PoolDefault = POOL_DEFAULT,
         progress: bool | None | PoolDefault = POOL_DEFAULT,
         initializer: Callable[..., Any] | None | PoolDefault = POOL_DEFAULT,
         initargs: tuple[Any, ...] | PoolDefault = POOL_DEFAULT,
@@ -129,7 +129,7 @@ class Pool:
         key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
         retry_failed: bool | PoolDefault = POOL_DEFAULT,
         max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
-        start_method: StartMethod | None | PoolDefault = POOL_DEFAULT,
+        start_method: Literal["fork", "forkserver", "spawn"] | None | PoolDefault = POOL_DEFAULT,
         outcomes: bool | PoolDefault = POOL_DEFAULT,
         stats: bool | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
@@ -260,11 +260,11 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     fn: Callable[[Any], Any],
     items: Iterable[Any],
     *,
-    mode: Mode = "auto",
+    mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
     workers: int | None = None,
     ordered: bool = True,
     chunksize: int | Literal["auto"] = "auto",
-    on_error: OnError = "raise",
+    on_error: Literal["raise", "skip", "return"] = "raise",
     progress: bool | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
@@ -276,7 +276,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     key: Callable[[Any], Any] | None = None,
     retry_failed: bool = False,
     max_in_flight: int | None = None,
-    start_method: StartMethod | None = None,
+    start_method: Literal["fork", "forkserver", "spawn"] | None = None,
     outcomes: bool = False,
     stats: bool = False,
 ) -> MapResult:

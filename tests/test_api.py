@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import pydoc
+import subprocess
+import sys
 import typing
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 import gilwise
 import gilwise.journal
 from gilwise._api import POOL_DEFAULT, PoolDefault
-from gilwise._options import Options
+from gilwise._options import MODES, Options
 
 PUBLIC_NAMES = [
     "Decision",
@@ -91,3 +93,10 @@ def test_pool_map_uses_the_pools_settings_unless_told_otherwise(no_leftover_work
     with gilwise.Pool(mode="threads", workers=2, on_error="return") as pool:
         assert not list(pool.map(int, ["1", "x"]))[1]  # a Failure: the Pool's on_error
         assert list(pool.map(int, ["1", "x"], on_error="skip")) == [1]
+
+
+def test_the_command_line_offers_the_librarys_modes():
+    assert MODES == ("auto", "threads", "processes", "interpreters")  # no "dask" until it runs
+    usage = subprocess.run([sys.executable, "-m", "gilwise", "map", "--help"],
+                           capture_output=True, text=True, check=True).stdout
+    assert "--mode {auto,threads,processes,interpreters}" in usage

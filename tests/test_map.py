@@ -2,16 +2,36 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import itertools
 import os
+import threading
 import time
+from typing import Any
 
 import pytest
 
 import gilwise
-from conftest import wait_for_no_workers, worker_processes
+from conftest import wait_for_no_workers
 
 MODES = ["threads", "processes"]
+
+
+def gilwise_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]
+
+
+def wait_for_no_threads(seconds: float = 3.0) -> list[threading.Thread]:
+    deadline = time.monotonic() + seconds
+    while (left := gilwise_threads()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return left
+
+
+def workers_left(mode: str) -> list:
+    """The workers of ``mode`` still alive after a short wait (threads finish their task)."""
+    return wait_for_no_threads() if mode == "threads" else wait_for_no_workers()
 
 
 def square(x: int) -> int:
@@ -122,6 +142,21 @@ def test_on_error_return_puts_a_failure_in_place(mode, no_leftover_workers):
     assert out[:7] == list(range(7)) and out[8:] == [8, 9]
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_failure_is_one_line_and_its_traceback_starts_in_the_users_code(
+    mode, no_leftover_workers
+):
+    out = list(gilwise.map(fail_on_seven, range(10), mode=mode, workers=2, on_error="return"))
+    failure = out[7]
+    assert repr(failure) == (
+        "Failure(index=7, item=7, exc_type='ValueError', message='seven is bad: 7', attempts=1)"
+    )
+    lines = failure.traceback.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[1].startswith(f'  File "{__file__}"') and lines[1].endswith("in fail_on_seven")
+    assert lines[-1] == "ValueError: seven is bad: 7"
+
+
 def test_outcomes_carry_index_attempts_seconds_and_worker(no_leftover_workers):
     outcomes = list(gilwise.map(sleep_then_return, [0.01] * 4, mode="processes", workers=2,
                                 outcomes=True))
@@ -162,13 +197,53 @@ def test_no_worker_left_after_consumer_raises(mode):
     assert wait_for_no_workers() == []
 
 
-def test_no_worker_left_after_early_stop():
-    results = gilwise.map(sleep_then_return, [0.05] * 50, mode="processes", workers=2)
+@pytest.mark.parametrize("mode", MODES)
+def test_break_releases_the_workers_at_once(mode):
+    results = gilwise.map(sleep_then_return, [0.05] * 50, mode=mode, workers=2)
     for _ in results:
         break
-    assert worker_processes() != []  # still held by the unfinished iterator...
-    results.close()
-    assert wait_for_no_workers() == []  # ...and gone once it is closed
+    assert workers_left(mode) == []  # no close(): leaving the loop is enough...
+    assert results.info.mode == mode  # ...while `results` is still alive
+    with pytest.raises(RuntimeError, match="cancelled when the loop reading them stopped"):
+        next(results)  # the rest was cancelled: said, not passed off as the end
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_with_block_closes_the_map_on_exit(mode):
+    with gilwise.map(sleep_then_return, [0.05] * 50, mode=mode, workers=2) as results:
+        assert next(results) == 0.05
+    assert workers_left(mode) == []
+    assert results.info.mode == mode
+
+
+def test_next_and_a_for_loop_read_one_stream(no_leftover_workers):
+    results = gilwise.map(square, range(10), mode="processes", workers=2)
+    assert next(results) == 0
+    assert [next(results), next(results)] == [1, 4]
+    assert [value for value in results] == [x * x for x in range(3, 10)]
+
+
+@pytest.mark.parametrize("taken", [0, 3])
+def test_reading_on_after_a_reader_let_go_is_an_error_not_the_end(taken, no_leftover_workers):
+    results = gilwise.map(square, range(100), mode="threads", workers=2)
+    assert list(itertools.islice(results, taken)) == [x * x for x in range(taken)]
+    with pytest.raises(RuntimeError, match="cancelled when the loop reading them stopped"):
+        next(results)
+
+
+def test_a_map_read_to_the_end_is_simply_exhausted(no_leftover_workers):
+    results = gilwise.map(square, range(10), mode="threads", workers=2)
+    assert len(list(results)) == 10
+    assert next(results, "end") == "end" and not results.info.stopped_early
+
+
+def test_a_pool_is_free_again_right_after_a_break(no_leftover_workers):
+    with gilwise.Pool(mode="threads", workers=2) as pool:
+        results = pool.map(sleep_then_return, [0.01] * 100)
+        for _ in results:
+            break
+        assert list(pool.map(square, range(3))) == [0, 1, 4]  # not "already running a map"
+        assert results.info.stopped_early
 
 
 def test_no_worker_left_after_batch():
@@ -189,6 +264,7 @@ def test_auto_mode_says_what_it_chose_and_why(no_leftover_workers):
     "options, message",
     [
         ({"mode": "gpu"}, "mode='gpu' is not one of"),
+        ({"mode": "dask"}, "mode='dask' is not one of auto, threads, processes, interpreters$"),
         ({"workers": 0}, "workers=0 must be a positive integer"),
         ({"chunksize": -1}, "chunksize=-1 must be"),
         ({"on_error": "ignore"}, "on_error='ignore' is not one of"),
@@ -213,18 +289,10 @@ def test_input_error_comes_after_the_items_read_before_it(no_leftover_workers):
 
 
 def test_worker_threads_exit_after_batch():
-    import threading
-
-    def gilwise_threads():
-        return [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]
-
     assert list(gilwise.map(square, range(100), mode="threads", workers=16)) == [
         x * x for x in range(100)
     ]
-    deadline = time.monotonic() + 5
-    while gilwise_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert gilwise_threads() == []
+    assert wait_for_no_threads() == []
 
 
 def parent_pid(_: object) -> int:
@@ -234,8 +302,6 @@ def parent_pid(_: object) -> int:
 def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_workers):
     # Forking is safe, and cheapest, only while this process has one thread: the threads of
     # the batch before must have exited first, or the workers would come from a forkserver.
-    import threading
-
     if threading.active_count() > 1:
         pytest.skip(f"another test left threads running: {threading.enumerate()}")
     for _ in range(3):
@@ -246,8 +312,6 @@ def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_
 
 
 def test_thread_initializer_runs_in_every_thread(no_leftover_workers):
-    import threading
-
     seen = set()
 
     def init():
@@ -282,3 +346,57 @@ def test_a_pool_runs_one_map_at_a_time(no_leftover_workers):
                 list(pool.map(square, range(3)))
         assert list(first) == [x * x for x in range(1, 100)]  # the first one is unharmed
         assert list(pool.map(square, range(3))) == [0, 1, 4]  # and then the pool is free
+
+
+async def fetch(url: str) -> str:
+    return url
+
+
+class AsyncClient:
+    async def __call__(self, url: str) -> str:
+        return url
+
+
+def marked_as_coroutine():
+    def handler(url: str) -> Any:
+        return fetch(url)
+
+    return inspect.markcoroutinefunction(handler)
+
+
+COROUTINE_FUNCTIONS = {
+    "async def": lambda: fetch,
+    "partial": lambda: functools.partial(fetch),
+    "async __call__": AsyncClient,
+    "markcoroutinefunction": marked_as_coroutine,
+}
+
+
+@pytest.mark.parametrize("kind", COROUTINE_FUNCTIONS)
+@pytest.mark.parametrize("where", ["gilwise.map", "Pool.map"])
+def test_a_coroutine_function_is_refused_before_any_work(kind, where):
+    if kind == "markcoroutinefunction" and not hasattr(inspect, "markcoroutinefunction"):
+        pytest.skip("inspect.markcoroutinefunction is new in Python 3.12")
+    fn = COROUTINE_FUNCTIONS[kind]()
+    with gilwise.Pool(mode="threads", workers=2) as pool:
+        run = gilwise.map if where == "gilwise.map" else pool.map
+        with pytest.raises(TypeError, match=rf"^{where}: .+ is a coroutine function \(async def\)"):
+            run(fn, ["https://example.org"])  # refused here, not when iterated
+    assert gilwise_threads() == []
+
+
+def sleep_on_500(x: int) -> int:
+    if x == 500:
+        time.sleep(0.05)
+    return x + 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_slow_item_is_timed_on_its_own_not_averaged_with_its_chunk(mode, no_leftover_workers):
+    results = gilwise.map(sleep_on_500, range(1000), mode=mode, workers=2, stats=True,
+                          outcomes=True)
+    outcomes = list(results)
+    seconds, index, _ = results.info.stats.slowest()[0]
+    assert index == 500 and seconds >= 0.05
+    assert outcomes[500].seconds >= 0.05
+    assert outcomes[499].seconds < 0.025 and outcomes[501].seconds < 0.025  # tiny, not shares

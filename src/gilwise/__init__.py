@@ -5,16 +5,19 @@
         ...
 """
 
-from gilwise._api import MapResult, Pool, RunInfo, map
+from gilwise._api import Pool, map
 from gilwise._outcome import (
     Failure,
     GilwiseError,
+    JournalError,
+    Outcome,
     PayloadError,
     TaskError,
     TaskTimeout,
     WorkerDied,
     WorkerInitError,
 )
+from gilwise._result import MapResult, RunInfo
 from gilwise.auto import Decision, explain
 from gilwise.backends.interpreters import InterpretersUnavailable
 
@@ -23,7 +26,9 @@ __all__ = [
     "Failure",
     "GilwiseError",
     "InterpretersUnavailable",
+    "JournalError",
     "MapResult",
+    "Outcome",
     "PayloadError",
     "Pool",
     "RunInfo",
@@ -35,3 +40,9 @@ __all__ = [
     "map",
 ]
 __version__ = "0.1.0"
+
+# Public names say where users find them (gilwise.TaskError, not gilwise._outcome.TaskError):
+# in reprs, tracebacks and help(); pickle finds them there too.
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name

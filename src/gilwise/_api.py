@@ -1,77 +1,84 @@
-"""The public entry points: ``map``, ``Pool`` and the iterator they return."""
+"""The public entry points: ``map`` and ``Pool`` (the results they return: ``_result``).
 
-from __future__ import annotations
+Their keyword arguments are exactly the fields of :class:`~gilwise._options.Options`, typed and
+with its defaults, so that help() and IDEs show every option (tests/test_api.py checks).
+"""
 
+# No `from __future__ import annotations`, and the Literal choices written out rather than
+# named by an alias: help() then shows them, e.g. on_error: Literal['raise', 'skip', 'return'].
+import dataclasses
+import functools
+import inspect
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Generator, Iterable
+from pathlib import Path
+from typing import Any, Literal
 
 from gilwise._engine import Engine
 from gilwise._hooks import RunHooks
 from gilwise._options import Options
 from gilwise._outcome import Outcome, TaskError
+from gilwise._result import MapResult, RunInfo
 from gilwise._segment import Segment
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
 from gilwise.progress import ProgressBar, wanted
 
 
-@dataclass
-class RunInfo:
-    """What a ``map`` call did: the mode it used and why, and what became of the items."""
+class PoolDefault:
+    """The default of every ``Pool.map`` option: the value the Pool was made with."""
 
-    mode: str = ""
-    workers: int = 0
-    reason: str = ""
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    retried: int = 0
-    from_journal: int = 0
-    seconds: float = 0.0
-    figures: dict[str, float] = field(default_factory=dict)
-    stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
+    __slots__ = ()
 
-    @property
-    def throughput(self) -> float:
-        return self.done / self.seconds if self.seconds > 0 else 0.0
+    def __repr__(self) -> str:
+        return "<the Pool's>"
 
 
-class MapResult(Iterator[Any]):
-    """Results of a ``map`` call, streamed as they are ready. ``.info`` says how it ran.
+POOL_DEFAULT = PoolDefault()
 
-    Iterating starts the work; stopping early (``break``, an exception, ``close()``) cancels
-    what is still running and leaves no worker behind.
-    """
 
-    def __init__(self, gen: Iterator[Any], info: RunInfo) -> None:
-        self._gen, self.info = gen, info
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._gen  # iterate the generator itself: no extra call per item
-
-    def __next__(self) -> Any:
-        return next(self._gen)
-
-    def close(self) -> None:
-        self._gen.close()  # type: ignore[attr-defined]
+def _options_in(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The option arguments among a function's ``locals()``: one per Options field."""
+    return {f.name: arguments[f.name] for f in dataclasses.fields(Options)}
 
 
 class Pool:
     """Workers kept across several ``map`` calls (a pool per mode, started on first use).
 
     ``with gilwise.Pool(mode="processes", workers=4, initializer=load) as pool: ...``
+    Its options are those of :func:`gilwise.map`: the defaults of every ``pool.map``.
     """
 
-    def __init__(self, mode: str = "auto", workers: int | None = None, **defaults: Any) -> None:
-        self._defaults = Options(mode=mode, workers=workers, **defaults)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        *,
+        mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
+        workers: int | None = None,
+        ordered: bool = True,
+        chunksize: int | Literal["auto"] = "auto",
+        on_error: Literal["raise", "skip", "return"] = "raise",
+        progress: bool | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+        backoff: float = 0.1,
+        journal: str | Path | None = None,
+        key: Callable[[Any], Any] | None = None,
+        retry_failed: bool = False,
+        max_in_flight: int | None = None,
+        start_method: Literal["fork", "forkserver", "spawn"] | None = None,
+        outcomes: bool = False,
+        stats: bool = False,
+    ) -> None:
+        self._defaults = Options(**_options_in(locals()))
         self._backends: dict[tuple[str, int], Backend] = {}
         self._closed = False
         self._running: set[int] = set()  # ids of backends a map is iterating over now
 
     # -- context and lifecycle
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> "Pool":
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -99,19 +106,48 @@ class Pool:
         return backend
 
     # -- work
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> MapResult:
-        """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options."""
-        return self._map(fn, items, self._defaults.with_(**options), own=False)
+    def map(
+        self,
+        fn: Callable[[Any], Any],
+        items: Iterable[Any],
+        *,
+        mode: Literal["auto", "threads", "processes", "interpreters"] | PoolDefault = POOL_DEFAULT,
+        workers: int | None | PoolDefault = POOL_DEFAULT,
+        ordered: bool | PoolDefault = POOL_DEFAULT,
+        chunksize: int | Literal["auto"] | PoolDefault = POOL_DEFAULT,
+        on_error: Literal["raise", "skip", "return"] | PoolDefault = POOL_DEFAULT,
+        progress: bool | None | PoolDefault = POOL_DEFAULT,
+        initializer: Callable[..., Any] | None | PoolDefault = POOL_DEFAULT,
+        initargs: tuple[Any, ...] | PoolDefault = POOL_DEFAULT,
+        timeout: float | None | PoolDefault = POOL_DEFAULT,
+        retries: int | PoolDefault = POOL_DEFAULT,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] | PoolDefault = (
+            POOL_DEFAULT
+        ),
+        backoff: float | PoolDefault = POOL_DEFAULT,
+        journal: str | Path | None | PoolDefault = POOL_DEFAULT,
+        key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
+        retry_failed: bool | PoolDefault = POOL_DEFAULT,
+        max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
+        start_method: Literal["fork", "forkserver", "spawn"] | None | PoolDefault = POOL_DEFAULT,
+        outcomes: bool | PoolDefault = POOL_DEFAULT,
+        stats: bool | PoolDefault = POOL_DEFAULT,
+    ) -> MapResult:
+        """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
+        An option left out takes the value this Pool was made with."""
+        changes = {k: v for k, v in _options_in(locals()).items() if v is not POOL_DEFAULT}
+        return self._map(fn, items, self._defaults.with_(**changes), own=False, where="Pool.map")
 
-    def _map(self, fn: Callable, items: Iterable[Any], opts: Options, own: bool) -> MapResult:
-        if not callable(fn):
-            raise TypeError(f"fn={fn!r} is not callable")
+    def _map(
+        self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
+    ) -> MapResult:
+        _check_function(fn, where)
         info = RunInfo()
         return MapResult(self._run(fn, items, opts, info, own), info)
 
     def _run(
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         started = time.monotonic()
         journal = hooks = claimed = None
         finished = False
@@ -176,10 +212,14 @@ class Pool:
                         yield value if failure is None else failure
             info.retried = engine.retried
             finished = True
+        except GeneratorExit:  # closed, or freed by the loop that held it: a stop, not an error
+            info.stopped_early = True
+            raise
         finally:
             if claimed is not None:
                 self._running.discard(claimed)
             info.seconds = time.monotonic() - started
+            info._ended = True
             if hooks is not None and hooks.bar is not None:
                 hooks.bar.close()
             if journal is not None:
@@ -220,41 +260,71 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     fn: Callable[[Any], Any],
     items: Iterable[Any],
     *,
-    mode: str = "auto",
+    mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
     workers: int | None = None,
     ordered: bool = True,
-    chunksize: int | str = "auto",
-    on_error: str = "raise",
+    chunksize: int | Literal["auto"] = "auto",
+    on_error: Literal["raise", "skip", "return"] = "raise",
     progress: bool | None = None,
     initializer: Callable[..., Any] | None = None,
     initargs: tuple[Any, ...] = (),
-    **options: Any,
+    timeout: float | None = None,
+    retries: int = 0,
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+    backoff: float = 0.1,
+    journal: str | Path | None = None,
+    key: Callable[[Any], Any] | None = None,
+    retry_failed: bool = False,
+    max_in_flight: int | None = None,
+    start_method: Literal["fork", "forkserver", "spawn"] | None = None,
+    outcomes: bool = False,
+    stats: bool = False,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
     - ``mode``: "threads", "processes", "interpreters" (Python 3.14+: one GIL per
       sub-interpreter), or "auto" (measure the first items and choose).
+    - ``workers``: default one per usable core (threads: min(32, cores + 4)).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
     - ``on_error``: "raise" a :class:`TaskError` (after every earlier result), "skip" the
       item, or "return" a :class:`Failure` in its place.
     - ``progress``: a progress bar on stderr (default: when stderr is a terminal).
-    - ``initializer(*initargs)`` runs once in each worker process before its first task.
+    - ``initializer(*initargs)`` runs once in each worker before its first task.
+    - ``timeout``: seconds a task may run before it fails with :class:`TaskTimeout`.
+    - ``retries``, ``retry_on``, ``backoff``: retry failed items of those exception types,
+      with exponential backoff from ``backoff`` seconds.
+    - ``journal``: a SQLite file recording finished items, so a rerun skips them; ``key``
+      names items by ``key(item)`` instead of position; ``retry_failed`` reruns failures.
+    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
+    - ``start_method``: how worker processes start ("fork", "forkserver", "spawn"; default:
+      the cheapest that is safe here).
     - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,
-      attempts, seconds, worker) instead of bare values.
+      attempts, seconds, worker) instead of bare values; ``stats=True`` collects run
+      statistics in ``.info.stats``.
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.
     """
-    opts = Options(
-        mode=mode,  # type: ignore[arg-type]
-        workers=workers,
-        ordered=ordered,
-        chunksize=chunksize,  # type: ignore[arg-type]
-        on_error=on_error,  # type: ignore[arg-type]
-        progress=progress,
-        initializer=initializer,
-        initargs=tuple(initargs),
-        **options,
+    options = Options(**_options_in(locals()))
+    return Pool()._map(fn, items, options, own=True, where="gilwise.map")
+
+
+def _check_function(fn: Any, where: str) -> None:
+    """Refuse, before any work, what cannot be mapped: a non-callable, or a coroutine function
+    (not run yet: each item would give an un-awaited coroutine)."""
+    if not callable(fn):
+        raise TypeError(f"{where}: fn={fn!r} is not callable")
+    target = fn
+    while isinstance(target, functools.partial):
+        target = target.func
+    is_async = inspect.iscoroutinefunction(fn) or (
+        not isinstance(target, type) and inspect.iscoroutinefunction(type(target).__call__)
     )
-    return Pool(mode=mode)._map(fn, items, opts, own=True)
+    if is_async:
+        name = getattr(target, "__qualname__", None) or f"a {type(target).__qualname__} object"
+        raise TypeError(
+            f"{where}: {name} is a coroutine function (async def); coroutines are not "
+            f"supported yet: map a plain function that runs it, e.g. "
+            f"lambda item: asyncio.run({getattr(target, '__name__', 'fn')}(item))"
+        )

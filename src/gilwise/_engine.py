@@ -49,6 +49,8 @@ class Engine:
         head: Any = None,
     ) -> None:
         self.backend, self.options, self.hooks = backend, options, hooks
+        # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
+        self._timed = bool(hooks is not None and hooks.detailed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
         fixed = None if options.chunksize == "auto" else options.chunksize
@@ -117,7 +119,7 @@ class Engine:
     def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
         tracked = (
             self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
-            or self.sizer.measuring
+            or self.sizer.measuring or self._timed
         )
         items = segment.items if isinstance(positions, range) and len(positions) == len(
             segment.items

@@ -63,16 +63,18 @@ class RunHooks:
         return todo if resumed else everything
 
     def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
-        """Keep per-item seconds and worker (exact when tracked, else the chunk's average)."""
+        """Keep per-item seconds and worker. ``detailed`` runs time every item (the engine
+        sends them tracked chunks), so the seconds are each item's own."""
         if not self.detailed:
             return
         if segment.seconds is None or segment.worker is None:
             segment.seconds = [0.0] * len(segment.items)
             segment.worker = [""] * len(segment.items)
-        each = result.item_seconds
-        average = result.seconds / max(1, len(result.values))
+        each = result.item_seconds or [result.seconds / max(1, len(result.values))] * len(
+            result.values
+        )
         for j, pos in enumerate(positions):
-            segment.seconds[pos] = each[j] if each and j < len(each) else average
+            segment.seconds[pos] = each[j]
             segment.worker[pos] = result.worker
 
     def finished(self, segment: Segment) -> None:

@@ -6,14 +6,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-MODES = ("auto", "threads", "processes", "interpreters", "dask")
-ON_ERROR = ("raise", "skip", "return")
-START_METHODS = (None, "fork", "forkserver", "spawn")
-
-Mode = Literal["auto", "threads", "processes", "interpreters", "dask"]
+Mode = Literal["auto", "threads", "processes", "interpreters"]
 OnError = Literal["raise", "skip", "return"]
+StartMethod = Literal["fork", "forkserver", "spawn"]
+MODES: tuple[str, ...] = get_args(Mode)  # the CLI's --mode choices too
+ON_ERROR: tuple[str, ...] = get_args(OnError)
+START_METHODS = (None, *get_args(StartMethod))
 
 
 def usable_cores() -> int:
@@ -27,7 +27,11 @@ def usable_cores() -> int:
 
 @dataclass(frozen=True)
 class Options:
-    """How a batch runs. Built by ``gilwise.map``/``Pool``; checked in ``__post_init__``."""
+    """How a batch runs. Built by ``gilwise.map``/``Pool``; checked in ``__post_init__``.
+
+    The one source of the options, their types and defaults: ``map``, ``Pool`` and
+    ``Pool.map`` take exactly these fields as keyword arguments (tests/test_api.py checks).
+    """
 
     mode: Mode = "auto"
     workers: int | None = None
@@ -39,13 +43,13 @@ class Options:
     initargs: tuple[Any, ...] = ()
     timeout: float | None = None
     retries: int = 0
-    retry_on: tuple[type[BaseException], ...] = (BaseException,)
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,)
     backoff: float = 0.1
     journal: str | Path | None = None
     key: Callable[[Any], Any] | None = None
     retry_failed: bool = False
     max_in_flight: int | None = None
-    start_method: str | None = None
+    start_method: StartMethod | None = None
     outcomes: bool = False
     stats: bool = False
 
@@ -62,6 +66,7 @@ class Options:
             raise ValueError(f"on_error={self.on_error!r} is not one of {', '.join(ON_ERROR)}")
         if self.initializer is not None and not callable(self.initializer):
             raise TypeError(f"initializer={self.initializer!r} is not callable")
+        object.__setattr__(self, "initargs", tuple(self.initargs))
         if self.timeout is not None and not (self.timeout > 0):
             raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds")
         if not isinstance(self.retries, int) or self.retries < 0:
@@ -75,7 +80,10 @@ class Options:
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ValueError(f"max_in_flight={self.max_in_flight!r} must be a positive integer")
         if self.start_method not in START_METHODS:
-            raise ValueError(f"start_method={self.start_method!r} is not one of {START_METHODS}")
+            raise ValueError(
+                f"start_method={self.start_method!r} is not one of {', '.join(START_METHODS[1:])} "
+                "or None"
+            )
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
 

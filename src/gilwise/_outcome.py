@@ -1,9 +1,11 @@
 """What a task ends as: a value or a Failure, and the exceptions a caller may see."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: these classes are public as gilwise.X, and their
+# annotations must not need this module's namespace to be read (typing.get_type_hints).
+import os
 import traceback
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any
 
 
@@ -27,19 +29,24 @@ class PayloadError(GilwiseError):
     """An argument, result or exception could not be pickled or unpickled."""
 
 
+class JournalError(GilwiseError):
+    """The journal cannot be used for this batch (another function or input, or unreadable)."""
+
+
 @dataclass(frozen=True)
 class Failure:
     """Stands in place of an item whose task failed (``on_error="return"``).
 
     It carries everything needed to understand the failure without the worker: the original
-    exception's type name, message and formatted traceback from the worker.
+    exception's type name, message and formatted traceback from the worker (``.traceback``,
+    left out of the one-line repr).
     """
 
     index: int
     item: Any
     exc_type: str
     message: str
-    traceback: str = ""
+    traceback: str = field(default="", repr=False)
     attempts: int = 1
     exception: BaseException | None = field(default=None, repr=False, compare=False)
 
@@ -84,8 +91,20 @@ class ErrorInfo:
 
 def describe(exc: BaseException, kind: str = "raised") -> ErrorInfo:
     """Capture an exception with its traceback as an ErrorInfo."""
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    tb = "".join(traceback.format_exception(type(exc), exc, _from_user_code(exc.__traceback__)))
     return ErrorInfo(type(exc).__qualname__, str(exc), tb, exc, kind)
+
+
+_PACKAGE_DIR = os.path.dirname(__file__) + os.sep
+
+
+def _from_user_code(tb: TracebackType | None) -> TracebackType | None:
+    """The traceback from its first frame outside gilwise (the worker loop that called the
+    user's function is noise to them); whole if every frame is gilwise's own."""
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        first = first.tb_next
+    return first or tb
 
 
 def error_class(info: ErrorInfo) -> type[BaseException] | None:

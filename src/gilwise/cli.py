@@ -12,6 +12,7 @@ from typing import IO, Any
 from rich.console import Console
 
 import gilwise
+from gilwise._options import MODES
 from gilwise.journal import JournalError
 from gilwise.jsonl import InputError, is_json_input, open_input, read_items, record
 from gilwise.loader import SpecError, load_callable
@@ -72,8 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("input", help="items, one per line ('-' for stdin); .jsonl: one JSON value "
                    "per line, otherwise each line is a string")
     m.add_argument("-o", "--output", default="-", help="JSONL output file (default: stdout)")
-    m.add_argument("--mode", default="auto", choices=["auto", "threads", "processes",
-                   "interpreters"], help="how to run (default: auto, measured)")
+    m.add_argument("--mode", default="auto", choices=MODES,
+                   help="how to run (default: auto, measured)")
     m.add_argument("--workers", type=_positive_int, help="number of workers (default: cores "
                    "for CPU-bound work, more for I/O-bound)")
     m.add_argument("--chunksize", type=_positive_int, help="items per message (default: adapts)")

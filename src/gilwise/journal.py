@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from gilwise._outcome import Failure, GilwiseError
+from gilwise._outcome import Failure, JournalError
 from gilwise._pickling import dumps
 from gilwise._segment import Segment
 
@@ -38,10 +38,6 @@ CREATE TABLE IF NOT EXISTS items (
     finished_at REAL NOT NULL
 );
 """
-
-
-class JournalError(GilwiseError):
-    """The journal cannot be used for this batch (another function or input, or unreadable)."""
 
 
 def function_name(fn: Callable[..., Any]) -> str:

@@ -1,0 +1,84 @@
+"""What ``map`` returns: the stream of results (MapResult) and what it says about the run
+(RunInfo)."""
+
+# No `from __future__ import annotations`: these classes are public as gilwise.X, and their
+# annotations must not need this module's namespace to be read (typing.get_type_hints).
+import weakref
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunInfo:
+    """What a ``map`` call did: the mode it used and why, and what became of the items."""
+
+    mode: str = ""
+    workers: int = 0
+    reason: str = ""
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retried: int = 0
+    from_journal: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False  # the caller stopped reading (break, close): the rest cancelled
+    figures: dict[str, float] = field(default_factory=dict)
+    stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
+    _ended: bool = field(default=False, init=False, repr=False, compare=False)
+
+    @property
+    def throughput(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
+
+class MapResult(Iterator[Any]):
+    """Results of a ``map`` call, streamed as they are ready. ``.info`` says how it ran.
+
+    Iterating starts the work. Stopping early (``break`` or an exception in a for-loop over
+    it, ``close()``, the end of a ``with`` block) cancels what is still running and leaves no
+    worker behind, at once. ``next()`` reads the same stream as a for-loop.
+    """
+
+    def __init__(self, gen: Generator[Any, None, None], info: RunInfo) -> None:
+        self.info = info
+        self._gen: Generator[Any, None, None] | None = gen
+        self._weak = weakref.ref(gen)
+        self._closed = False
+
+    def __iter__(self) -> Iterator[Any]:
+        # The loop gets the generator itself (no extra call per item) and with it the only
+        # strong reference: when the loop ends, a break included, CPython frees the generator
+        # there and then, and its `finally` stops the workers. Only a weak one is kept here.
+        gen = self._live()
+        self._gen = None
+        return gen if gen is not None else iter(())
+
+    def __next__(self) -> Any:
+        gen = self._live()
+        if gen is None:
+            raise StopIteration
+        return next(gen)
+
+    def _live(self) -> Generator[Any, None, None] | None:
+        gen = self._gen or self._weak()
+        if gen is None and not self._closed and (self.info.stopped_early or not self.info._ended):
+            raise RuntimeError(
+                "gilwise.map: these results were cancelled when the loop reading them stopped "
+                "early (a break, an exception, or a reader such as itertools.islice letting go "
+                "of them); read them all in one loop, or with next()"
+            )
+        return gen
+
+    def close(self) -> None:
+        """Cancel the work still out and stop the workers (nothing if the map is over)."""
+        self._closed = True
+        gen, self._gen = self._gen or self._weak(), None
+        if gen is not None:
+            gen.close()
+
+    def __enter__(self) -> "MapResult":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

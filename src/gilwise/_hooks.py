@@ -43,8 +43,9 @@ class RunHooks:
             return everything
         todo: list[int] = []
         resumed: set[int] = set()
+        items = segment.items
         for pos, key in enumerate(self.keys(segment)):
-            found = self.journal.lookup(key)
+            found = self.journal.lookup(key, items[pos])
             if found is None:
                 todo.append(pos)
                 continue

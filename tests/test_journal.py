@@ -143,22 +143,46 @@ def scaled(x, factor):
     return x * factor
 
 
+def calling_a_helper_that_returns(expression):
+    """``work`` of a module ``jobs`` whose ``helper`` returns ``expression``."""
+    namespace = {"__name__": "jobs"}
+    exec(f"def helper(x):\n    return {expression}\n\ndef work(x):\n    return helper(x)\n",
+         namespace)
+    return namespace["work"]
+
+
 @pytest.mark.parametrize(
     "first, changed",
     [
         (closing_over(2), closing_over(3)),
         (defaulting_to(2), defaulting_to(3)),
         (functools.partial(scaled, factor=2), functools.partial(scaled, factor=3)),
+        (calling_a_helper_that_returns("x + 1"), calling_a_helper_that_returns("x + 2")),
+        (functools.cache(closing_over(2)), functools.cache(closing_over(3))),
     ],
-    ids=["closure value", "default", "partial's argument"],
+    ids=["closure value", "default", "partial's argument", "helper it calls", "cached"],
 )
-def test_a_function_whose_closure_defaults_or_arguments_changed_is_refused(
+def test_a_function_whose_closure_defaults_arguments_or_helpers_changed_is_refused(
     tmp_path, first, changed
 ):
     journal = tmp_path / "run.db"
     list(gilwise.map(first, range(3), mode="threads", journal=journal))
     with pytest.raises(JournalError, match="changed"):
         list(gilwise.map(changed, range(3), mode="threads", journal=journal))
+
+
+def stamp(row: dict) -> str:
+    CALLS.append(row["id"])
+    row["stamped"] = True  # changes the item in place, as some tasks do
+    return row["id"]
+
+
+def test_an_item_the_task_changed_in_place_is_still_known_on_resume(tmp_path):
+    journal = tmp_path / "run.db"
+    list(gilwise.map(stamp, [{"id": "a"}, {"id": "b"}], mode="threads", journal=journal))
+    CALLS.clear()
+    results = gilwise.map(stamp, [{"id": "a"}, {"id": "b"}], mode="threads", journal=journal)
+    assert list(results) == ["a", "b"] and CALLS == []
 
 
 def test_the_same_function_resumes_in_a_new_process_whatever_its_hash_seed(tmp_path):

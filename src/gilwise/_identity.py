@@ -40,29 +40,37 @@ def function_name(fn: Callable[..., Any]) -> str:
 
 def function_digest(fn: Callable[..., Any]) -> str:
     """A digest of what the function does: its bytecode, constants (nested code included),
-    names, defaults and closure values, and the same of the functions these hold.
+    names, defaults, closure values (or bound object, or partial's arguments), and the same
+    of the functions these hold and of the functions of its own module it calls.
 
-    The same source gives the same digest in every process of the same Python (constant
-    sets are sorted, so string hashing does not matter); the globals it reads do not count.
+    The same source gives the same digest in every process of the same Python (set members
+    are sorted, so string hashing does not matter). Global values other than functions of
+    its module do not count: a changed ``FACTOR = 2`` goes unnoticed.
     """
-    hasher = hashlib.blake2b(digest_size=DIGEST_BYTES)
-    _Feeder(hasher).feed(fn)
-    call = next((vars(k)["__call__"] for k in type(fn).__mro__ if "__call__" in vars(k)), None)
-    if not isinstance(fn, _CALLABLES) and isinstance(call, types.FunctionType):
-        _Feeder(hasher).feed(call)  # an instance with __call__: its class's code counts too
-    return hasher.hexdigest()
+    feeder = _Feeder(hashlib.blake2b(digest_size=DIGEST_BYTES))
+    feeder.feed(fn)
+    if not isinstance(fn, _PLAIN_CALLABLES):
+        # an object with __call__, or a wrapper such as functools.cache: the code it runs
+        call = next((vars(k)["__call__"] for k in type(fn).__mro__ if "__call__" in vars(k)),
+                    None)
+        for code_holder in (call, getattr(fn, "__wrapped__", None)):
+            if isinstance(code_holder, types.FunctionType):
+                feeder.feed(code_holder)
+    return feeder.hasher.hexdigest()
 
 
-_CALLABLES = (types.FunctionType, types.MethodType, functools.partial,
-              types.BuiltinFunctionType, type)
+_PLAIN_CALLABLES = (types.FunctionType, types.MethodType, functools.partial,
+                    types.BuiltinFunctionType, type)
+_WALKED_UP_TO = 1000  # a bigger list, tuple or dict is hashed from its pickle, in C
 
 
 class _Feeder:
     """Writes a canonical, tagged encoding of an object into a hasher."""
 
-    def __init__(self, hasher: Any) -> None:
+    def __init__(self, hasher: Any, seen: set[int] | None = None) -> None:
         self.hasher = hasher
-        self.seen: set[int] = set()  # functions and containers on the way: cycles end here
+        # functions and containers already fed: cycles end here
+        self.seen: set[int] = set() if seen is None else seen
 
     def put(self, tag: str, text: str = "") -> None:
         data = f"{tag}:{text}".encode("utf-8", "surrogatepass")
@@ -75,38 +83,29 @@ class _Feeder:
         if id(obj) in self.seen:
             self.put("again")
             return
+        self.seen.add(id(obj))
         if isinstance(obj, types.CodeType):
-            self.seen.add(id(obj))
             self._code(obj)
         elif isinstance(obj, types.FunctionType):
-            self.seen.add(id(obj))
             self._function(obj)
         elif isinstance(obj, types.MethodType):
             self.put("method")
             self.feed(obj.__func__)
             self.feed(obj.__self__)
         elif isinstance(obj, functools.partial):
-            self.seen.add(id(obj))
             self.put("partial")
             for part in (obj.func, obj.args, obj.keywords):
                 self.feed(part)
-        elif isinstance(obj, (type, types.ModuleType, types.BuiltinFunctionType)):
-            self.put("named", f"{getattr(obj, '__module__', '')}:{obj.__qualname__}"
-                     if not isinstance(obj, types.ModuleType) else obj.__name__)
-        elif isinstance(obj, (tuple, list)):
-            self.seen.add(id(obj))
-            self.put(type(obj).__name__, str(len(obj)))
-            for part in obj:
-                self.feed(part)
-        elif isinstance(obj, dict):
-            self.seen.add(id(obj))
-            self.put("dict", str(len(obj)))
-            for key, value in obj.items():
-                self.feed(key)
-                self.feed(value)
+        elif isinstance(obj, types.ModuleType):
+            self.put("module", obj.__name__)
+        elif isinstance(obj, (type, types.BuiltinFunctionType)):
+            self.put("named", f"{obj.__module__}:{obj.__qualname__}")
         elif isinstance(obj, (set, frozenset)):
-            self.seen.add(id(obj))
-            self.put(type(obj).__name__, ",".join(sorted(self._apart(part) for part in obj)))
+            self._set(obj)
+        elif isinstance(obj, (tuple, list, dict)) and len(obj) <= _WALKED_UP_TO:
+            self.put(type(obj).__name__, str(len(obj)))
+            for part in obj.items() if isinstance(obj, dict) else obj:
+                self.feed(part)
         else:
             self._opaque(obj)
 
@@ -126,11 +125,25 @@ class _Feeder:
                 self.feed(cell.cell_contents)
             except ValueError:  # a cell not filled yet
                 self.put("empty cell")
+        for name in sorted(_global_names(fn.__code__)):
+            helper = fn.__globals__.get(name)
+            if isinstance(helper, types.FunctionType) and helper.__module__ == fn.__module__:
+                self.put("calls", name)
+                self.feed(helper)
+
+    def _set(self, members: set[Any] | frozenset[Any]) -> None:
+        """Members in a stable order: sorted by their own encodings, not by hash."""
+        if all(type(m) is str for m in members):
+            kind, parts = "of str", sorted(members)
+        elif all(isinstance(m, _SCALARS) for m in members):
+            kind, parts = "of scalars", sorted(f"{type(m).__name__}:{m!r}" for m in members)
+        else:
+            kind, parts = "of digests", sorted(self._apart(m) for m in members)
+        self.put(f"{type(members).__name__} {kind}", "\x00".join(parts))
 
     def _apart(self, obj: Any) -> str:
-        """The digest of ``obj`` alone: how set members are sorted into a stable order."""
-        inner = _Feeder(hashlib.blake2b(digest_size=DIGEST_BYTES))
-        inner.seen = self.seen
+        """The digest of ``obj`` alone, independent of what was fed before it."""
+        inner = _Feeder(hashlib.blake2b(digest_size=DIGEST_BYTES), set(self.seen))
         inner.feed(obj)
         return inner.hasher.hexdigest()
 
@@ -144,3 +157,12 @@ class _Feeder:
             return
         self.put("pickled", kind)
         self.hasher.update(hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest())
+
+
+def _global_names(code: types.CodeType) -> set[str]:
+    """The names a code object and the code nested in it look up (globals among them)."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _global_names(const)
+    return names

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gilwise._identity import item_digest
 from gilwise._outcome import Failure, GilwiseError
 from gilwise._pickling import dumps
 from gilwise._segment import Segment
@@ -112,11 +111,10 @@ class Journal:
         """Whether an earlier run left items done (else there is nothing to look up)."""
         return bool(self._done)
 
-    def lookup(self, key: str, item: Any) -> tuple[bool, Any] | None:
+    def lookup(self, key: str, digest: bytes) -> tuple[bool, Any] | None:
         """(ok, value or Failure parts) recorded for ``key`` by an earlier run, if that run
-        had this very item; else None: the item is to run (again)."""
-        digest = self._done.get(key)
-        if digest is None or digest != item_digest(item):
+        had this very item (``digest``: its ``item_digest``); else None: it is to run."""
+        if self._done.get(key) != digest:
             return None
         row = self._db.execute(
             "SELECT ok, value, error_type, error_message, traceback, attempts, position "
@@ -128,14 +126,17 @@ class Journal:
         return False, Failure(position, None, etype, message, tb or "", attempts)
 
     # -- recording
-    def record(self, segment: Segment, positions: Iterable[int], keys: list[str]) -> None:
-        """Queue the finished items at ``positions`` of ``segment``; commit when due."""
+    def record(
+        self, segment: Segment, positions: Iterable[int], keys: list[str], digests: list[bytes]
+    ) -> None:
+        """Queue the finished items at ``positions`` of ``segment`` (their keys and item
+        digests at the same positions); commit when due."""
         now = time.time()
         n = len(segment.items)
         seconds = segment.seconds or [0.0] * n
         workers = segment.worker or [""] * n
-        items, failures, attempts, values, start = (
-            segment.items, segment.failures, segment.attempts, segment.values, segment.start
+        failures, attempts, values, start = (
+            segment.failures, segment.attempts, segment.values, segment.start
         )
         append = self._pending.append
         for pos in positions:
@@ -146,12 +147,11 @@ class Journal:
                 except Exception:
                     continue  # a value we cannot store is simply run again next time
                 append((keys[pos], start + pos, 1, blob, None, None, None,
-                        attempts.get(pos, 1), seconds[pos], workers[pos], now,
-                        item_digest(items[pos])))
+                        attempts.get(pos, 1), seconds[pos], workers[pos], now, digests[pos]))
             else:
                 append((keys[pos], start + pos, 0, None, failure.exc_type, failure.message,
                         failure.traceback, attempts.get(pos, 1), seconds[pos], workers[pos], now,
-                        item_digest(items[pos])))
+                        digests[pos]))
         self.tick()
 
     def tick(self) -> None:

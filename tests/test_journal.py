@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -183,6 +184,30 @@ def test_an_item_the_task_changed_in_place_is_still_known_on_resume(tmp_path):
     CALLS.clear()
     results = gilwise.map(stamp, [{"id": "a"}, {"id": "b"}], mode="threads", journal=journal)
     assert list(results) == ["a", "b"] and CALLS == []
+
+
+class Unpicklable:
+    """An item that cannot be pickled (it holds a lock), shown by its name where it has one."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name, self.lock = name, threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Unpicklable({self.name})" if self.name else object.__repr__(self)
+
+
+def name_of(item: Unpicklable) -> str | None:
+    CALLS.append(item.name)
+    return item.name
+
+
+def test_an_item_that_cannot_be_pickled_is_known_by_its_repr_or_else_runs_again(tmp_path):
+    journal = tmp_path / "run.db"
+    for _ in range(2):
+        CALLS.clear()
+        list(gilwise.map(name_of, [Unpicklable("a"), Unpicklable(None)], mode="threads",
+                         journal=journal))
+    assert CALLS == [None]  # "a" came from the journal; the one known by address ran again
 
 
 def test_the_same_function_resumes_in_a_new_process_whatever_its_hash_seed(tmp_path):

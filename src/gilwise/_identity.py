@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import types
 from collections.abc import Callable
 from typing import Any
@@ -22,11 +23,18 @@ _SCALARS = (type(None), bool, int, float, complex, str, bytes)
 
 
 def item_digest(item: Any) -> bytes:
-    """A digest of the item's pickle (of its repr where it cannot be pickled)."""
+    """A digest of the item's pickle, or of its repr where it cannot be pickled. An item
+    with neither (or with only object's repr, which shows its address, not its content) gets
+    a random digest: it never matches, and always runs again."""
     try:
         data = dumps(item)
     except Exception:
-        data = repr(item).encode("utf-8", "backslashreplace")
+        if type(item).__repr__ is object.__repr__:
+            return os.urandom(DIGEST_BYTES)
+        try:
+            data = repr(item).encode("utf-8", "backslashreplace")
+        except Exception:
+            return os.urandom(DIGEST_BYTES)
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
 
 

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS items (
 
 
 class JournalError(GilwiseError):
-    """The journal cannot be used for this batch (another function or input, or unreadable)."""
+    """The journal cannot be used for this batch: made by another or a changed function, by an
+    older gilwise, or not a journal at all."""
 
 
 class Journal:

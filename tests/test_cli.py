@@ -97,7 +97,8 @@ def test_explain_says_which_mode_and_why(project):
         (["work:double", "inputs.txt", "--mode", "fast"], "--mode: invalid choice: 'fast'"),
         (["work:double", "inputs.txt", "--retries", "-1"], "'-1' must be at least 0"),
         (["work:double", "inputs.txt", "--timeout", "soon"], "'soon' is not a number of seconds"),
-        (["work:double", "inputs.txt", "--no-such-option"], "unrecognized arguments"),
+        (["work:double", "inputs.txt", "--no-such-option"],
+         "unrecognized arguments: --no-such-option (see gilwise map --help)"),
         (["work:double"], "the following arguments are required: input"),
     ],
 )

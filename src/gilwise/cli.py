@@ -129,7 +129,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args, unknown = _parser().parse_known_args(argv)
+    if unknown:  # named here, so that the hint points at the command's own --help
+        _Parser(prog=f"gilwise {args.command}").error(
+            f"unrecognized arguments: {' '.join(unknown)}"
+        )
     try:
         if args.command == "map":
             return _map(args)

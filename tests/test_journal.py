@@ -3,6 +3,7 @@ and refuses a changed function."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sqlite3
@@ -127,6 +128,16 @@ def test_a_changed_lambda_is_refused_with_a_message_naming_the_journal(tmp_path)
     ]
     with pytest.raises(JournalError, match=r"run\.db was made by another version of .*<lambda>"):
         list(gilwise.map(lambda x: x * 3, range(3), mode="threads", journal=journal))
+
+
+def test_a_journal_made_under_another_python_is_refused_saying_so(tmp_path):
+    journal = tmp_path / "run.db"
+    run(range(3), journal)
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
+        db.execute("UPDATE meta SET value = '3.9' WHERE name = 'python'")
+        db.execute("UPDATE meta SET value = 'compiled by 3.9' WHERE name = 'code'")
+    with pytest.raises(JournalError, match="run.db was made under Python 3.9, whose bytecode"):
+        run(range(3), journal)
 
 
 def closing_over(factor):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +23,7 @@ from gilwise._pickling import dumps
 from gilwise._segment import Segment
 
 COMMIT_SECONDS = 0.5
+PYTHON = "{}.{}".format(*sys.version_info)  # each has its own bytecode, so its own digests
 FORMAT = "2"  # 2: a digest of each item beside its result, and of the function's code
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -76,12 +78,19 @@ class Journal:
         if not meta:
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("format", FORMAT), ("function", function), ("code", code)],
+                [("format", FORMAT), ("function", function), ("code", code),
+                 ("python", PYTHON)],
             )
         elif meta.get("function") != function:
             raise JournalError(
                 f"{self.path} was made by {meta.get('function')}, not {function}: "
                 "use another journal file, or delete this one to start over"
+            )
+        elif meta.get("code") != code and meta.get("python") != PYTHON:
+            raise JournalError(
+                f"{self.path} was made under Python {meta.get('python')}, whose bytecode "
+                f"differs: {function} cannot be told unchanged; delete the journal to start "
+                "over, or use another file"
             )
         elif meta.get("code") != code:
             raise JournalError(

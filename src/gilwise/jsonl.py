@@ -85,7 +85,7 @@ def _array_or_lines(stream: IO[str], name: str) -> Iterator[Any]:
             raise InputError(
                 f"{name}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})"
             ) from None
-        yield from _lines(text.splitlines(), name, as_json=True)  # one array a line
+        yield from _lines(text.split("\n"), name, as_json=True)  # an array a line, or more
         return
     yield from document
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +25,17 @@ def gilwise(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "work.py").write_text(textwrap.dedent("""
+        import time
+
         def double(x):
             return int(x) * 2
+
+        def same(x):
+            return x
+
+        def slow(x):
+            time.sleep(0.05)
+            return x
 
         def shout(x):
             if x == "boom":
@@ -78,16 +91,89 @@ def test_explain_says_which_mode_and_why(project):
         (["work:double", "missing.txt"], "missing.txt: no such input file"),
         (["work:double", "."], "is a folder"),
         (["work:double", "bad.jsonl"], "bad.jsonl: line 2: invalid JSON"),
-        (["work:double", "inputs.txt", "--workers", "0"], "must be at least 1"),
+        (["work:double", "bad.json"], "bad.json: line 2 column 2: invalid JSON"),
         (["work:double", "inputs.txt", "-o", "no/such/dir/out.jsonl"], "cannot write"),
+        (["work:double", "inputs.txt", "--workers", "0"], "--workers: '0' must be at least 1"),
+        (["work:double", "inputs.txt", "--mode", "fast"], "--mode: invalid choice: 'fast'"),
+        (["work:double", "inputs.txt", "--retries", "-1"], "'-1' must be at least 0"),
+        (["work:double", "inputs.txt", "--timeout", "soon"], "'soon' is not a number of seconds"),
+        (["work:double", "inputs.txt", "--no-such-option"],
+         "unrecognized arguments: --no-such-option (see gilwise map --help)"),
+        (["work:double"], "the following arguments are required: input"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(project, args, message):
     (project / "bad.jsonl").write_text('1\n{"unclosed": \n3\n')
+    (project / "bad.json").write_text('[1, 2,\n ]\n')
     run = gilwise("map", *args, cwd=project)
     assert run.returncode == 2
-    assert message in run.stderr
-    assert "Traceback" not in run.stderr
+    assert run.stderr.startswith("gilwise: error: ") and message in run.stderr
+    assert len(run.stderr.splitlines()) == 1, run.stderr
+
+
+def test_a_missing_command_is_one_line_and_exit_code_2(project):
+    run = gilwise(cwd=project)
+    assert run.returncode == 2
+    assert run.stderr.splitlines() == [
+        "gilwise: error: the following arguments are required: COMMAND (see gilwise --help)"
+    ]
+
+
+@pytest.mark.parametrize(
+    "name, text, items",
+    [
+        ("array.json", '[1, "2",\n 3]\n', [1, "2", 3]),
+        ("lines.json", '1\n"2"\n3\n', [1, "2", 3]),
+        ("arrays.json", "[1, 2]\n[3]\n", [[1, 2], [3]]),
+        ("lines.jsonl", "[1, 2]\n", [[1, 2]]),
+        ("lines.ndjson", '{"a": 1}\n2\n', [{"a": 1}, 2]),
+        ("strings.txt", "[1, 2]\n3\n", ["[1, 2]", "3"]),
+    ],
+)
+def test_each_extension_is_read_as_documented(project, name, text, items):
+    (project / name).write_text(text)
+    run = gilwise("map", "work:same", name, "--mode", "threads", cwd=project)
+    assert run.returncode == 0, run.stderr
+    assert [r["item"] for r in records(run.stdout)] == items
+
+
+def test_output_holds_the_journalled_results_after_a_kill_9(project):
+    (project / "many.txt").write_text("\n".join(map(str, range(400))) + "\n")
+    job = subprocess.Popen(
+        [sys.executable, "-m", "gilwise", "map", "work:slow", "many.txt", "-o", "out.jsonl",
+         "--journal", "run.db", "--mode", "threads", "--workers", "2"],
+        cwd=project, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(journalled := journal_positions(project / "run.db")) < 20:
+            assert time.monotonic() < deadline and job.poll() is None, "no item was journalled"
+            time.sleep(0.05)
+        time.sleep(0.1)
+    finally:
+        job.kill()
+        job.communicate()
+    lines = (project / "out.jsonl").read_text().splitlines()
+    written = {json.loads(line)["index"] for line in lines}  # each line whole JSON
+    assert journalled <= written
+
+
+def journal_positions(path: Path) -> set[int]:
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            return {row[0] for row in db.execute("SELECT position FROM items")}
+    except sqlite3.OperationalError:  # not made yet
+        return set()
+
+
+def test_stats_of_a_run_resumed_from_the_journal_count_only_what_it_ran(project):
+    (project / "words.txt").write_text("a\nboom\nc\n")
+    args = ["map", "work:shout", "words.txt", "--journal", "run.db", "--stats", "-o", "o.jsonl"]
+    first, again = gilwise(*args, cwd=project), gilwise(*args, cwd=project)
+    assert "RuntimeError ×1" in first.stderr
+    assert re.search(r"items run\s+│\s+0\s", again.stderr), again.stderr
+    assert re.search(r"from the journal\s+│\s+3\s", again.stderr), again.stderr
+    assert re.search(r"failures by type\s+│\s+none\s", again.stderr), again.stderr
 
 
 def test_results_before_a_bad_json_line_are_kept(project):

@@ -1,6 +1,16 @@
-"""The journal: resume skips what is done, keeps results in place, refuses a stranger's."""
+"""The journal: resume skips what is done, keeps results in place, runs a changed item again
+and refuses a changed function."""
 
 from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
 
 import pytest
 
@@ -19,6 +29,19 @@ def count_and_square(x: int) -> int:
 
 def other(x: int) -> int:
     return x
+
+
+def square_recorded(x: int) -> int:
+    return x * x
+
+
+def tenfold_x(row: dict) -> int:
+    CALLS.append(row["x"])
+    return row["x"] * 10
+
+
+def by_id(row: dict) -> str:
+    return row["id"]
 
 
 @pytest.fixture(autouse=True)
@@ -68,11 +91,170 @@ def test_a_journal_of_another_function_is_refused(tmp_path):
         list(gilwise.map(other, range(4), mode="threads", journal=journal))
 
 
-def test_a_journal_of_another_input_is_refused(tmp_path):
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_an_item_that_changed_after_the_first_sixteen_is_run_again(tmp_path, mode):
+    journal = tmp_path / "run.db"
+    items = list(range(30))
+    list(gilwise.map(square_recorded, items, mode=mode, workers=2, journal=journal))
+    items[20] = 1004
+    results = gilwise.map(square_recorded, items, mode=mode, workers=2, journal=journal)
+    assert list(results)[20] == 1004 * 1004
+    assert results.info.from_journal == 29
+
+
+def test_another_input_on_the_same_journal_runs_where_its_items_differ(tmp_path):
     journal = tmp_path / "run.db"
     run(range(4), journal)
-    with pytest.raises(JournalError, match="another input"):
-        run(range(100, 104), journal)
+    CALLS.clear()
+    assert run([0, 1, 100, 101], journal) == [0, 1, 10000, 10201]
+    assert CALLS == [100, 101]
+
+
+def test_with_key_an_item_whose_key_is_known_but_content_changed_is_run_again(tmp_path):
+    journal = tmp_path / "run.db"
+    rows = [{"id": "a", "x": 1}, {"id": "b", "x": 2}, {"id": "c", "x": 3}]
+    list(gilwise.map(tenfold_x, rows, mode="threads", journal=journal, key=by_id))
+    CALLS.clear()
+    rows[1] = {"id": "b", "x": 20}
+    assert list(gilwise.map(tenfold_x, rows[::-1], mode="threads", journal=journal,
+                            key=by_id)) == [30, 200, 10]
+    assert CALLS == [20]
+
+
+def test_a_changed_lambda_is_refused_with_a_message_naming_the_journal(tmp_path):
+    journal = tmp_path / "run.db"
+    assert list(gilwise.map(lambda x: x * 2, range(3), mode="threads", journal=journal)) == [
+        0, 2, 4
+    ]
+    with pytest.raises(JournalError, match=r"run\.db was made by another version of .*<lambda>"):
+        list(gilwise.map(lambda x: x * 3, range(3), mode="threads", journal=journal))
+
+
+def test_a_journal_made_under_another_python_is_refused_saying_so(tmp_path):
+    journal = tmp_path / "run.db"
+    run(range(3), journal)
+    with contextlib.closing(sqlite3.connect(journal)) as db, db:
+        db.execute("UPDATE meta SET value = '3.9' WHERE name = 'python'")
+        db.execute("UPDATE meta SET value = 'compiled by 3.9' WHERE name = 'code'")
+    with pytest.raises(JournalError, match="run.db was made under Python 3.9, whose bytecode"):
+        run(range(3), journal)
+
+
+def closing_over(factor):
+    return lambda x: x * factor
+
+
+def defaulting_to(factor):
+    def scaled(x, factor=factor):
+        return x * factor
+
+    return scaled
+
+
+def scaled(x, factor):
+    return x * factor
+
+
+def calling_a_helper_that_returns(expression):
+    """``work`` of a module ``jobs`` whose ``helper`` returns ``expression``."""
+    namespace = {"__name__": "jobs"}
+    exec(f"def helper(x):\n    return {expression}\n\ndef work(x):\n    return helper(x)\n",
+         namespace)
+    return namespace["work"]
+
+
+@pytest.mark.parametrize(
+    "first, changed",
+    [
+        (closing_over(2), closing_over(3)),
+        (defaulting_to(2), defaulting_to(3)),
+        (functools.partial(scaled, factor=2), functools.partial(scaled, factor=3)),
+        (calling_a_helper_that_returns("x + 1"), calling_a_helper_that_returns("x + 2")),
+        (functools.cache(closing_over(2)), functools.cache(closing_over(3))),
+    ],
+    ids=["closure value", "default", "partial's argument", "helper it calls", "cached"],
+)
+def test_a_function_whose_closure_defaults_arguments_or_helpers_changed_is_refused(
+    tmp_path, first, changed
+):
+    journal = tmp_path / "run.db"
+    list(gilwise.map(first, range(3), mode="threads", journal=journal))
+    with pytest.raises(JournalError, match="changed"):
+        list(gilwise.map(changed, range(3), mode="threads", journal=journal))
+
+
+def stamp(row: dict) -> str:
+    CALLS.append(row["id"])
+    row["stamped"] = True  # changes the item in place, as some tasks do
+    return row["id"]
+
+
+def test_an_item_the_task_changed_in_place_is_still_known_on_resume(tmp_path):
+    journal = tmp_path / "run.db"
+    list(gilwise.map(stamp, [{"id": "a"}, {"id": "b"}], mode="threads", journal=journal))
+    CALLS.clear()
+    results = gilwise.map(stamp, [{"id": "a"}, {"id": "b"}], mode="threads", journal=journal)
+    assert list(results) == ["a", "b"] and CALLS == []
+
+
+class Unpicklable:
+    """An item that cannot be pickled (it holds a lock), shown by its name where it has one."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name, self.lock = name, threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Unpicklable({self.name})" if self.name else object.__repr__(self)
+
+
+def name_of(item: Unpicklable) -> str | None:
+    CALLS.append(item.name)
+    return item.name
+
+
+def test_an_item_that_cannot_be_pickled_is_known_by_its_repr_or_else_runs_again(tmp_path):
+    journal = tmp_path / "run.db"
+    for _ in range(2):
+        CALLS.clear()
+        list(gilwise.map(name_of, [Unpicklable("a"), Unpicklable(None)], mode="threads",
+                         journal=journal))
+    assert CALLS == [None]  # "a" came from the journal; the one known by address ran again
+
+
+def test_the_same_function_resumes_in_a_new_process_whatever_its_hash_seed(tmp_path):
+    """The function's digest is stable across interpreters: its set constants are sorted."""
+    (tmp_path / "job.py").write_text(textwrap.dedent("""
+        import sys
+        import gilwise
+
+        WORDS = {"alpha", "beta", "gamma", "delta"}
+
+        def tag(word, stop=frozenset({"the", "a", "of"})):
+            return word in WORDS or word in {"x", "y", "z"} or word in stop
+
+        results = gilwise.map(tag, ["alpha", "x", "the", "zzz"], mode="threads",
+                              journal=sys.argv[1])
+        print(list(results), results.info.from_journal)
+    """))
+    runs = [
+        subprocess.run([sys.executable, "job.py", "run.db"], cwd=tmp_path, text=True,
+                       capture_output=True, timeout=60, env={**os.environ, "PYTHONHASHSEED": seed})
+        for seed in ("1", "2")
+    ]
+    assert [r.stderr for r in runs] == ["", ""]
+    assert [r.stdout for r in runs] == ["[True, True, True, False] 0\n",
+                                        "[True, True, True, False] 4\n"]
+
+
+def test_a_journal_of_the_older_format_is_refused_with_what_to_do(tmp_path):
+    journal = tmp_path / "old.db"
+    with sqlite3.connect(journal) as db:
+        db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("CREATE TABLE items (key TEXT PRIMARY KEY, position INTEGER NOT NULL)")
+        db.execute("INSERT INTO meta VALUES ('input', '[]')")
+    db.close()
+    with pytest.raises(JournalError, match="old.db was written by an older gilwise.*delete it"):
+        run(range(4), journal)
 
 
 def test_a_file_that_is_not_a_journal_is_refused(tmp_path):

@@ -231,13 +231,14 @@ class Pool:
 def _open_journal(
     fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo
 ) -> tuple[Any, Iterable[Any]]:
-    """Open the journal and check it belongs to this function and input."""
-    from gilwise.journal import Journal, function_name, peek
+    """Open the journal and check it was made by this function, unchanged (each item is
+    checked against its own digest as it comes)."""
+    from gilwise._identity import function_digest, function_name
+    from gilwise.journal import Journal
 
     journal = Journal(opts.journal)  # type: ignore[arg-type]
     try:
-        head, items = peek(items)
-        journal.bind(function_name(fn), None if opts.key else head, opts.retry_failed)
+        journal.bind(function_name(fn), function_digest(fn), opts.retry_failed)
     except BaseException:
         journal.close()
         raise

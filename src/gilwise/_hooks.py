@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from gilwise._identity import item_digest
 from gilwise._segment import Segment
 from gilwise._task import ChunkResult
 
@@ -30,6 +31,7 @@ class RunHooks:
     ) -> None:
         self.info, self.bar, self.journal, self.key, self.stats = info, bar, journal, key, stats
         self.detailed = detailed or journal is not None or stats is not None
+        self._digests: dict[int, list[bytes]] = {}  # segment start -> its items' digests
 
     def keys(self, segment: Segment) -> list[str]:
         if self.key is None:
@@ -39,12 +41,17 @@ class RunHooks:
     def prefill(self, segment: Segment) -> list[int] | range:
         """Fill in what the journal already holds; return the positions still to run."""
         everything = range(len(segment.items))
-        if self.journal is None or not self.journal.resuming:
+        if self.journal is None:
+            return everything
+        # digests taken before the items are sent: a task that changes its item in place
+        # (threads) must not change what the journal knows it by
+        digests = self._digests[segment.start] = list(map(item_digest, segment.items))
+        if not self.journal.resuming:
             return everything
         todo: list[int] = []
         resumed: set[int] = set()
         for pos, key in enumerate(self.keys(segment)):
-            found = self.journal.lookup(key)
+            found = self.journal.lookup(key, digests[pos])
             if found is None:
                 todo.append(pos)
                 continue
@@ -90,7 +97,10 @@ class RunHooks:
             positions = range(len(segment.items)) if not resumed else [
                 p for p in range(len(segment.items)) if p not in resumed
             ]
-            self.journal.record(segment, positions, self.keys(segment))
+            digests = self._digests.pop(segment.start, None)
+            if digests is None:  # the items auto mode ran while choosing: never prefilled
+                digests = list(map(item_digest, segment.items))
+            self.journal.record(segment, positions, self.keys(segment), digests)
 
     def tick(self) -> None:
         if self.journal is not None:

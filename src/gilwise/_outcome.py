@@ -30,7 +30,8 @@ class PayloadError(GilwiseError):
 
 
 class JournalError(GilwiseError):
-    """The journal cannot be used for this batch (another function or input, or unreadable)."""
+    """The journal cannot be used for this batch: made by another or a changed function, by an
+    older gilwise, or not a journal at all."""
 
 
 @dataclass(frozen=True)

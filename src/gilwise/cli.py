@@ -7,14 +7,14 @@ import contextlib
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
 import gilwise
 from gilwise._options import MODES
 from gilwise.journal import JournalError
-from gilwise.jsonl import InputError, is_json_input, open_input, read_items, record
+from gilwise.jsonl import InputError, input_format, open_input, read_items, record
 from gilwise.loader import SpecError, load_callable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -22,6 +22,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 class UsageError(Exception):
     """A bad argument or input: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"gilwise: error: {message} (see {self.prog} --help)\n")
 
 
 def _whole_number(minimum: int) -> Callable[[str], int]:
@@ -54,7 +61,7 @@ def _seconds(text: str) -> float:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gilwise",
         description="Run a Python function over many items in parallel: gilwise measures "
         "whether the work holds the GIL and picks threads or processes for you.",
@@ -70,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog="example: gilwise map mymodule:work inputs.txt -o results.jsonl --mode processes",
     )
     m.add_argument("function", help="MODULE:FUNCTION or path/to/file.py:FUNCTION")
-    m.add_argument("input", help="items, one per line ('-' for stdin); .jsonl: one JSON value "
-                   "per line, otherwise each line is a string")
+    m.add_argument("input", help="the items ('-' for stdin), read by extension: .jsonl and "
+                   ".ndjson one JSON value per line; .json a JSON array of items (or one JSON "
+                   "value per line); any other file one string per line")
     m.add_argument("-o", "--output", default="-", help="JSONL output file (default: stdout)")
     m.add_argument("--mode", default="auto", choices=MODES,
                    help="how to run (default: auto, measured)")
@@ -79,10 +87,10 @@ def _parser() -> argparse.ArgumentParser:
                    "for CPU-bound work, more for I/O-bound)")
     m.add_argument("--chunksize", type=_positive_int, help="items per message (default: adapts)")
     m.add_argument("--unordered", action="store_true", help="write results as they complete")
-    m.add_argument("--json", dest="as_json", action="store_true", default=None,
-                   help="read each line as JSON (default when INPUT ends in .jsonl)")
-    m.add_argument("--lines", dest="as_json", action="store_false",
-                   help="read each line as a plain string")
+    m.add_argument("--json", dest="form", action="store_const", const="jsonl",
+                   help="read each line as a JSON value, whatever the extension")
+    m.add_argument("--lines", dest="form", action="store_const", const="lines",
+                   help="read each line as a plain string, whatever the extension")
     m.add_argument("--timeout", type=_seconds, help="seconds a task may run; past it the task "
                    "fails with TaskTimeout (processes: its worker is killed and replaced)")
     m.add_argument("--retries", type=_non_negative_int, default=0,
@@ -122,7 +130,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args, unknown = _parser().parse_known_args(argv)
+    if unknown:  # named here, so that the hint points at the command's own --help
+        _Parser(prog=f"gilwise {args.command}").error(
+            f"unrecognized arguments: {' '.join(unknown)}"
+        )
     try:
         if args.command == "map":
             return _map(args)
@@ -150,8 +162,8 @@ def _map(args: argparse.Namespace) -> int:
         raise UsageError("--retry-failed and --key-by-item need --journal FILE")
     fn = load_callable(args.function)
     stream = open_input(args.input)
-    as_json = is_json_input(args.input) if args.as_json is None else args.as_json
-    items = read_items(stream, args.input, as_json)
+    form = args.form or input_format(args.input)
+    items = read_items(stream, args.input, form)
     options: dict[str, Any] = {
         "mode": args.mode,
         "workers": args.workers,
@@ -171,8 +183,7 @@ def _map(args: argparse.Namespace) -> int:
         results = gilwise.map(fn, items, **options)
         info = results.info
         try:
-            for outcome in results:
-                out.write(record(outcome) + "\n")
+            _write_outcomes(results, out)
         except gilwise.TaskError as exc:
             print(f"gilwise: {exc.args[0]}", file=sys.stderr)
             return EXIT_FAILED
@@ -188,6 +199,20 @@ def _map(args: argparse.Namespace) -> int:
         if info.stats is not None:
             Console(stderr=True).print(info.stats.render(info.workers))
     return EXIT_FAILED if info.failed else EXIT_OK
+
+
+def _write_outcomes(results: gilwise.MapResult, out: IO[str]) -> None:
+    """One JSON line per outcome, flushed each time the next result has to be waited for, so
+    that after a ``kill -9`` the file holds every result the journal holds. (Flushing every
+    line cost 0.1-0.2 s on 100,000 tiny items, a fifth of the run; this costs next to none.)
+
+    ``info`` counts each item as it finishes, before its result is yielded: once as many
+    lines are written, no result is ready and the next one is to be waited for."""
+    info = results.info
+    for written, outcome in enumerate(results, 1):
+        out.write(record(outcome) + "\n")
+        if written >= info.done + info.failed:
+            out.flush()
 
 
 def _folder(path: str) -> Path:

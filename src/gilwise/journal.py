@@ -1,18 +1,20 @@
 """A resumable journal: every finished item recorded in SQLite as it completes.
 
 Running the same batch again with the same journal skips what is done and yields the
-recorded results in their place. Writes go through WAL and are committed at least every
-half second, so a ``kill -9`` of the parent loses at most the last second of results.
+recorded results in their place: only for the very item and function that produced them
+(a digest of each item is stored beside its result, a digest of the function's code in the
+journal), so a changed item runs again and a changed function is refused. Writes go through
+WAL and are committed at least every half second, so a ``kill -9`` of the parent loses at
+most the last second of results.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import pickle
 import sqlite3
+import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,8 @@ from gilwise._pickling import dumps
 from gilwise._segment import Segment
 
 COMMIT_SECONDS = 0.5
-FINGERPRINT_ITEMS = 16
+PYTHON = "{}.{}".format(*sys.version_info)  # each has its own bytecode, so its own digests
+FORMAT = "2"  # 2: a digest of each item beside its result, and of the function's code
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
@@ -35,41 +38,16 @@ CREATE TABLE IF NOT EXISTS items (
     attempts INTEGER NOT NULL,
     seconds REAL NOT NULL,
     worker TEXT NOT NULL,
-    finished_at REAL NOT NULL
+    finished_at REAL NOT NULL,
+    item_digest BLOB NOT NULL
 );
 """
 
 
-def function_name(fn: Callable[..., Any]) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    return f"{module}:{getattr(fn, '__qualname__', type(fn).__qualname__)}"
-
-
-def peek(items: Iterable[Any], n: int = FINGERPRINT_ITEMS) -> tuple[list[Any], Iterable[Any]]:
-    """The first ``n`` items, and an iterable that still yields all of them."""
-    if isinstance(items, (list, tuple, range)):
-        return list(items[:n]), items
-    it = iter(items)
-    head = []
-    for item in it:
-        head.append(item)
-        if len(head) >= n:
-            break
-    return head, _chain(head, it)
-
-
-def _chain(head: list[Any], rest: Iterator[Any]) -> Iterator[Any]:
-    yield from head
-    yield from rest
-
-
-def item_digests(items: list[Any]) -> list[str]:
-    """Short hashes of the first items: how a journal recognises its input."""
-    return [hashlib.sha256(repr(item).encode()).hexdigest()[:12] for item in items]
 
 
 class Journal:
-    """One batch's journal file. ``open`` it for a function and the input's first keys."""
+    """One batch's journal file. ``bind`` it to a function, then look items up and record."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -82,33 +60,43 @@ class Journal:
             raise JournalError(f"{self.path}: not a usable journal ({exc})") from None
         self._pending: list[tuple[Any, ...]] = []
         self._last_commit = time.monotonic()
-        self._done: dict[str, bool] = {}
+        self._done: dict[str, bytes] = {}  # key -> digest of the item that was done
 
-    def bind(self, function: str, first_items: list[Any] | None, retry_failed: bool) -> int:
-        """Check the journal belongs to this batch (or claim it); returns items already done.
-
-        ``first_items``: the input's first items, which must match those of the run that made
-        the journal (as far as both go); None when items are known by a key, not position.
-        """
+    def bind(self, function: str, code: str, retry_failed: bool) -> int:
+        """Check the journal was made by this function, unchanged (or claim it); returns
+        the number of items already done. ``code``: the function's digest."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(items)")}
         meta = dict(self._db.execute("SELECT name, value FROM meta"))
-        digests = item_digests(first_items or [])
+        if "item_digest" not in columns or (meta and meta.get("format") != FORMAT):
+            raise JournalError(
+                f"{self.path} was written by an older gilwise, without the digests that "
+                "tell a changed item or function: delete it to start over"
+            )
         if not meta:
             self._db.executemany(
                 "INSERT INTO meta VALUES (?, ?)",
-                [("function", function), ("input", json.dumps(digests))],
+                [("format", FORMAT), ("function", function), ("code", code),
+                 ("python", PYTHON)],
             )
         elif meta.get("function") != function:
             raise JournalError(
                 f"{self.path} was made by {meta.get('function')}, not {function}: "
                 "use another journal file, or delete this one to start over"
             )
-        elif first_items is not None and not _same_start(json.loads(meta["input"]), digests):
+        elif meta.get("code") != code and meta.get("python") != PYTHON:
             raise JournalError(
-                f"{self.path} was made for another input (its first items differ): "
-                "use another journal file, or delete this one to start over"
+                f"{self.path} was made under Python {meta.get('python')}, whose bytecode "
+                f"differs: {function} cannot be told unchanged; delete the journal to start "
+                "over, or use another file"
             )
-        query = "SELECT key, ok FROM items" + (" WHERE ok = 1" if retry_failed else "")
-        self._done = {key: bool(ok) for key, ok in self._db.execute(query)}
+        elif meta.get("code") != code:
+            raise JournalError(
+                f"{self.path} was made by another version of {function}: the function changed "
+                "since (its code, constants, defaults or closure values), so the results "
+                "recorded are not its own; delete the journal to start over, or use another file"
+            )
+        query = "SELECT key, item_digest FROM items" + (" WHERE ok = 1" if retry_failed else "")
+        self._done = dict(self._db.execute(query))
         return len(self._done)
 
     def saved_mode(self) -> tuple[str, int, str] | None:
@@ -130,9 +118,10 @@ class Journal:
         """Whether an earlier run left items done (else there is nothing to look up)."""
         return bool(self._done)
 
-    def lookup(self, key: str) -> tuple[bool, Any] | None:
-        """(ok, value or Failure parts) for a key done in an earlier run, else None."""
-        if key not in self._done:
+    def lookup(self, key: str, digest: bytes) -> tuple[bool, Any] | None:
+        """(ok, value or Failure parts) recorded for ``key`` by an earlier run, if that run
+        had this very item (``digest``: its ``item_digest``); else None: it is to run."""
+        if self._done.get(key) != digest:
             return None
         row = self._db.execute(
             "SELECT ok, value, error_type, error_message, traceback, attempts, position "
@@ -144,8 +133,11 @@ class Journal:
         return False, Failure(position, None, etype, message, tb or "", attempts)
 
     # -- recording
-    def record(self, segment: Segment, positions: Iterable[int], keys: list[str]) -> None:
-        """Queue the finished items at ``positions`` of ``segment``; commit when due."""
+    def record(
+        self, segment: Segment, positions: Iterable[int], keys: list[str], digests: list[bytes]
+    ) -> None:
+        """Queue the finished items at ``positions`` of ``segment`` (their keys and item
+        digests at the same positions); commit when due."""
         now = time.time()
         n = len(segment.items)
         seconds = segment.seconds or [0.0] * n
@@ -162,10 +154,11 @@ class Journal:
                 except Exception:
                     continue  # a value we cannot store is simply run again next time
                 append((keys[pos], start + pos, 1, blob, None, None, None,
-                        attempts.get(pos, 1), seconds[pos], workers[pos], now))
+                        attempts.get(pos, 1), seconds[pos], workers[pos], now, digests[pos]))
             else:
                 append((keys[pos], start + pos, 0, None, failure.exc_type, failure.message,
-                        failure.traceback, attempts.get(pos, 1), seconds[pos], workers[pos], now))
+                        failure.traceback, attempts.get(pos, 1), seconds[pos], workers[pos], now,
+                        digests[pos]))
         self.tick()
 
     def tick(self) -> None:
@@ -177,7 +170,7 @@ class Journal:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?)", self._pending
+                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._pending
                 )
             self._pending.clear()
         self._last_commit = time.monotonic()
@@ -192,7 +185,3 @@ class Journal:
         ).fetchone()
         return {"ok": ok, "failed": failed}
 
-
-def _same_start(old: list[str], new: list[str]) -> bool:
-    common = min(len(old), len(new))
-    return old[:common] == new[:common]

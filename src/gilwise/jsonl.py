@@ -1,10 +1,11 @@
-"""Items in from a text or JSONL file (lazily, line by line), outcomes out as JSONL."""
+"""Items in from a text, JSON lines or JSON file, outcomes out as JSON lines."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,26 +31,63 @@ def open_input(path: str) -> IO[str]:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
 
 
-def read_items(stream: IO[str], name: str, as_json: bool) -> Iterator[Any]:
-    """One item per non-empty line: the line's text, or its JSON value when ``as_json``."""
+def input_format(path: str) -> str:
+    """How ``path`` is read, by its extension: "jsonl" (.jsonl, .ndjson: one JSON value a
+    line), "json" (.json: a JSON array, or JSON lines) or "lines" (one string a line)."""
+    if path.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "json" if path.endswith(".json") else "lines"
+
+
+def read_items(stream: IO[str], name: str, form: str) -> Iterator[Any]:
+    """The items of ``stream`` read as ``form`` (see :func:`input_format`), lazily where
+    the form allows: all but a JSON array are read line by line."""
     try:
-        for lineno, line in enumerate(stream, 1):
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                continue
-            if not as_json:
-                yield text
-                continue
-            try:
-                yield json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{name}: line {lineno}: invalid JSON ({exc.msg})") from None
+        if form == "json":
+            yield from _array_or_lines(stream, name)
+        else:
+            yield from _lines(stream, name, as_json=form == "jsonl")
     except UnicodeDecodeError as exc:
         raise InputError(f"{name}: not UTF-8 text ({exc.reason})") from None
 
 
-def is_json_input(path: str) -> bool:
-    return path.endswith((".jsonl", ".ndjson", ".json"))
+def _lines(lines: Iterable[str], name: str, as_json: bool) -> Iterator[Any]:
+    """One item per non-empty line: the line's text, or its JSON value when ``as_json``."""
+    for lineno, line in enumerate(lines, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if not as_json:
+            yield text
+            continue
+        try:
+            yield json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{name}: line {lineno}: invalid JSON ({exc.msg})") from None
+
+
+def _array_or_lines(stream: IO[str], name: str) -> Iterator[Any]:
+    """A .json file: the elements of the JSON array it holds (read whole); a file that does
+    not start with ``[``, or holds several values, is read as JSON lines."""
+    head: list[str] = []  # the lines up to the first that is not blank
+    for line in stream:
+        head.append(line)
+        if line.strip():
+            break
+    if not head or not head[-1].lstrip().startswith("["):
+        yield from _lines(itertools.chain(head, stream), name, as_json=True)
+        return
+    text = "".join(head) + stream.read()
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg != "Extra data":
+            raise InputError(
+                f"{name}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg})"
+            ) from None
+        yield from _lines(text.split("\n"), name, as_json=True)  # an array a line, or more
+        return
+    yield from document
 
 
 def record(outcome: Outcome) -> str:

@@ -14,11 +14,13 @@ SLOWEST = 5
 
 
 class Stats:
-    """Fed every finished segment (with per-item seconds and workers)."""
+    """Fed every finished segment (with per-item seconds and workers). Counts what this run
+    ran; the items a journal gave back are only counted, as ``from_journal``."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
-        self.items = 0
+        self.items = 0  # run by this run: those taken from a journal are counted apart
+        self.from_journal = 0
         self.failures: Counter[str] = Counter()
         self.retried_items = 0
         self.busy: dict[str, float] = defaultdict(float)
@@ -26,9 +28,13 @@ class Stats:
 
     def add(self, segment: Segment) -> None:
         resumed = segment.resumed or set()
-        for failure in segment.failures.values():
-            self.failures[failure.exc_type] += 1
-        self.retried_items += sum(1 for a in segment.attempts.values() if a > 1)
+        self.from_journal += len(resumed)
+        for pos, failure in segment.failures.items():
+            if pos not in resumed:
+                self.failures[failure.exc_type] += 1
+        self.retried_items += sum(
+            1 for pos, a in segment.attempts.items() if a > 1 and pos not in resumed
+        )
         seconds, workers = segment.seconds, segment.worker
         for pos in range(len(segment.items)):
             if pos in resumed:
@@ -60,6 +66,7 @@ class Stats:
     def as_dict(self, workers: int) -> dict[str, Any]:
         return {
             "items": self.items,
+            "from_journal": self.from_journal,
             "seconds": self.elapsed,
             "throughput": self.items / max(self.elapsed, 1e-9),
             "failures": dict(self.failures),
@@ -76,6 +83,7 @@ class Stats:
         data = self.as_dict(workers)
         summary = Table(title="gilwise run", show_header=False)
         summary.add_row("items run", f"{data['items']:,}")
+        summary.add_row("from the journal", f"{data['from_journal']:,}")
         summary.add_row("wall time", f"{data['seconds']:.2f} s")
         summary.add_row("throughput", f"{data['throughput']:,.1f} items/s")
         summary.add_row("worker utilisation", f"{data['utilisation']:.0%} of {workers} workers")

@@ -24,11 +24,10 @@ from typing import Any
 import cloudpickle
 
 from gilwise._outcome import ErrorInfo, PayloadError, WorkerInitError, describe
-from gilwise._pickling import dumps, encode_result
+from gilwise._pickling import decode_result, dumps, encode_result, undecodable
 from gilwise._task import (
     SLOT_SIZE,
     Chunk,
-    ChunkResult,
     held_position,
     run_chunk,
     running_in,
@@ -221,9 +220,10 @@ class ProcessBackend(Backend):
 
     def _receive(self, w: _Worker, events: list[Event]) -> bool:
         try:
-            message = pickle.loads(w.conn.recv_bytes())
+            blob = w.conn.recv_bytes()
         except (EOFError, OSError):
             return False
+        message = decode_result(blob, w.held[0] if w.held else -1)
         if isinstance(message, tuple):
             if message[0] == "init_error":
                 info: ErrorInfo = message[1]
@@ -232,9 +232,9 @@ class ProcessBackend(Backend):
                     f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
                     + info.traceback
                 )
-            _, chunk_id, info = message  # undecodable chunk: every item fails the same way
+            _, chunk_id, info = message  # the worker could not unpickle the chunk
             w.held.popleft()
-            events.append(Done(w.id, _undecodable(chunk_id, info)))
+            events.append(Done(w.id, undecodable(chunk_id, info.message)))
             return True
         w.held.popleft()
         events.append(Done(w.id, message))
@@ -287,8 +287,3 @@ class ProcessBackend(Backend):
                 w.process.kill()
                 w.process.join(1)
             w.conn.close()
-
-
-def _undecodable(chunk_id: int, info: ErrorInfo) -> ChunkResult:
-    """A chunk the worker could not unpickle: error at position -1 tells the engine to split."""
-    return ChunkResult(chunk_id, [], {-1: info}, 0.0)

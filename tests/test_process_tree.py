@@ -156,9 +156,13 @@ def test_the_parent_interrupted_or_killed_leaves_no_grandchild(pidfile, tmp_path
     assert all(gone(w.pid) for w in workers)
 
 
-def test_a_processes_map_runs_inside_a_processes_task():
+@pytest.mark.parametrize("start_method", ["fork", "forkserver"])
+def test_a_processes_map_runs_inside_a_processes_task(start_method):
+    # a forkserver in this process first: a forked worker inherits it, and must start its own
+    list(gilwise.map(worker_pid, range(2), mode="processes", workers=1,
+                     start_method="forkserver"))
     results = list(gilwise.map(squares_in_a_nested_map, [5, 10, 20], mode="processes",
-                               workers=2))
+                               workers=2, start_method=start_method))
     assert [total for total, _ in results] == [sum(i * i for i in range(n)) for n in (5, 10, 20)]
     inner_workers = {pid for _, pids in results for pid in pids}
     assert inner_workers

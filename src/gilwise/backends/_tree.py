@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from multiprocessing import util
 from typing import Any
@@ -36,6 +37,23 @@ def lead_own_group() -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+
+
+def forget_inherited_forkserver() -> None:
+    """In a worker forked from a parent that runs a forkserver: forget that server.
+
+    multiprocessing would take it for this process's own, and a nested map here would fail
+    waiting on a process that is not its child (ChildProcessError); it starts its own now.
+    """
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is None:
+        return  # none inherited: spawned, started by a forkserver, or none was running
+    alive, preload = server._forkserver_alive_fd, server._preload_modules
+    server.__init__()  # as new: no server, and a lock no other thread holds
+    server._preload_modules = preload
+    if alive is not None:
+        os.close(alive)  # the parent's server stops once its parent is gone, not when we are
 
 
 def kill_tree(process: Any) -> None:

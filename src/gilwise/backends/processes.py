@@ -33,7 +33,13 @@ from gilwise._task import (
     running_in,
 )
 from gilwise.backends._base import Backend, Done, Event, Lost
-from gilwise.backends._tree import kill_at_exit, kill_tree, lead_own_group, watch_parent
+from gilwise.backends._tree import (
+    forget_inherited_forkserver,
+    kill_at_exit,
+    kill_tree,
+    lead_own_group,
+    watch_parent,
+)
 from gilwise.backends.threads import join_stopping
 
 
@@ -69,6 +75,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
     """Entry point of a worker process: init, then run chunks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lead_own_group()
+    forget_inherited_forkserver()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read_forever, args=(conn, inbox), daemon=True).start()
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()

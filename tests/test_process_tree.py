@@ -101,9 +101,9 @@ def test_a_timeout_kills_the_processes_the_task_started(pidfile):
 
 
 def test_stopping_early_kills_the_processes_the_task_started(pidfile):
-    items = [(i, str(pidfile)) for i in range(8)]
+    items = [(i, str(pidfile)) for i in [BAD, 0, 1, 2]]  # the bad one is sent out first
     results = gilwise.map(run_a_grandchild_if_bad, items, mode="processes", workers=2,
-                          chunksize=1)
+                          chunksize=1, ordered=False)
     assert next(results) == 0
     grandchild = read_pid(pidfile)
     results.close()  # what a `break` out of the loop does

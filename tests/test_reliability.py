@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import gilwise
+from _crash import HttpError
 from conftest import wait_for_no_workers, worker_processes
 
 BAD = 17
@@ -91,6 +92,16 @@ def flaky(args):
         f.write("x")
     if x == BAD and len(marker.read_text()) <= 2:
         raise ConnectionError(f"attempt {len(marker.read_text())} failed")
+    return x * 10
+
+
+def not_found_once(args):
+    x, folder = args
+    marker = Path(folder) / f"{x}.attempts"
+    with marker.open("a") as f:
+        f.write("x")
+    if x == BAD and len(marker.read_text()) == 1:
+        raise HttpError(404, "not found")  # pickles, but cannot be rebuilt in the parent
     return x * 10
 
 
@@ -200,3 +211,20 @@ def test_threads_report_a_timeout_and_abandon_the_thread():
                                 on_error="return", outcomes=True))
     _check(outcomes, "TaskTimeout", "abandoned")
     assert time.monotonic() - started < 2.5  # nobody waited for the abandoned thread
+
+
+def test_an_exception_that_cannot_be_rebuilt_raises_as_itself_with_on_error_raise(tmp_path):
+    items = [(i, str(tmp_path)) for i in range(50)]
+    with pytest.raises(gilwise.TaskError) as caught:
+        list(gilwise.map(not_found_once, items, mode="processes", workers=WORKERS))
+    assert caught.value.exc_type == "HttpError"
+    assert "HttpError: 404: not found" in str(caught.value)
+    assert "raise HttpError(404" in caught.value.remote_traceback
+    assert wait_for_no_workers() == []
+
+
+def test_an_exception_that_cannot_be_rebuilt_is_retried_by_its_name(tmp_path):
+    outcomes = _run(not_found_once, [(i, str(tmp_path)) for i in range(50)], retries=1,
+                    retry_on=(HttpError,), backoff=0.01)
+    assert [o.value for o in outcomes] == [i * 10 for i in range(50)]
+    assert outcomes[BAD].attempts == 2

@@ -169,7 +169,7 @@ class Engine:
         if not held or held[0].id != result.chunk_id:
             return  # not this run's: from a cancelled run on a reused worker
         chunk = held.popleft()
-        if -1 in result.errors:  # the worker could not unpickle the chunk
+        if -1 in result.errors:  # the chunk, or its result, could not be unpickled
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
         self.sizer.observe(len(result.values), result.seconds, result.item_seconds)

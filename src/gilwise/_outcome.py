@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: these classes are public as gilwise.X, and their
 # annotations must not need this module's namespace to be read (typing.get_type_hints).
 import os
+import pickle
 import traceback
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -88,6 +89,42 @@ class ErrorInfo:
     traceback: str
     exception: BaseException | None = None
     kind: str = "raised"  # raised | died | timeout | payload
+
+    # The exception travels as a pickle of its own: one that cannot be pickled in the worker,
+    # or rebuilt in the parent (an ``__init__`` that takes other arguments than the message,
+    # as httpx.HTTPStatusError's), costs only the exception object, never the rest.
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["exception"] = _pickle_exception(state["exception"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        blob = self.exception
+        if blob is None:
+            return
+        try:
+            self.exception = pickle.loads(blob)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - a SystemExit from a __reduce__ too
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.exception = None
+            self.traceback += (
+                f"\n(gilwise: this {self.exc_type} could not be rebuilt here, so only its type "
+                f"name, message and traceback are kept: {type(exc).__name__}: {exc})\n"
+            )
+
+
+def _pickle_exception(exc: BaseException | None) -> bytes | None:
+    """``exc`` pickled, or None where it cannot be (its name, message and traceback remain)."""
+    if exc is None:
+        return None
+    from gilwise._pickling import dumps  # here: _pickling imports this module
+
+    try:
+        return dumps(exc)
+    except Exception:
+        return None
 
 
 def describe(exc: BaseException, kind: str = "raised") -> ErrorInfo:

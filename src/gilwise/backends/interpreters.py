@@ -31,9 +31,9 @@ from typing import Any
 import cloudpickle
 
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
+from gilwise._pickling import decode_result
 from gilwise._task import (
     SLOT_SIZE,
-    ChunkResult,
     held_position,
     run_chunk,
     running_in,
@@ -115,7 +115,7 @@ def _run_chunk(
     slot: memoryview,
 ) -> bytes:
     """Run one chunk here, in the worker interpreter; the ChunkResult goes back pickled."""
-    from gilwise._pickling import encode_result  # worker side only
+    from gilwise._pickling import encode_result, undecodable  # worker side only
 
     if fn_blob is not None:
         try:
@@ -125,9 +125,7 @@ def _run_chunk(
     try:
         items = pickle.loads(items_blob)
     except BaseException as exc:  # noqa: BLE001
-        info = describe(PayloadError(f"an argument could not be unpickled: {exc}"), "payload")
-        info.exception = None
-        return pickle.dumps(ChunkResult(chunk_id, [], {-1: info}, 0.0))  # -1: split it
+        return pickle.dumps(undecodable(chunk_id, f"an argument could not be unpickled: {exc}"))
     return encode_result(run_chunk(_fns[fn_id], chunk_id, items, tracked, slot))
 
 
@@ -186,10 +184,10 @@ class _Worker:
             known.add(fn_id)
             try:
                 blob = interp.call(_run_chunk, chunk_id, fn_id, fn_blob, tracked, items_blob, view)
-                result = pickle.loads(blob)
             except BaseException as exc:  # noqa: BLE001 - the worker is lost, not the run
                 outbox.put((self.id, _Died(f"{name} failed: {type(exc).__name__}: {exc}")))
                 return
+            result = decode_result(blob, chunk_id)
             result.worker = name
             outbox.put((self.id, result))
 

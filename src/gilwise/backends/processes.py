@@ -23,20 +23,24 @@ from typing import Any
 
 import cloudpickle
 
-from gilwise._outcome import ErrorInfo, PayloadError, WorkerInitError, describe
-from gilwise._pickling import dumps, encode_result
+from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
+from gilwise._pickling import decode_result, dumps, encode_result, undecodable
 from gilwise._task import (
     SLOT_SIZE,
     Chunk,
-    ChunkResult,
     held_position,
     run_chunk,
     running_in,
 )
 from gilwise.backends._base import Backend, Done, Event, Lost
+from gilwise.backends._tree import (
+    forget_inherited_forkserver,
+    kill_at_exit,
+    kill_tree,
+    lead_own_group,
+    watch_parent,
+)
 from gilwise.backends.threads import join_stopping
-
-PARENT_CHECK_SECONDS = 0.25
 
 
 def _signal_name(code: int) -> str:
@@ -67,18 +71,14 @@ def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
         inbox.put(None)
 
 
-def _watch_parent(ppid: int) -> None:
-    while os.getppid() == ppid:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)  # the parent is gone: nobody will read our results
-
-
 def worker_main(conn: Connection, slot: Any) -> None:
     """Entry point of a worker process: init, then run chunks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    lead_own_group()
+    forget_inherited_forkserver()
     inbox: queue.SimpleQueue = queue.SimpleQueue()
     threading.Thread(target=_read_forever, args=(conn, inbox), daemon=True).start()
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     name = str(os.getpid())
     fns: dict[int, Callable[[Any], Any]] = {}
     try:
@@ -145,9 +145,16 @@ class ProcessBackend(Backend):
         self._fn_ids = itertools.count()
         self._init = cloudpickle.dumps((options.initializer, options.initargs))
         self._spawned_at: dict[int, float] = {}
+        kill_at_exit(self, self._workers)
 
     # -- lifecycle
     def start(self) -> None:
+        if multiprocessing.current_process().daemon:
+            raise GilwiseError(
+                "mode='processes' cannot start workers in a daemonic process (a worker of "
+                "multiprocessing.Pool, say): use mode='threads' there; gilwise's own workers "
+                "may nest a processes map"
+            )
         while len(self._workers) < self.size:
             self._spawn()
 
@@ -157,7 +164,9 @@ class ProcessBackend(Backend):
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)
         process = ctx.Process(
-            target=worker_main, args=(child_conn, slot), daemon=True, name="gilwise-worker"
+            # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
+            # to it that none outlives the parent or holds up its exit
+            target=worker_main, args=(child_conn, slot), daemon=False, name="gilwise-worker"
         )
         process.start()
         child_conn.close()
@@ -221,9 +230,10 @@ class ProcessBackend(Backend):
 
     def _receive(self, w: _Worker, events: list[Event]) -> bool:
         try:
-            message = pickle.loads(w.conn.recv_bytes())
+            blob = w.conn.recv_bytes()
         except (EOFError, OSError):
             return False
+        message = decode_result(blob, w.held[0] if w.held else -1)
         if isinstance(message, tuple):
             if message[0] == "init_error":
                 info: ErrorInfo = message[1]
@@ -232,19 +242,17 @@ class ProcessBackend(Backend):
                     f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
                     + info.traceback
                 )
-            _, chunk_id, info = message  # undecodable chunk: every item fails the same way
+            _, chunk_id, info = message  # the worker could not unpickle the chunk
             w.held.popleft()
-            events.append(Done(w.id, _undecodable(chunk_id, info)))
+            events.append(Done(w.id, undecodable(chunk_id, info.message)))
             return True
         w.held.popleft()
         events.append(Done(w.id, message))
         return True
 
     def _bury(self, w: _Worker) -> Lost:
+        kill_tree(w.process)  # what its task started dies with it
         w.process.join(1)
-        if w.process.exitcode is None:
-            w.process.kill()
-            w.process.join(1)
         del self._workers[w.id]
         w.conn.close()
         position = held_position(w.slot, w.held)
@@ -259,13 +267,13 @@ class ProcessBackend(Backend):
     def give_up(self, worker: int, reason: str) -> None:
         w = self._workers[worker]
         w.giving_up = reason
-        w.process.kill()
+        kill_tree(w.process)
 
     def cancel(self, workers: list[int]) -> None:
         for wid in workers:
             w = self._workers.pop(wid, None)
             if w is not None:
-                w.process.kill()
+                kill_tree(w.process)
                 w.process.join(1)
                 w.conn.close()
 
@@ -274,7 +282,7 @@ class ProcessBackend(Backend):
         self._workers.clear()
         for w in workers:
             if kill:
-                w.process.kill()
+                kill_tree(w.process)
             else:
                 try:
                     w.conn.send_bytes(b"")  # the empty message: stop
@@ -284,11 +292,6 @@ class ProcessBackend(Backend):
         for w in workers:
             w.process.join(max(0.0, deadline - time.monotonic()))
             if w.process.exitcode is None:
-                w.process.kill()
+                kill_tree(w.process)
                 w.process.join(1)
             w.conn.close()
-
-
-def _undecodable(chunk_id: int, info: ErrorInfo) -> ChunkResult:
-    """A chunk the worker could not unpickle: error at position -1 tells the engine to split."""
-    return ChunkResult(chunk_id, [], {-1: info}, 0.0)

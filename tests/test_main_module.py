@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from test_interpreters import interpreters  # noqa: F401  (the fixture: skip, or fail if required)
+
 A_THREAD_ALIVE = (
     "import threading\n"
     "threading.Thread(target=threading.Event().wait, daemon=True).start()\n"
@@ -95,6 +97,11 @@ def test_initializer_and_task_share_the_script_globals(preamble, tmp_path):
 @THREAD_OR_NOT
 def test_initializer_and_task_share_the_globals_of_python_c(preamble):
     assert_printed(run_python("-c", preamble + INITIALIZER), PREDICTED)
+
+
+def test_initializer_and_task_share_the_globals_in_interpreters(interpreters):  # noqa: F811
+    code = INITIALIZER.replace('mode="processes"', 'mode="interpreters"')
+    assert_printed(run_python("-c", code), PREDICTED)
 
 
 @THREAD_OR_NOT

@@ -99,6 +99,41 @@ def test_initializer_and_task_share_the_globals_of_python_c(preamble):
     assert_printed(run_python("-c", preamble + INITIALIZER), PREDICTED)
 
 
+@THREAD_OR_NOT
+def test_a_live_pool_runs_the_latest_definitions_and_keeps_the_worker_data(preamble):
+    """As in a notebook: a function redefined while the Pool lives runs as redefined, and
+    what the initializer set stays, though the parent's global still holds None."""
+    code = preamble + textwrap.dedent(
+        """
+        import gilwise
+
+        SCALE = None
+
+        def setup():
+            global SCALE
+            SCALE = 10
+
+        def helper(x):
+            return x
+
+        def work(x):
+            return helper(x) * SCALE
+
+        with gilwise.Pool(mode="processes", workers=2, initializer=setup) as pool:
+            first = list(pool.map(work, range(3)))
+
+            def helper(x):
+                return -x
+
+            def work(x):
+                return helper(x) * SCALE
+
+            print(first, list(pool.map(work, range(3))))
+        """
+    )
+    assert_printed(run_python("-c", code), "[0, 10, 20] [0, -10, -20]")
+
+
 def test_initializer_and_task_share_the_globals_in_interpreters(interpreters):  # noqa: F811
     code = INITIALIZER.replace('mode="processes"', 'mode="interpreters"')
     assert_printed(run_python("-c", code), PREDICTED)

@@ -71,10 +71,12 @@ _MAIN_NAMESPACE = _MainNamespace()
 
 class _MainByValuePickler(cloudpickle.Pickler):
     """cloudpickle, except that a ``__main__`` function is rebuilt on the loader's ``__main__``
-    namespace (not on a private copy of the globals it names), and a ``__main__`` class joins
-    that namespace; names already there are kept (an initializer may have set them)."""
+    namespace (not on a private copy of the globals it names), and a ``__main__`` class is
+    installed there under its name (so results that name it go back by reference)."""
 
-    def reducer_override(self, obj: Any) -> Any:
+    def reducer_override(self, obj: Any, _by_value_kinds: Any = (type, types.FunctionType)) -> Any:
+        if not isinstance(obj, _by_value_kinds):
+            return NotImplemented  # instances: pickle's own way, the class goes by value
         reduced = super().reducer_override(obj)
         if not (isinstance(reduced, tuple) and len(reduced) == 6):
             return reduced
@@ -91,11 +93,29 @@ def _from_main(fn: types.FunctionType) -> bool:
     return fn.__globals__.get("__name__") == "__main__"
 
 
+def _is_definition(name: str, value: Any) -> bool:
+    """``def name`` or ``class name`` at the top of ``__main__`` (not data, not an alias)."""
+    return (
+        isinstance(value, (type, types.FunctionType))
+        and getattr(value, "__module__", None) == "__main__"
+        and value.__qualname__ == name
+    )
+
+
+def _replaces(name: str, value: Any, namespace: dict[str, Any]) -> bool:
+    """Whether a value from the parent's ``__main__`` takes the place of the loader's: the
+    parent's definitions are the latest, but data the loader has (set by an initializer, or
+    copied at fork) stays."""
+    if name not in namespace or _is_definition(name, value):
+        return True
+    return _is_definition(name, namespace[name])
+
+
 def _set_main_function_state(fn: types.FunctionType, state: tuple[dict, dict]) -> None:
-    """cloudpickle's function state, with the globals it carries added only where missing."""
+    """cloudpickle's function state, with the globals it carries merged into the namespace."""
     namespace = fn.__globals__
     carried = state[1]["__globals__"]
-    state[1]["__globals__"] = {k: v for k, v in carried.items() if k not in namespace}
+    state[1]["__globals__"] = {k: v for k, v in carried.items() if _replaces(k, v, namespace)}
     builtins = namespace.get("__builtins__")
     _cloudpickle._function_setstate(fn, state)
     if builtins is not None:
@@ -104,8 +124,9 @@ def _set_main_function_state(fn: types.FunctionType, state: tuple[dict, dict]) -
 
 def _set_main_class_state(cls: type, state: Any) -> None:
     _cloudpickle._class_setstate(cls, state)
-    if "." not in cls.__qualname__:
-        main_namespace().setdefault(cls.__qualname__, cls)
+    namespace, name = main_namespace(), cls.__qualname__
+    if "." not in name and _replaces(name, cls, namespace):
+        namespace[name] = cls
 
 
 def encode_result(result: Any) -> bytes:

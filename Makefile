@@ -48,7 +48,7 @@ interpreters:
 
 $(VENV314)/.installed: pyproject.toml | interpreters
 	test -x $(VENV314)/bin/python || $(PY314_PREFIX)/usr/bin/python3.14 -m venv $(VENV314)
-	$(VENV314)/bin/python -m pip install -q -e ".[test]"
+	$(VENV314)/bin/python -m pip install -q -e ".[test,notebook]"
 	touch $@
 
 $(VENV313T)/.installed: pyproject.toml | interpreters

@@ -28,10 +28,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle
-
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
-from gilwise._pickling import decode_result
+from gilwise._pickling import decode_result, dumps_to_worker
 from gilwise._task import (
     SLOT_SIZE,
     held_position,
@@ -64,9 +62,9 @@ def check_available() -> None:
 
 
 def _dumps(obj: Any) -> bytes:
-    """cloudpickle: a worker interpreter has its own ``__main__``, so what lives there must
-    travel by value (cpython#125865); importable objects still go by reference."""
-    return cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    """A worker interpreter has its own ``__main__``, so what lives there travels by value
+    (cpython#125865) and shares that ``__main__``'s globals; importable objects by reference."""
+    return dumps_to_worker(obj)
 
 
 # ------------------------------------------------------- run inside a worker interpreter

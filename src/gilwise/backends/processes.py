@@ -21,10 +21,15 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-import cloudpickle
-
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
-from gilwise._pickling import decode_result, dumps, encode_result, undecodable
+from gilwise._pickling import (
+    decode_result,
+    dumps,
+    dumps_to_worker,
+    encode_result,
+    name_main_classes,
+    undecodable,
+)
 from gilwise._task import (
     SLOT_SIZE,
     Chunk,
@@ -41,6 +46,15 @@ from gilwise.backends._tree import (
     watch_parent,
 )
 from gilwise.backends.threads import join_stopping
+
+WORKER_NAME = "gilwise-worker"  # _forkserver prepares processes of this name without __main__
+# a new worker whose import of the main script (spawn does that) starts gilwise again exits
+# with this code, and the parent raises MAIN_RERUN once
+MAIN_RERUN_EXIT = 86
+MAIN_RERUN = (
+    "a new worker imported the main script again, and the script started gilwise there: "
+    'put its top-level code under `if __name__ == "__main__":`'
+)
 
 
 def _signal_name(code: int) -> str:
@@ -118,17 +132,21 @@ class _Worker:
         self.giving_up: str | None = None
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    """fork where safe (Linux, no other threads): cheapest start; else forkserver or spawn."""
-    if sys.platform == "linux":
+def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
+    """The start method asked for, else fork where safe (Linux, no other thread): cheapest;
+    else forkserver, spawn only where there is no forkserver (Windows)."""
+    if method is None and sys.platform == "linux":
         join_stopping()  # threads of a threads-mode batch just finished, exiting now
-        method = "fork" if threading.active_count() == 1 else "forkserver"
-    else:
-        method = "spawn"
+        if threading.active_count() == 1:
+            method = "fork"
+    if method is None:
+        forkserver = "forkserver" in multiprocessing.get_all_start_methods()
+        method = "forkserver" if forkserver else "spawn"
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
-        # workers fork from a server that has gilwise imported already: milliseconds each
-        ctx.set_forkserver_preload([__name__])
+        # workers fork from a server that has gilwise imported already (milliseconds each),
+        # and that starts them without importing the user's script again
+        ctx.set_forkserver_preload([f"{__package__}._forkserver"])
     return ctx
 
 
@@ -143,7 +161,7 @@ class ProcessBackend(Backend):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
-        self._init = cloudpickle.dumps((options.initializer, options.initargs))
+        self._init = dumps_to_worker((options.initializer, options.initargs))
         self._spawned_at: dict[int, float] = {}
         kill_at_exit(self, self._workers)
 
@@ -159,14 +177,18 @@ class ProcessBackend(Backend):
             self._spawn()
 
     def _spawn(self) -> _Worker:
-        method = self.options.start_method
-        ctx = multiprocessing.get_context(method) if method else _context()
+        me = multiprocessing.current_process()
+        if me.name == WORKER_NAME and getattr(me, "_inheriting", False):
+            raise SystemExit(MAIN_RERUN_EXIT)  # quietly: the parent says why, once
+        ctx = _context(self.options.start_method)
+        if ctx.get_start_method() == "fork":
+            name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit
-            target=worker_main, args=(child_conn, slot), daemon=False, name="gilwise-worker"
+            target=worker_main, args=(child_conn, slot), daemon=False, name=WORKER_NAME
         )
         process.start()
         child_conn.close()
@@ -179,7 +201,7 @@ class ProcessBackend(Backend):
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
         try:
-            self._fns[fn_id] = dumps(fn)
+            self._fns[fn_id] = dumps_to_worker(fn)
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
         return fn_id
@@ -191,7 +213,7 @@ class ProcessBackend(Backend):
     def submit(self, worker: int, chunk: Chunk) -> None:
         w = self._workers[worker]
         try:
-            items_blob = dumps(chunk.items)
+            items_blob = dumps_to_worker(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
         w.held.append(chunk.id)
@@ -253,6 +275,10 @@ class ProcessBackend(Backend):
     def _bury(self, w: _Worker) -> Lost:
         kill_tree(w.process)  # what its task started dies with it
         w.process.join(1)
+        forked = isinstance(w.process, getattr(multiprocessing.context, "ForkProcess", ()))
+        if not forked and w.process.exitcode == MAIN_RERUN_EXIT:
+            self.close(kill=True)
+            raise WorkerInitError(MAIN_RERUN)
         del self._workers[w.id]
         w.conn.close()
         position = held_position(w.slot, w.held)

@@ -207,5 +207,5 @@ def test_script_without_main_guard_under_spawn_fails_with_one_line(tmp_path):
     assert done.returncode == 1
     assert done.stderr.count("Traceback") == 1, done.stderr
     last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith("gilwise._outcome.WorkerInitError: a new worker imported the main")
+    assert last.startswith("gilwise.WorkerInitError: a new worker imported the main")
     assert last.endswith('put its top-level code under `if __name__ == "__main__":`')

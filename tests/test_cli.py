@@ -104,7 +104,7 @@ def test_explain_says_which_mode_and_why(project):
 )
 def test_bad_input_is_one_line_and_exit_code_2(project, args, message):
     (project / "bad.jsonl").write_text('1\n{"unclosed": \n3\n')
-    (project / "bad.json").write_text('[1, 2,\n ]\n')
+    (project / "bad.json").write_text('[1, 2,\n x]\n')
     run = gilwise("map", *args, cwd=project)
     assert run.returncode == 2
     assert run.stderr.startswith("gilwise: error: ") and message in run.stderr

@@ -27,12 +27,6 @@ def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None
     return int(slot[SLOT_POSITION]), slot[SLOT_STARTED]
 
 
-def held_position(slot: Sequence[float], held: Sequence[int]) -> int | None:
-    """Position of the item running in the first of the ``held`` chunks, if one is."""
-    running = running_in(slot, held[0]) if held else None
-    return running[0] if running else None
-
-
 @dataclass
 class Chunk:
     """Items sent to one worker in one message; ``positions`` point into the owning Segment."""

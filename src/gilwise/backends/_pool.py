@@ -57,7 +57,17 @@ class WorkerPool(Backend, Supervised):
         self._last_seconds: dict[int, float] = {}  # per worker: how long its last chunk took
         self._stopping: set[int] = set()  # workers being killed, not reported yet
 
+    def start(self) -> None:
+        """Workers up to ``size``, all of them as yet unmeasured: a new map's tasks may be
+        slow where the last map's were quick."""
+        self._last_seconds.clear()
+        self._start_workers()
+
     # -- what each kind of worker pool provides
+    @abstractmethod
+    def _start_workers(self) -> None:
+        """Bring the live workers up to ``size`` (also after a worker is lost)."""
+
     @abstractmethod
     def _pack(self, chunk: Chunk) -> Any:
         """What travels to a worker for ``chunk``; raises PayloadError if it cannot."""

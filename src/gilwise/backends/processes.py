@@ -156,7 +156,7 @@ class ProcessBackend(WorkerPool):
         kill_at_exit(self, self._workers)
 
     # -- lifecycle
-    def start(self) -> None:
+    def _start_workers(self) -> None:
         if multiprocessing.current_process().daemon:
             raise GilwiseError(
                 "mode='processes' cannot start workers in a daemonic process (a worker of "
@@ -234,7 +234,7 @@ class ProcessBackend(WorkerPool):
                     pass  # results sent just before dying still count
                 events.append(self._bury(w))
         if dead:
-            self.start()
+            self._start_workers()
         return events
 
     def _receive(self, w: _Worker, events: list[Finished | Gone]) -> bool:

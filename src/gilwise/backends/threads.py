@@ -110,7 +110,7 @@ class ThreadBackend(WorkerPool):
         return chunk
 
     # -- workers
-    def start(self) -> None:
+    def _start_workers(self) -> None:
         while len(self._workers) < self.size:
             wid = next(self._ids)
             w = InboxWorker(wid, self.thread_name, self._new_slot(), self.serve,
@@ -150,7 +150,7 @@ class ThreadBackend(WorkerPool):
                 continue
             events.append(Finished(wid, result))
         if died:
-            self.start()
+            self._start_workers()
         return events
 
     def _slot(self, worker: int) -> Sequence[float]:
@@ -161,7 +161,7 @@ class ThreadBackend(WorkerPool):
         w.inbox.put(STOP)  # when its task ends, it stops
         if reason is not None:
             self._gone.append(Gone(worker, "timeout", reason + self.abandoned, w.slot))
-            self.start()
+            self._start_workers()
 
     def close(self, kill: bool = False) -> None:
         """Tell every thread to stop. Idle ones exit on their own, unwaited for (joining 128

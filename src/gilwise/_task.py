@@ -39,10 +39,6 @@ class Chunk:
     positions: list[int] | range = field(default_factory=list, repr=False)
     lost: int = 0  # times a worker was lost while holding it
 
-    def payload(self) -> tuple[int, int, bool, list[Any]]:
-        """What actually travels: no back-references to the parent's bookkeeping."""
-        return (self.id, self.fn_id, self.tracked, self.items)
-
 
 @dataclass
 class ChunkResult:

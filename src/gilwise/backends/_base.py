@@ -107,8 +107,12 @@ class Backend(ABC):
 
 class Supervised(ABC):
     """What a backend offers when it watches its workers item by item (threads, processes,
-    interpreters). Without it the engine cannot blame one item of a lost chunk, nor stop a
-    task past its timeout."""
+    interpreters), and the engine uses for blame and timeouts.
+
+    Without it, a lost chunk is sent again whole, then item by item, to find the culprit;
+    and a running task cannot be stopped: a chunk out longer than the timeout since it was
+    submitted is cancelled (best effort, its late result ignored) and its items are sent
+    alone, so an item that overstays the timeout on its own fails with TaskTimeout."""
 
     @abstractmethod
     def running(self, chunk_id: int) -> tuple[int, float] | None:

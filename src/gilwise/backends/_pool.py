@@ -54,6 +54,7 @@ class WorkerPool(Backend, Supervised):
         self._workers: dict[int, Any] = {}  # live workers by id: the subclass's objects
         self._held: dict[int, deque[tuple[Chunk, Any]]] = {}  # (chunk, what was sent)
         self._waiting: deque[tuple[Chunk, Any]] = deque()  # submitted, no worker had room
+        self._where: dict[int, int] = {}  # chunk id -> the worker holding it
         self._last_seconds: dict[int, float] = {}  # per worker: how long its last chunk took
         self._stopping: set[int] = set()  # workers being killed, not reported yet
 
@@ -120,6 +121,7 @@ class WorkerPool(Backend, Supervised):
                 while waiting and len(held) < self._room(wid):
                     chunk, packed = waiting.popleft()
                     held.append((chunk, packed))
+                    self._where[chunk.id] = wid
                     self._send(wid, chunk, packed)
 
     def poll(self, timeout: float) -> list[Event]:
@@ -130,6 +132,7 @@ class WorkerPool(Backend, Supervised):
                 if not held or held[0][0].id != event.result.chunk_id:
                     continue  # a cancelled chunk's late result: not this run's
                 held.popleft()
+                del self._where[event.result.chunk_id]
                 self._last_seconds[event.worker] = event.result.seconds
                 events.append(Done(event.result.chunk_id, event.result))
                 continue
@@ -137,6 +140,8 @@ class WorkerPool(Backend, Supervised):
             self._last_seconds.pop(event.worker, None)
             self._stopping.discard(event.worker)
             if held:
+                for chunk, _ in held:
+                    del self._where[chunk.id]
                 chunk, _ = held.popleft()
                 running = running_in(event.slot, chunk.id)
                 position = running[0] if running else None
@@ -150,6 +155,8 @@ class WorkerPool(Backend, Supervised):
         self._waiting = deque(w for w in self._waiting if w[0].id not in ids)
         for wid in [w for w, held in self._held.items() if any(c.id in ids for c, _ in held)]:
             held = self._held.pop(wid)
+            for chunk, _ in held:
+                del self._where[chunk.id]
             self._last_seconds.pop(wid, None)
             if wid in self._workers:
                 self._stop(wid, None)
@@ -158,10 +165,11 @@ class WorkerPool(Backend, Supervised):
 
     # -- supervision
     def _holder(self, chunk_id: int) -> int | None:
-        for wid, held in self._held.items():
-            if held and held[0][0].id == chunk_id:
-                return wid
-        return None
+        """The worker running ``chunk_id`` (not merely holding it queued)."""
+        wid = self._where.get(chunk_id)
+        if wid is None or self._held[wid][0][0].id != chunk_id:
+            return None
+        return wid
 
     def running(self, chunk_id: int) -> tuple[int, float] | None:
         wid = self._holder(chunk_id)
@@ -183,5 +191,6 @@ class WorkerPool(Backend, Supervised):
         """After close: nothing is held any more."""
         self._held.clear()
         self._waiting.clear()
+        self._where.clear()
         self._last_seconds.clear()
         self._stopping.clear()

@@ -103,3 +103,9 @@ def parallel_verdict(mode: str) -> tuple[bool | None, str]:
     if control < BUSY_BELOW:
         return None, figures
     return ratio > 0.85 * control, figures
+
+
+def sleep_on_500(x: int) -> int:
+    if x == 500:
+        time.sleep(0.05)
+    return x + 1

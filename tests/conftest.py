@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import psutil
 import pytest
+
+from gilwise.backends.registry import MODE_SPECS
 
 
 def worker_processes() -> list[psutil.Process]:
@@ -43,3 +46,19 @@ def no_leftover_workers():
     """Fails the test if a worker process outlives it."""
     yield
     assert wait_for_no_workers() == []
+
+
+# Where a mode must not be skipped (make test-interpreters): its skip becomes a failure.
+REQUIRED_MODES = {"interpreters": os.environ.get("GILWISE_REQUIRE_INTERPRETERS") == "1"}
+
+
+@pytest.fixture(params=list(MODE_SPECS))
+def mode(request: pytest.FixtureRequest) -> str:
+    """Every mode of the registry, for the behaviour all modes share; a mode this Python
+    cannot run is skipped with the reason (or fails, where GILWISE_REQUIRE_* asks for it)."""
+    why = MODE_SPECS[request.param].unavailable()
+    if why:
+        if REQUIRED_MODES.get(request.param):
+            pytest.fail(f"{request.param} is required here, but {why}")
+        pytest.skip(why)
+    return request.param

@@ -95,6 +95,10 @@ def test_pool_map_uses_the_pools_settings_unless_told_otherwise(no_leftover_work
         assert list(pool.map(int, ["1", "x"], on_error="skip")) == [1]
 
 
+def test_the_typed_mode_choices_are_auto_and_the_registrys_modes():
+    assert typing.get_args(OPTION_TYPES["mode"]) == MODES  # a new mode: an entry and its Literal
+
+
 def test_the_command_line_offers_the_librarys_modes():
     assert MODES == ("auto", "threads", "processes", "interpreters")  # no "dask" until it runs
     usage = subprocess.run([sys.executable, "-m", "gilwise", "map", "--help"],

@@ -1,5 +1,8 @@
 """mode="interpreters": sub-interpreters on Python 3.14+, and a clear error before 3.14.
 
+What every mode does (order, errors, laziness, cleanup) is tested over every mode in
+test_map.py; here is what only sub-interpreters do.
+
 Skipped with a reason where this Python has no ``concurrent.interpreters``, unless
 GILWISE_REQUIRE_INTERPRETERS=1 (``make test-interpreters``), which turns the skip into a failure.
 """
@@ -55,46 +58,6 @@ def test_before_314_asking_for_interpreters_says_which_python_is_needed():
     assert isinstance(caught.value, gilwise.GilwiseError)
 
 
-def test_results_are_correct_and_in_input_order(interpreters):
-    out = list(gilwise.map(_work.square, range(500), mode="interpreters", workers=2))
-    assert out == [x * x for x in range(500)]
-
-
-def test_lambdas_and_closures_travel_by_value(interpreters):
-    offset = 10
-    out = gilwise.map(lambda x: x + offset, range(20), mode="interpreters", workers=2)
-    assert list(out) == [x + 10 for x in range(20)]
-
-
-def test_on_error_return_gives_failures_with_the_exception_type(interpreters):
-    out = list(gilwise.map(_work.fail_on_seven, range(10), mode="interpreters", workers=2,
-                           on_error="return"))
-    failure = out[7]
-    assert isinstance(failure, gilwise.Failure)
-    assert failure.exc_type == "Boom" and failure.index == 7
-    assert "seven is bad" in failure.message and "fail_on_seven" in failure.traceback
-    assert isinstance(failure.exception, _work.Boom)
-    assert [v for i, v in enumerate(out) if i != 7] == [x for x in range(10) if x != 7]
-
-
-def test_on_error_raise_raises_task_error_after_earlier_results(interpreters):
-    seen = []
-    with pytest.raises(gilwise.TaskError) as caught:
-        for value in gilwise.map(_work.fail_on_seven, range(10), mode="interpreters",
-                                 workers=2):
-            seen.append(value)
-    assert seen == list(range(7))
-    assert caught.value.exc_type == "Boom"
-
-
-def test_unordered_yields_as_tasks_complete(interpreters):
-    delays = [0.5, 0.0, 0.0, 0.0, 0.0, 0.0]
-    out = list(gilwise.map(_work.sleep_then_return, delays, mode="interpreters", workers=2,
-                           ordered=False, chunksize=1))
-    assert sorted(out) == sorted(delays)
-    assert out[-1] == 0.5  # the slow one finishes last, not first
-
-
 def test_initializer_runs_once_in_each_interpreter_and_state_stays_there(interpreters):
     out = list(gilwise.map(_work.read_state, range(40), mode="interpreters", workers=2,
                            chunksize=1, initializer=_work.remember, initargs=("ready",)))
@@ -106,12 +69,6 @@ def test_initializer_runs_once_in_each_interpreter_and_state_stays_there(interpr
     main = subinterpreters.get_main().id
     assert main not in ids and 1 <= len(ids) <= 2
     assert _work.TAG is None and _work.INIT_CALLS == 0  # the parent's copy is untouched
-
-
-def test_a_failing_initializer_raises_worker_init_error(interpreters):
-    with pytest.raises(gilwise.WorkerInitError, match="no model file"):
-        list(gilwise.map(_work.square, range(5), mode="interpreters", workers=2,
-                         initializer=_work.fail_init))
 
 
 def test_a_function_that_cannot_be_pickled_is_a_payload_error(interpreters):

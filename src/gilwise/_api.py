@@ -9,20 +9,15 @@ with its defaults, so that help() and IDEs show every option (tests/test_api.py 
 import dataclasses
 import functools
 import inspect
-import time
 from collections.abc import Callable, Generator, Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from gilwise._engine import Engine
-from gilwise._hooks import RunHooks
 from gilwise._options import Options
-from gilwise._outcome import Outcome, TaskError
 from gilwise._result import MapResult, RunInfo
-from gilwise._segment import Segment
+from gilwise._run import Run
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
-from gilwise.progress import ProgressBar, wanted
 
 
 class PoolDefault:
@@ -148,45 +143,13 @@ class Pool:
     def _run(
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Generator[Any, None, None]:
-        started = time.monotonic()
-        journal = hooks = claimed = None
+        run = Run(fn, items, opts, info)
+        claimed = None
         finished = False
         try:
-            if opts.journal is not None:
-                journal, items = _open_journal(fn, items, opts, info)
-            head = None
-            saved = journal.saved_mode() if journal else None
-            if opts.mode == "auto" and saved:
-                opts = opts.with_(mode=saved[0], workers=saved[1])
-                info.reason = f"as chosen when this journal was started: {saved[2]}"
-            elif opts.mode == "auto":
-                from gilwise.auto import probe
-
-                trial = probe(fn, items, opts)
-                decision, items = trial.decision, trial.rest
-                if decision.mode != "threads" and trial.pending is not None:
-                    # processes fork cheaply only while this is the one thread running
-                    trial.pending.join()
-                head = trial if trial.segment.items else None
-                opts = opts.with_(mode=decision.mode, workers=decision.workers)
-                info.reason, info.figures = decision.reason, decision.figures
-            else:
-                info.reason = f"mode={opts.mode!r} was asked for"
-            if journal is not None and not saved:
-                journal.save_mode(opts.mode, opts.worker_count(), info.reason)
-            bar = None
-            if wanted(opts.progress):
-                total = len(items) if hasattr(items, "__len__") else None  # type: ignore
-                if total is not None and head:
-                    total += len(head.segment)
-                bar = ProgressBar(total, f"gilwise {opts.mode}",
-                                  delay=1.0 if opts.progress is None else 0.0)
-            if opts.stats:
-                from gilwise.stats import Stats
-
-                info.stats = Stats()
-            hooks = RunHooks(info, bar, journal, opts.key, info.stats, detailed=opts.outcomes)
-            backend = self._backend(opts)
+            run.settle()
+            run.attach()
+            backend = self._backend(run.options)
             if id(backend) in self._running:
                 raise RuntimeError(
                     "this Pool is already running a map on these workers: finish or close() "
@@ -194,23 +157,7 @@ class Pool:
                 )
             claimed = id(backend)
             self._running.add(claimed)
-            info.mode, info.workers = opts.mode, backend.size
-            engine = Engine(backend, fn, items, opts, hooks, head=head)
-            for segment in engine.segments():
-                if not segment.failures and not opts.outcomes:
-                    yield from segment.values
-                    continue
-                for pos, value in enumerate(segment.values):
-                    failure = segment.failures.get(pos)
-                    if failure is not None and opts.on_error == "raise":
-                        raise TaskError(failure)
-                    if failure is not None and opts.on_error == "skip":
-                        info.skipped += 1
-                    elif opts.outcomes:
-                        yield _outcome(segment, pos)
-                    else:
-                        yield value if failure is None else failure
-            info.retried = engine.retried
+            yield from run.results(run.drive(backend))
             finished = True
         except GeneratorExit:  # closed, or freed by the loop that held it: a stop, not an error
             info.stopped_early = True
@@ -218,43 +165,9 @@ class Pool:
         finally:
             if claimed is not None:
                 self._running.discard(claimed)
-            info.seconds = time.monotonic() - started
-            info._ended = True
-            if hooks is not None and hooks.bar is not None:
-                hooks.bar.close()
-            if journal is not None:
-                journal.close()
+            run.close()
             if own:
                 self.close(kill=not finished)
-
-
-def _open_journal(
-    fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo
-) -> tuple[Any, Iterable[Any]]:
-    """Open the journal and check it was made by this function, unchanged (each item is
-    checked against its own digest as it comes)."""
-    from gilwise._identity import function_digest, function_name
-    from gilwise.journal import Journal
-
-    journal = Journal(opts.journal)  # type: ignore[arg-type]
-    try:
-        journal.bind(function_name(fn), function_digest(fn), opts.retry_failed)
-    except BaseException:
-        journal.close()
-        raise
-    return journal, items
-
-
-def _outcome(segment: Segment, pos: int) -> Outcome:
-    return Outcome(
-        index=segment.start + pos,
-        item=segment.items[pos],
-        value=segment.values[pos],
-        failure=segment.failures.get(pos),
-        attempts=segment.attempts.get(pos, 1),
-        seconds=segment.seconds[pos] if segment.seconds else 0.0,
-        worker=segment.worker[pos] if segment.worker else "",
-    )
 
 
 def map(  # noqa: A001 - the point is to read like builtins.map

@@ -1,5 +1,24 @@
 """The one loop every mode shares: feed lazily, chunk adaptively, supervise, collect.
 
+The data's way::
+
+    items ──► Segment (consecutive input items; the unit of order and of the journal)
+                 │ positions still to run (a journal may have filled some)
+                 ▼
+              Chunk (some positions of one segment, sized to ~target seconds; tracked or not)
+                 │ backend.submit(chunk)            while len(in flight) < backend.capacity()
+                 ▼
+              backend ──► worker ──► run_chunk ──► ChunkResult
+                 │ backend.poll(): Done(chunk_id, result) | Lost(chunk_id, kind, position)
+                 ▼
+              Segment filled in (values, failures; a lost or failed item retried or resent)
+                 │ in input order (ordered) or as each completes
+                 ▼
+              caller (Run applies on_error)
+
+The books are kept by chunk id only (``in_flight``). Blame and timeouts use the backend's
+supervision (:class:`~gilwise.backends._base.Supervised`) where it has it; see ``_lost``.
+
 It runs in the caller's thread as a generator, with no helper threads: a Ctrl-C lands here
 as KeyboardInterrupt, and closing the generator (a ``break`` in the caller, an exception)
 cancels the work still out. Errors are values (Failure) here; the caller's ``on_error``
@@ -29,11 +48,12 @@ from gilwise._outcome import (
 )
 from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
-from gilwise.backends._base import Backend, Done, Lost
+from gilwise.backends._base import Backend, Done, Lost, Supervised
+from gilwise.backends.registry import MODE_SPECS
 
 POLL_SECONDS = 0.05
-QUICK_CHUNK_SECONDS = 0.005
-TARGET_CHUNK_SECONDS = {"processes": 0.02, "interpreters": 0.02, "threads": 0.002}
+DEFAULT_CHUNK_SECONDS = 0.02
+_CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
 
 
 class Engine:
@@ -47,14 +67,18 @@ class Engine:
         options: Options,
         hooks: Any = None,
         head: Any = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend, self.options, self.hooks = backend, options, hooks
+        self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
+        self._supervised = backend if isinstance(backend, Supervised) else None
         # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
         self._timed = bool(hooks is not None and hooks.detailed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
         fixed = None if options.chunksize == "auto" else options.chunksize
-        target = TARGET_CHUNK_SECONDS.get(backend.name, 0.02)
+        spec = MODE_SPECS.get(backend.name)
+        target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
         self.sizer = ChunkSizer(fixed, backend.size, total, target)
         plain = isinstance(items, (list, tuple, range, Tail))
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
@@ -65,13 +89,13 @@ class Engine:
         self.source_error: BaseException | None = None
         self._next_index = len(head.segment) if head else 0
         self._exhausted = False
-        self._chunk_ids = itertools.count()
         self._segments: deque[Segment] = deque()  # fed, not yet yielded (ordered mode)
         self._outstanding = 0  # items the feeder read and not yet yielded: the bound on input
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
-        self._assigned: dict[int, deque[Chunk]] = {}
-        self._last_chunk_seconds: dict[int, float] = {}
+        self._in_flight: dict[int, Chunk] = {}  # submitted, not yet collected
+        self._sent_at: dict[int, float] = {}  # without supervision: when each was submitted
+        self._capacity = 1
         self._retry_when = itertools.count()
         self.retried = 0
         self._head = head  # the items auto mode ran while choosing: their results count
@@ -94,7 +118,7 @@ class Engine:
     def _limit(self) -> int:
         if self.options.max_in_flight is not None:
             return self.options.max_in_flight
-        return max(64, 3 * self.backend.size * self.backend.depth * self.sizer.next_size())
+        return max(64, 3 * self._capacity * self.sizer.next_size())
 
     def _fresh_chunk(self) -> Chunk | None:
         while not self._exhausted and self._outstanding < self._limit():
@@ -124,33 +148,31 @@ class Engine:
         items = segment.items if isinstance(positions, range) and len(positions) == len(
             segment.items
         ) else [segment.items[p] for p in positions]
-        return Chunk(next(self._chunk_ids), self.fn_id, items, tracked, segment, positions)
+        return Chunk(next(_CHUNK_IDS), self.fn_id, items, tracked, segment, positions)
 
     def _next_chunk(self) -> Chunk | None:
-        if self._retries and self._retries[0][0] <= time.monotonic():
+        if self._retries and self._retries[0][0] <= self.clock():
             return heapq.heappop(self._retries)[2]
         if self._requeued:
             return self._requeued.popleft()
         return self._fresh_chunk()
 
     def _dispatch(self) -> None:
-        for wid in self.backend.workers():
-            held = self._assigned.setdefault(wid, deque())
-            # Queue a chunk behind the running one only on a worker whose chunks are quick:
-            # there it hides the round trip; behind a slow task it would wait while another
-            # worker idles.
-            quick = self._last_chunk_seconds.get(wid, 1.0) < QUICK_CHUNK_SECONDS
-            depth = self.backend.depth if quick else 1
-            while len(held) < depth:
-                chunk = self._next_chunk()
-                if chunk is None:
-                    return
-                try:
-                    self.backend.submit(wid, chunk)
-                except PayloadError as exc:
-                    self._unsendable(chunk, exc)
-                    continue
-                held.append(chunk)
+        """Submit chunks while the backend has room: it decides where each runs."""
+        self._capacity = capacity = self.backend.capacity()
+        in_flight = self._in_flight
+        while len(in_flight) < capacity:
+            chunk = self._next_chunk()
+            if chunk is None:
+                return
+            try:
+                self.backend.submit(chunk)
+            except PayloadError as exc:
+                self._unsendable(chunk, exc)
+                continue
+            in_flight[chunk.id] = chunk
+            if self._supervised is None and self.options.timeout is not None:
+                self._sent_at[chunk.id] = self.clock()
 
     def _unsendable(self, chunk: Chunk, exc: PayloadError) -> None:
         if len(chunk.positions) > 1:  # find the culprit: send the items one by one
@@ -164,16 +186,15 @@ class Engine:
 
     # ------------------------------------------------------------------ collecting
     def _on_done(self, event: Done) -> None:
-        held = self._assigned.get(event.worker)
+        chunk = self._in_flight.pop(event.chunk_id, None)
+        if chunk is None:
+            return  # not this run's, or given up on already
+        self._sent_at.pop(chunk.id, None)
         result: ChunkResult = event.result
-        if not held or held[0].id != result.chunk_id:
-            return  # not this run's: from a cancelled run on a reused worker
-        chunk = held.popleft()
         if -1 in result.errors:  # the chunk, or its result, could not be unpickled
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
         self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
-        self._last_chunk_seconds[event.worker] = result.seconds
         segment = chunk.segment
         if self.hooks:
             self.hooks.ran(segment, chunk.positions, result)
@@ -192,24 +213,28 @@ class Engine:
                 self._fail(segment, pos, info)
 
     def _on_lost(self, event: Lost) -> None:
-        held = self._assigned.pop(event.worker, deque())
-        if held:
-            self._lost_running(held.popleft(), event)
-        self._requeued.extendleft(reversed(held))  # queued behind it, never started
+        chunk = self._in_flight.pop(event.chunk_id, None)
+        if chunk is not None:
+            self._sent_at.pop(chunk.id, None)
+            self._lost(chunk, event)
 
-    def _lost_running(self, chunk: Chunk, event: Lost) -> None:
-        """A worker died or hung in ``chunk``: blame the item it ran, send the rest again."""
+    def _lost(self, chunk: Chunk, event: Lost) -> None:
+        """A worker died or hung in ``chunk``: blame the item it ran, send the rest again.
+
+        Where the position is not known (an untracked chunk, a backend without supervision),
+        the chunk is sent again whole (its items may never have started), and after three
+        losses, or at once for a timeout, it is split to run its items one by one."""
         chunk.lost += 1
         positions = list(chunk.positions)
         blame = event.position
         if blame is None or blame >= len(positions):
-            if chunk.tracked and chunk.lost < 3:
+            if chunk.tracked and chunk.lost < 3 and event.kind != "timeout":
                 self._requeued.appendleft(chunk)  # no item of it had started
                 return
             if len(positions) > 1:
                 self._split(chunk)  # no position known: run its items alone to find the culprit
                 return
-            blame = 0  # one item, lost three times before it could start: it is the cause
+            blame = 0  # one item: it is the cause
         self._fail(chunk.segment, positions[blame], _lost_info(event))
         rest = positions[:blame] + positions[blame + 1 :]
         if rest:
@@ -222,7 +247,7 @@ class Engine:
             self.retried += 1
             delay = self.options.backoff * (2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
             chunk = self._chunk(segment, [pos])
-            heapq.heappush(self._retries, (time.monotonic() + delay, next(self._retry_when), chunk))
+            heapq.heappush(self._retries, (self.clock() + delay, next(self._retry_when), chunk))
             return
         index = segment.start + pos
         segment.failures[pos] = Failure(
@@ -256,12 +281,25 @@ class Engine:
 
     def _check_timeouts(self) -> None:
         timeout = self.options.timeout
-        now = time.monotonic()
-        for wid, held in list(self._assigned.items()):
-            if held:
-                running = self.backend.running_since(wid, held[0].id)
+        reason = f"task ran longer than the timeout of {timeout} s"
+        now = self.clock()
+        backend = self._supervised
+        if backend is not None:
+            for chunk_id in list(self._in_flight):
+                running = backend.running(chunk_id)
                 if running is not None and now - running[1] > timeout:
-                    self.backend.give_up(wid, f"task ran longer than the timeout of {timeout} s")
+                    backend.kill(chunk_id, reason)
+            return
+        # No supervision: a running task cannot be stopped nor its item named. A chunk out
+        # longer than the timeout since it was submitted is given up on (its late result is
+        # ignored) and its items run alone, each failing once it alone overstays.
+        late = [cid for cid, sent in self._sent_at.items() if now - sent > timeout]
+        if late:
+            self.backend.cancel(late)
+        for chunk_id in late:
+            del self._sent_at[chunk_id]
+            chunk = self._in_flight.pop(chunk_id)
+            self._lost(chunk, Lost(chunk_id, "timeout", reason, None))
 
     # ------------------------------------------------------------------ the loop
     def segments(self) -> Iterator[Segment]:
@@ -283,7 +321,7 @@ class Engine:
                     continue
                 wait = POLL_SECONDS
                 if self._retries:
-                    wait = max(0.0, min(wait, self._retries[0][0] - time.monotonic()))
+                    wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
                 for event in self.backend.poll(wait):
                     if isinstance(event, Done):
                         self._on_done(event)
@@ -296,9 +334,9 @@ class Engine:
             finished = True
         finally:
             self._source, self._sequence = iter(()), None  # let the input go
-            busy = [wid for wid, held in self._assigned.items() if held]
-            if not finished and busy:
-                self.backend.cancel(busy)
+            if not finished and self._in_flight:
+                self.backend.cancel(list(self._in_flight))
+                self._in_flight.clear()
 
     def _pop_ready(self, ordered: bool) -> list[Segment]:
         ready: list[Segment] = []

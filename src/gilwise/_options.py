@@ -8,10 +8,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from gilwise.backends.registry import MODE_SPECS
+
+# the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
 Mode = Literal["auto", "threads", "processes", "interpreters"]
 OnError = Literal["raise", "skip", "return"]
 StartMethod = Literal["fork", "forkserver", "spawn"]
-MODES: tuple[str, ...] = get_args(Mode)  # the CLI's --mode choices too
+MODES: tuple[str, ...] = ("auto", *MODE_SPECS)  # the CLI's --mode choices too
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
 
@@ -92,9 +95,9 @@ class Options:
         return replace(self, **changes)
 
     def worker_count(self) -> int:
-        """Workers to start: as asked, else one per usable core (threads: a wider default)."""
+        """Workers to start: as asked, else the mode's default from the usable cores (one per
+        core; threads: a wider default)."""
         if self.workers is not None:
             return self.workers
-        if self.mode == "threads":
-            return min(32, usable_cores() + 4)  # concurrent.futures' default for I/O work
-        return usable_cores()
+        spec = MODE_SPECS.get(self.mode)
+        return spec.default_workers(usable_cores()) if spec else usable_cores()

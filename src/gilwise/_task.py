@@ -27,12 +27,6 @@ def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None
     return int(slot[SLOT_POSITION]), slot[SLOT_STARTED]
 
 
-def held_position(slot: Sequence[float], held: Sequence[int]) -> int | None:
-    """Position of the item running in the first of the ``held`` chunks, if one is."""
-    running = running_in(slot, held[0]) if held else None
-    return running[0] if running else None
-
-
 @dataclass
 class Chunk:
     """Items sent to one worker in one message; ``positions`` point into the owning Segment."""
@@ -44,10 +38,6 @@ class Chunk:
     segment: Any = field(default=None, repr=False)
     positions: list[int] | range = field(default_factory=list, repr=False)
     lost: int = 0  # times a worker was lost while holding it
-
-    def payload(self) -> tuple[int, int, bool, list[Any]]:
-        """What actually travels: no back-references to the parent's bookkeeping."""
-        return (self.id, self.fn_id, self.tracked, self.items)
 
 
 @dataclass

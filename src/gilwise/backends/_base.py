@@ -1,15 +1,19 @@
-"""The small contract every backend fulfils, so one engine drives every mode.
+"""The contract every backend fulfils, so one engine drives every mode.
 
-A backend owns workers and moves chunks to them and results back. It knows nothing of
-ordering, retries, journals or progress: those live in the engine. The engine assigns each
-chunk to a named worker, so it always knows what a worker held when it died or hung.
+A backend runs chunks and hands back what became of them. It knows nothing of ordering,
+retries, journals or progress: those live in the engine, which keeps its books by chunk id.
+
+The core (:class:`Backend`) is what any engine of work can offer: a pool of our own workers,
+a Dask cluster, an event loop. Results may come back in any order, from any worker. Where a
+backend can also say which item of a chunk runs now and stop the worker running it, it is
+:class:`Supervised` too, and the engine uses that for blame and timeouts.
 """
 
 from __future__ import annotations
 
 import queue
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,21 +37,19 @@ def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
 
 @dataclass
 class Done:
-    """A worker finished a chunk."""
+    """Chunk ``chunk_id`` ran: its values, per-item errors and timings."""
 
-    worker: int
+    chunk_id: int
     result: ChunkResult
 
 
 @dataclass
 class Lost:
-    """A worker is gone (``kind`` "died") or was given up on (``kind`` "timeout").
+    """Chunk ``chunk_id`` will not come back: its worker died (``kind`` "died") or was
+    stopped past the timeout ("timeout"). ``position`` is the item of the chunk that was
+    running then, when known (a tracked chunk on a supervised backend), else None."""
 
-    ``position`` is the index within its running chunk of the item it was executing, when the
-    chunk was tracked, else None.
-    """
-
-    worker: int
+    chunk_id: int
     kind: str
     reason: str
     position: int | None
@@ -57,47 +59,43 @@ Event = Done | Lost
 
 
 class Backend(ABC):
-    """Workers of one kind. Methods are called from the engine's thread only."""
+    """Runs chunks somewhere. Methods are called from the engine's thread only."""
 
     name: str = "?"
-    #: chunks a worker may hold at once: one running and some queued behind it
-    depth: int = 2
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.size = options.worker_count()
+        self.size = options.worker_count()  # workers (or cluster threads): sizes the chunks
 
     @abstractmethod
     def start(self) -> None:
-        """Bring the number of live workers up to ``size``."""
+        """Be ready for chunks (start workers, connect to a cluster); again after a map."""
 
     @abstractmethod
     def register(self, fn: Callable[[Any], Any]) -> int:
-        """Make ``fn`` known to the workers; chunks name it by the returned id."""
+        """Make ``fn`` known to the workers; chunks name it by the returned id. Raises
+        PayloadError when it cannot travel."""
 
     @abstractmethod
-    def workers(self) -> list[int]:
-        """Ids of the live workers."""
+    def capacity(self) -> int:
+        """How many chunks the engine may have submitted and not yet collected now: this
+        backend's notion of a full pipeline."""
 
     @abstractmethod
-    def submit(self, worker: int, chunk: Chunk) -> None:
-        """Queue ``chunk`` on ``worker``."""
+    def submit(self, chunk: Chunk) -> None:
+        """Run ``chunk`` where this backend sees fit. Raises PayloadError, having kept
+        nothing, when the chunk cannot be sent."""
 
     @abstractmethod
     def poll(self, timeout: float) -> list[Event]:
-        """Wait up to ``timeout`` seconds for finished chunks and lost workers."""
+        """Finished and lost chunks, in any order, waiting up to ``timeout`` seconds for the
+        first (0: not at all)."""
 
     @abstractmethod
-    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
-        """(position, monotonic start) of the item ``worker`` runs in tracked ``chunk_id``."""
-
-    @abstractmethod
-    def give_up(self, worker: int, reason: str) -> None:
-        """Stop waiting for ``worker`` (it hung): kill it or abandon it, report it Lost."""
-
-    @abstractmethod
-    def cancel(self, workers: list[int]) -> None:
-        """Discard the work ``workers`` hold, after a run ends early."""
+    def cancel(self, chunk_ids: Iterable[int]) -> None:
+        """Best effort, after a run ends early or gives up on chunks: those not started are
+        dropped, those running may finish (their results are then not reported) or be
+        stopped."""
 
     @abstractmethod
     def close(self, kill: bool = False) -> None:
@@ -105,3 +103,23 @@ class Backend(ABC):
 
     def describe(self) -> str:
         return f"{self.name}×{self.size}"
+
+
+class Supervised(ABC):
+    """What a backend offers when it watches its workers item by item (threads, processes,
+    interpreters), and the engine uses for blame and timeouts.
+
+    Without it, a lost chunk is sent again whole, then item by item, to find the culprit;
+    and a running task cannot be stopped: a chunk out longer than the timeout since it was
+    submitted is cancelled (best effort, its late result ignored) and its items are sent
+    alone, so an item that overstays the timeout on its own fails with TaskTimeout."""
+
+    @abstractmethod
+    def running(self, chunk_id: int) -> tuple[int, float] | None:
+        """(position, ``time.monotonic()`` start) of the item of tracked chunk ``chunk_id``
+        running now; None if none is (not started, between items, untracked)."""
+
+    @abstractmethod
+    def kill(self, chunk_id: int, reason: str) -> None:
+        """Stop the worker running ``chunk_id`` (it hung); a later poll reports the chunk
+        Lost with kind "timeout" and ``reason``."""

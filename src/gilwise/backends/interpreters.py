@@ -1,6 +1,6 @@
 """Sub-interpreters (Python 3.14+): one per worker thread, each with its own GIL.
 
-Like the thread backend, each worker is a thread with an inbox; the thread owns an
+A thread backend (each worker a thread with an inbox) whose threads each own an
 interpreter from ``concurrent.interpreters`` and runs each chunk inside it, so pure-Python
 work runs in parallel in one process. Nothing is shared but bytes: the function and items go
 in pickled (cloudpickle, so ``__main__`` functions and lambdas travel by value) and the
@@ -16,30 +16,20 @@ here), so it imports nothing at top level that a sub-interpreter cannot load.
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import platform
 import queue
 import sys
-import threading
-import time
 from array import array
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
+from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, describe
 from gilwise._pickling import decode_result, dumps_to_worker
-from gilwise._task import (
-    SLOT_SIZE,
-    held_position,
-    run_chunk,
-    running_in,
-)
-from gilwise.backends._base import Backend, Done, Event, Lost, drain
+from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise.backends.threads import STOP, Died, InboxWorker, ThreadBackend
 
 MIN_VERSION = (3, 14)
-_STOP = None
 
 
 class InterpretersUnavailable(GilwiseError, RuntimeError):
@@ -130,161 +120,77 @@ def _run_chunk(
 # ------------------------------------------------------------------ the parent side
 
 
-class _Died:
-    """A worker's interpreter failed outside any task: the worker is gone."""
+def serve_in_interpreter(worker: InboxWorker, outbox: queue.SimpleQueue,
+                         fns: dict[int, bytes], init_blob: bytes) -> None:
+    """A worker thread: make its interpreter, enter it (``sys.path``, the initializer), then
+    run the chunks from the inbox there until told to stop."""
+    from concurrent import interpreters
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-class _Worker:
-    """A thread that owns one interpreter and runs the chunks put in its inbox there."""
-
-    def __init__(
-        self, wid: int, outbox: queue.SimpleQueue, fns: dict[int, bytes], init_blob: bytes
-    ) -> None:
-        self.id = wid
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.slot = array("d", [-1.0] * SLOT_SIZE)  # written by the interpreter, read here
-        self.held: deque[int] = deque()
-        self.thread = threading.Thread(
-            target=self._run, args=(outbox, fns, init_blob), daemon=True,
-            name=f"gilwise-interpreter-{wid}",
-        )
-
-    def _run(self, outbox: queue.SimpleQueue, fns: dict[int, bytes], init_blob: bytes) -> None:
-        from concurrent import interpreters
-
+    try:
+        interp = interpreters.create()
+    except BaseException as exc:  # noqa: BLE001
+        outbox.put((worker.id, describe(exc)))
+        return
+    try:
         try:
-            interp = interpreters.create()
-        except BaseException as exc:  # noqa: BLE001
-            outbox.put((self.id, describe(exc)))
+            failed = interp.call(_enter, tuple(sys.path), init_blob)
+        except interpreters.ExecutionFailed as exc:  # gilwise itself would not load there
+            failed = pickle.dumps(ErrorInfo("ExecutionFailed", str(exc), ""))
+        if failed is not None:
+            outbox.put((worker.id, pickle.loads(failed)))
             return
+        _serve(worker, interp, outbox, fns)
+    finally:
+        interp.close()
+
+
+def _serve(worker: InboxWorker, interp: Any, outbox: queue.SimpleQueue,
+           fns: dict[int, bytes]) -> None:
+    name = worker.thread.name
+    known: set[int] = set()
+    view = memoryview(worker.slot)  # type: ignore[arg-type]
+    while (message := worker.inbox.get()) is not STOP:
+        chunk_id, fn_id, tracked, items_blob = message
+        fn_blob = None if fn_id in known else fns[fn_id]
+        known.add(fn_id)
         try:
-            try:
-                failed = interp.call(_enter, tuple(sys.path), init_blob)
-            except interpreters.ExecutionFailed as exc:  # gilwise itself would not load there
-                failed = pickle.dumps(ErrorInfo("ExecutionFailed", str(exc), ""))
-            if failed is not None:
-                outbox.put((self.id, pickle.loads(failed)))
-                return
-            self._serve(interp, outbox, fns)
-        finally:
-            interp.close()
-
-    def _serve(self, interp: Any, outbox: queue.SimpleQueue, fns: dict[int, bytes]) -> None:
-        name = self.thread.name
-        known: set[int] = set()
-        view = memoryview(self.slot)
-        while (message := self.inbox.get()) is not _STOP:
-            chunk_id, fn_id, tracked, items_blob = message
-            fn_blob = None if fn_id in known else fns[fn_id]
-            known.add(fn_id)
-            try:
-                blob = interp.call(_run_chunk, chunk_id, fn_id, fn_blob, tracked, items_blob, view)
-            except BaseException as exc:  # noqa: BLE001 - the worker is lost, not the run
-                outbox.put((self.id, _Died(f"{name} failed: {type(exc).__name__}: {exc}")))
-                return
-            result = decode_result(blob, chunk_id)
-            result.worker = name
-            outbox.put((self.id, result))
+            blob = interp.call(_run_chunk, chunk_id, fn_id, fn_blob, tracked, items_blob, view)
+        except BaseException as exc:  # noqa: BLE001 - the worker is lost, not the run
+            outbox.put((worker.id, Died(f"{name} failed: {type(exc).__name__}: {exc}")))
+            return
+        result = decode_result(blob, chunk_id)
+        result.worker = name
+        outbox.put((worker.id, result))
 
 
-class InterpreterBackend(Backend):
+class InterpreterBackend(ThreadBackend):
     """Sub-interpreters in one process: parallel Python without processes (3.14+)."""
 
     name = "interpreters"
+    thread_name = "gilwise-interpreter"
+    start_on_first_chunk = False
+    wait_for_idle = True
+    init_failed = (
+        "a new worker interpreter could not start (its initializer failed, or gilwise would "
+        "not load there)"
+    )
+    abandoned = " (its interpreter is abandoned)"
+    serve = staticmethod(serve_in_interpreter)
 
     def __init__(self, options: Any) -> None:
         check_available()
         super().__init__(options)
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers: dict[int, _Worker] = {}
-        self._ids = itertools.count()
-        self._fns: dict[int, bytes] = {}
-        self._fn_ids = itertools.count()
-        self._lost: list[Lost] = []
+
+    def _travel(self, obj: Any, what: str) -> bytes:
+        """Pickled: an interpreter shares nothing with this one but bytes."""
         try:
-            self._init = _dumps((options.initializer, options.initargs))
+            return _dumps(obj)
         except Exception as exc:
-            raise PayloadError(f"the initializer could not be pickled: {exc}") from exc
+            raise PayloadError(f"{what} could not be pickled: {exc}") from exc
 
-    def start(self) -> None:
-        while len(self._workers) < self.size:
-            w = _Worker(next(self._ids), self._outbox, self._fns, self._init)
-            self._workers[w.id] = w
-            w.thread.start()
+    def _new_slot(self) -> Sequence[float]:
+        return array("d", [-1.0] * SLOT_SIZE)  # written by the interpreter, read here
 
-    def register(self, fn: Callable[[Any], Any]) -> int:
-        fn_id = next(self._fn_ids)
-        try:
-            self._fns[fn_id] = _dumps(fn)
-        except Exception as exc:
-            raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
-        return fn_id
-
-    def workers(self) -> list[int]:
-        return list(self._workers)
-
-    def submit(self, worker: int, chunk: Any) -> None:
-        w = self._workers[worker]
-        try:
-            items_blob = _dumps(chunk.items)
-        except Exception as exc:
-            raise PayloadError(f"the argument could not be pickled: {exc}") from exc
-        w.held.append(chunk.id)
-        w.inbox.put((chunk.id, chunk.fn_id, chunk.tracked, items_blob))
-
-    def poll(self, timeout: float) -> list[Event]:
-        events: list[Event] = list(self._lost)
-        self._lost.clear()
-        died = False
-        for wid, result in drain(self._outbox, 0 if events else timeout):
-            if isinstance(result, ErrorInfo):
-                self.close(kill=True)
-                raise WorkerInitError(
-                    f"a new worker interpreter could not start (its initializer failed, or "
-                    f"gilwise would not load there): {result.exc_type}: {result.message}\n"
-                    f"{result.traceback}"
-                )
-            w = self._workers.get(wid)
-            if w is None:
-                continue  # an abandoned or cancelled worker finished late: ignore it
-            if isinstance(result, _Died):
-                del self._workers[wid]
-                events.append(Lost(wid, "died", result.reason, held_position(w.slot, w.held)))
-                died = True
-                continue
-            w.held.popleft()
-            events.append(Done(wid, result))
-        if died:
-            self.start()
-        return events
-
-    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
-        w = self._workers.get(worker)
-        return None if w is None else running_in(w.slot, chunk_id)
-
-    def give_up(self, worker: int, reason: str) -> None:
-        w = self._workers.pop(worker)
-        w.inbox.put(_STOP)  # when its task ends, the thread closes its interpreter and stops
-        reason += " (its interpreter is abandoned)"
-        self._lost.append(Lost(worker, "timeout", reason, held_position(w.slot, w.held)))
-        self.start()
-
-    def cancel(self, workers: list[int]) -> None:
-        for wid in workers:
-            w = self._workers.pop(wid, None)
-            if w is not None:
-                w.inbox.put(_STOP)
-        self.start()
-
-    def close(self, kill: bool = False) -> None:
-        workers = list(self._workers.values())
-        self._workers.clear()
-        for w in workers:
-            w.inbox.put(_STOP)
-        if not kill:
-            deadline = time.monotonic() + 5.0
-            for w in workers:
-                w.thread.join(max(0.0, deadline - time.monotonic()))
+    def _pack(self, chunk: Chunk) -> Any:
+        items_blob = self._travel(chunk.items, "the argument")
+        return (chunk.id, chunk.fn_id, chunk.tracked, items_blob)

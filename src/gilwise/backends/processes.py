@@ -16,8 +16,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -30,14 +29,8 @@ from gilwise._pickling import (
     name_main_classes,
     undecodable,
 )
-from gilwise._task import (
-    SLOT_SIZE,
-    Chunk,
-    held_position,
-    run_chunk,
-    running_in,
-)
-from gilwise.backends._base import Backend, Done, Event, Lost
+from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
     kill_at_exit,
@@ -127,7 +120,6 @@ def worker_main(conn: Connection, slot: Any) -> None:
 class _Worker:
     def __init__(self, wid: int, process: Any, conn: Connection, slot: Any) -> None:
         self.id, self.process, self.conn, self.slot = wid, process, conn, slot
-        self.held: deque[int] = deque()  # chunk ids, running one first
         self.known_fns: set[int] = set()
         self.giving_up: str | None = None
 
@@ -150,23 +142,21 @@ def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
     return ctx
 
 
-class ProcessBackend(Backend):
+class ProcessBackend(WorkerPool):
     """Worker processes supervised from the engine's thread, with no helper threads."""
 
     name = "processes"
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)
-        self._workers: dict[int, _Worker] = {}
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
         self._init = dumps_to_worker((options.initializer, options.initargs))
-        self._spawned_at: dict[int, float] = {}
         kill_at_exit(self, self._workers)
 
     # -- lifecycle
-    def start(self) -> None:
+    def _start_workers(self) -> None:
         if multiprocessing.current_process().daemon:
             raise GilwiseError(
                 "mode='processes' cannot start workers in a daemonic process (a worker of "
@@ -195,7 +185,6 @@ class ProcessBackend(Backend):
         parent_conn.send_bytes(self._init)
         worker = _Worker(next(self._ids), process, parent_conn, slot)
         self._workers[worker.id] = worker
-        self._spawned_at[worker.id] = time.monotonic()
         return worker
 
     def register(self, fn: Callable[[Any], Any]) -> int:
@@ -206,32 +195,30 @@ class ProcessBackend(Backend):
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
         return fn_id
 
-    def workers(self) -> list[int]:
-        return list(self._workers)
-
     # -- work
-    def submit(self, worker: int, chunk: Chunk) -> None:
-        w = self._workers[worker]
+    def _pack(self, chunk: Chunk) -> bytes:
         try:
             items_blob = dumps_to_worker(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
-        w.held.append(chunk.id)
+        return pickle.dumps(("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob))
+
+    def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
+        w = self._workers[worker]
         try:
             if chunk.fn_id not in w.known_fns:
                 w.conn.send_bytes(pickle.dumps(("fn", chunk.fn_id, self._fns[chunk.fn_id])))
                 w.known_fns.add(chunk.fn_id)
-            message = ("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob)
-            w.conn.send_bytes(pickle.dumps(message))
+            w.conn.send_bytes(packed)
         except OSError:
-            pass  # it just died: poll() sees its sentinel and hands the chunk back unstarted
+            pass  # it just died: _collect sees its sentinel and the chunk goes on, unstarted
 
-    def poll(self, timeout: float) -> list[Event]:
+    def _collect(self, timeout: float) -> list[Finished | Gone]:
         by_handle: dict[Any, _Worker] = {}
         for w in self._workers.values():
             by_handle[w.conn] = w
             by_handle[w.process.sentinel] = w
-        events: list[Event] = []
+        events: list[Finished | Gone] = []
         ready = wait(list(by_handle), timeout)
         dead: list[_Worker] = []
         for handle in ready:
@@ -247,15 +234,18 @@ class ProcessBackend(Backend):
                     pass  # results sent just before dying still count
                 events.append(self._bury(w))
         if dead:
-            self.start()
+            self._start_workers()
         return events
 
-    def _receive(self, w: _Worker, events: list[Event]) -> bool:
+    def _receive(self, w: _Worker, events: list[Finished | Gone]) -> bool:
         try:
             blob = w.conn.recv_bytes()
         except (EOFError, OSError):
             return False
-        message = decode_result(blob, w.held[0] if w.held else -1)
+        # the chunk this answers: the first held one not answered earlier in this collect
+        answered = sum(1 for e in events if isinstance(e, Finished) and e.worker == w.id)
+        held = self._held.get(w.id, ())
+        message = decode_result(blob, held[answered][0].id if len(held) > answered else -1)
         if isinstance(message, tuple):
             if message[0] == "init_error":
                 info: ErrorInfo = message[1]
@@ -265,14 +255,12 @@ class ProcessBackend(Backend):
                     + info.traceback
                 )
             _, chunk_id, info = message  # the worker could not unpickle the chunk
-            w.held.popleft()
-            events.append(Done(w.id, undecodable(chunk_id, info.message)))
+            events.append(Finished(w.id, undecodable(chunk_id, info.message)))
             return True
-        w.held.popleft()
-        events.append(Done(w.id, message))
+        events.append(Finished(w.id, message))
         return True
 
-    def _bury(self, w: _Worker) -> Lost:
+    def _bury(self, w: _Worker) -> Gone:
         kill_tree(w.process)  # what its task started dies with it
         w.process.join(1)
         forked = isinstance(w.process, getattr(multiprocessing.context, "ForkProcess", ()))
@@ -281,31 +269,28 @@ class ProcessBackend(Backend):
             raise WorkerInitError(MAIN_RERUN)
         del self._workers[w.id]
         w.conn.close()
-        position = held_position(w.slot, w.held)
         if w.giving_up is not None:
-            return Lost(w.id, "timeout", w.giving_up, position)
-        return Lost(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), position)
+            return Gone(w.id, "timeout", w.giving_up, w.slot)
+        return Gone(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), w.slot)
 
-    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
-        w = self._workers.get(worker)
-        return None if w is None else running_in(w.slot, chunk_id)
+    def _slot(self, worker: int) -> Sequence[float]:
+        return self._workers[worker].slot
 
-    def give_up(self, worker: int, reason: str) -> None:
-        w = self._workers[worker]
-        w.giving_up = reason
+    def _stop(self, worker: int, reason: str | None) -> None:
+        if reason is not None:  # it hung: killed, and reported Gone once its death is seen
+            w = self._workers[worker]
+            w.giving_up = reason
+            kill_tree(w.process)
+            return
+        w = self._workers.pop(worker)
         kill_tree(w.process)
-
-    def cancel(self, workers: list[int]) -> None:
-        for wid in workers:
-            w = self._workers.pop(wid, None)
-            if w is not None:
-                kill_tree(w.process)
-                w.process.join(1)
-                w.conn.close()
+        w.process.join(1)
+        w.conn.close()
 
     def close(self, kill: bool = False) -> None:
         workers = list(self._workers.values())
         self._workers.clear()
+        self._forget()
         for w in workers:
             if kill:
                 kill_tree(w.process)

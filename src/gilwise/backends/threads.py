@@ -2,6 +2,9 @@
 
 A thread cannot be killed: a task past its timeout is reported as timed out and its thread
 is abandoned (left to finish on its own, its result ignored) and replaced by a fresh one.
+The interpreter backend derives from this one, as CPython's ``InterpreterPoolExecutor``
+derives from ``ThreadPoolExecutor``: only how a worker runs a chunk and how the function and
+initializer travel differ.
 """
 
 from __future__ import annotations
@@ -11,15 +14,15 @@ import queue
 import threading
 import time
 import weakref
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
-from gilwise._task import SLOT_SIZE, Chunk, held_position, run_chunk, running_in
-from gilwise.backends._base import Backend, Done, Event, Lost, drain
+from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise.backends._base import drain
+from gilwise.backends._pool import Finished, Gone, WorkerPool
 
-_STOP = None
+STOP = None
 _stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # told to stop, not joined
 
 
@@ -31,118 +34,149 @@ def join_stopping(timeout: float = 1.0) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
-class _Thread:
-    def __init__(
-        self, wid: int, outbox: queue.SimpleQueue, fns: dict[int, Callable], init: Any
-    ) -> None:
+class Died:
+    """A worker failed outside any task (its interpreter broke, say): the worker is gone."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class InboxWorker:
+    """A thread with an inbox and a progress slot; ``serve`` is what the thread runs."""
+
+    def __init__(self, wid: int, name: str, slot: Sequence[float], serve: Callable,
+                 args: tuple[Any, ...]) -> None:
         self.id = wid
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self.slot: list[float] = [-1.0] * SLOT_SIZE
-        self.held: deque[int] = deque()
+        self.slot = slot
         self.thread = threading.Thread(
-            target=self._run, args=(outbox, fns, init), daemon=True, name=f"gilwise-thread-{wid}"
+            target=serve, args=(self, *args), daemon=True, name=f"{name}-{wid}"
         )
 
-    def _run(self, outbox: queue.SimpleQueue, fns: dict[int, Callable], init: Any) -> None:
-        name = self.thread.name
-        initializer, initargs = init
-        if initializer is not None:
-            try:
-                initializer(*initargs)  # per thread, as in ThreadPoolExecutor
-            except BaseException as exc:  # noqa: BLE001
-                outbox.put((self.id, describe(exc)))
-                return
-        while (chunk := self.inbox.get()) is not _STOP:
-            result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, self.slot)
-            result.worker = name
-            outbox.put((self.id, result))
+    def start_once(self) -> None:
+        if self.thread.ident is None:
+            self.thread.start()
 
 
-class ThreadBackend(Backend):
+def serve_in_thread(worker: InboxWorker, outbox: queue.SimpleQueue, fns: dict[int, Callable],
+                    init: tuple[Any, tuple[Any, ...]]) -> None:
+    """A worker thread: the initializer, then chunks from the inbox until told to stop."""
+    name = worker.thread.name
+    initializer, initargs = init
+    if initializer is not None:
+        try:
+            initializer(*initargs)  # per thread, as in ThreadPoolExecutor
+        except BaseException as exc:  # noqa: BLE001
+            outbox.put((worker.id, describe(exc)))
+            return
+    while (chunk := worker.inbox.get()) is not STOP:
+        result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, worker.slot)
+        result.worker = name
+        outbox.put((worker.id, result))
+
+
+class ThreadBackend(WorkerPool):
     """Threads share the parent's memory: nothing is pickled, the function may be anything."""
 
     name = "threads"
+    thread_name = "gilwise-thread"
+    #: a thread starts with its first chunk, so a wide pool (128 threads) begins working at
+    #: once instead of after starting them all
+    start_on_first_chunk = True
+    init_failed = "the initializer failed in a new worker thread"
+    abandoned = " (its thread is abandoned)"
+    serve = staticmethod(serve_in_thread)
+    #: whether ``close`` waits for idle workers too (an interpreter takes a moment to close)
+    wait_for_idle = False
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)
         self._outbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._workers: dict[int, _Thread] = {}
         self._ids = itertools.count()
-        self._fns: dict[int, Callable[[Any], Any]] = {}
+        self._fns: dict[int, Any] = {}
         self._fn_ids = itertools.count()
-        self._lost: list[Lost] = []
+        self._gone: list[Gone] = []
+        self._init = self._travel((options.initializer, options.initargs), "the initializer")
 
-    def start(self) -> None:
-        """Make the workers; each thread starts with its first chunk, so a wide pool (128
-        threads) begins working at once instead of after starting them all."""
-        init = (self.options.initializer, self.options.initargs)
+    # -- what the interpreter backend overrides
+    def _travel(self, obj: Any, what: str) -> Any:
+        """``obj`` as a worker receives it: itself, here."""
+        return obj
+
+    def _new_slot(self) -> Sequence[float]:
+        return [-1.0] * SLOT_SIZE
+
+    def _pack(self, chunk: Chunk) -> Any:
+        return chunk
+
+    # -- workers
+    def _start_workers(self) -> None:
         while len(self._workers) < self.size:
-            t = _Thread(next(self._ids), self._outbox, self._fns, init)
-            self._workers[t.id] = t
+            wid = next(self._ids)
+            w = InboxWorker(wid, self.thread_name, self._new_slot(), self.serve,
+                            (self._outbox, self._fns, self._init))
+            self._workers[wid] = w
+            if not self.start_on_first_chunk:
+                w.start_once()
 
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
-        self._fns[fn_id] = fn
+        self._fns[fn_id] = self._travel(fn, f"the function {fn!r}")
         return fn_id
 
-    def workers(self) -> list[int]:
-        return list(self._workers)
+    def _send(self, worker: int, chunk: Chunk, packed: Any) -> None:
+        w = self._workers[worker]
+        w.inbox.put(packed)
+        w.start_once()
 
-    def submit(self, worker: int, chunk: Chunk) -> None:
-        t = self._workers[worker]
-        t.held.append(chunk.id)
-        t.inbox.put(chunk)
-        if not t.thread.is_alive() and t.thread.ident is None:
-            t.thread.start()
-
-    def poll(self, timeout: float) -> list[Event]:
-        events: list[Event] = list(self._lost)
-        self._lost.clear()
+    def _collect(self, timeout: float) -> list[Finished | Gone]:
+        events: list[Finished | Gone] = list(self._gone)
+        self._gone.clear()
+        died = False
         for wid, result in drain(self._outbox, 0 if events else timeout):
             if isinstance(result, ErrorInfo):
                 self.close(kill=True)
                 raise WorkerInitError(
-                    f"the initializer failed in a new worker thread: {result.exc_type}: "
-                    f"{result.message}\n{result.traceback}"
+                    f"{self.init_failed}: {result.exc_type}: {result.message}\n"
+                    f"{result.traceback}"
                 )
-            t = self._workers.get(wid)
-            if t is None:
-                continue  # an abandoned or cancelled thread finished late: ignore it
-            t.held.popleft()
-            events.append(Done(wid, result))
+            w = self._workers.get(wid)
+            if w is None:
+                continue  # an abandoned or cancelled worker finished late: ignore it
+            if isinstance(result, Died):
+                del self._workers[wid]
+                events.append(Gone(wid, "died", result.reason, w.slot))
+                died = True
+                continue
+            events.append(Finished(wid, result))
+        if died:
+            self._start_workers()
         return events
 
-    def running_since(self, worker: int, chunk_id: int) -> tuple[int, float] | None:
-        t = self._workers.get(worker)
-        return None if t is None else running_in(t.slot, chunk_id)
+    def _slot(self, worker: int) -> Sequence[float]:
+        return self._workers[worker].slot
 
-    def give_up(self, worker: int, reason: str) -> None:
-        t = self._workers.pop(worker)
-        t.inbox.put(_STOP)  # if it ever comes back, it stops
-        position = held_position(t.slot, t.held)
-        self._lost.append(Lost(worker, "timeout", reason + " (its thread is abandoned)", position))
-        self.start()
-
-    def cancel(self, workers: list[int]) -> None:
-        for wid in workers:
-            t = self._workers.pop(wid, None)
-            if t is not None:
-                t.inbox.put(_STOP)
-        self.start()
+    def _stop(self, worker: int, reason: str | None) -> None:
+        w = self._workers.pop(worker)
+        w.inbox.put(STOP)  # when its task ends, it stops
+        if reason is not None:
+            self._gone.append(Gone(worker, "timeout", reason + self.abandoned, w.slot))
+            self._start_workers()
 
     def close(self, kill: bool = False) -> None:
         """Tell every thread to stop. Idle ones exit on their own, unwaited for (joining 128
         threads costs ~8 ms, as much as a round of 20 ms tasks; ``join_stopping`` waits for
         them where it matters). Without ``kill``, wait (up to 5 s) for those still running."""
-        threads = list(self._workers.values())
+        workers = list(self._workers.values())
+        busy = {w.id for w in workers if self._busy(w.id)}
         self._workers.clear()
-        for t in threads:
-            t.inbox.put(_STOP)
-            if t.thread.ident is not None and not t.held:  # idle: gone in microseconds
-                _stopping.add(t.thread)
+        self._forget()
+        for w in workers:
+            w.inbox.put(STOP)
+            if w.thread.ident is not None and w.id not in busy:  # idle: gone in microseconds
+                _stopping.add(w.thread)
         if not kill:
             deadline = time.monotonic() + 5.0
-            for t in threads:
-                if t.held and t.thread.ident is not None:
-                    t.thread.join(max(0.0, deadline - time.monotonic()))
-
+            for w in workers:
+                if (w.id in busy or self.wait_for_idle) and w.thread.ident is not None:
+                    w.thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,79 @@
+"""Every mode in one table: how to build its backend and how to size and feed it.
+
+``_options.MODES`` (so the CLI's ``--mode`` choices), :func:`make_backend`, the default worker
+count and the engine's chunk-time target all read it: a new mode is one entry here (and its
+name in the ``Literal`` of the typed signatures, which tests/test_api.py checks).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gilwise._options import Options
+    from gilwise.backends._base import Backend
+
+
+def _per_core(cores: int) -> int:
+    return cores
+
+
+def _for_io(cores: int) -> int:
+    return min(32, cores + 4)  # concurrent.futures' default for I/O work
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    """One mode: its backend (``module:Class``, imported on first use) and how it runs."""
+
+    name: str
+    backend: str
+    #: seconds of work a chunk should hold: long enough to hide one round trip
+    chunk_seconds: float
+    #: workers from the usable cores, when ``workers`` is not given
+    default_workers: Callable[[int], int] = _per_core
+    #: ``module:function`` raising a GilwiseError when this Python cannot run the mode
+    check: str | None = None
+    #: its workers are forked where that is cheapest, which is safe only while this process
+    #: runs one thread: auto mode lets its probe thread finish before starting them
+    forks: bool = False
+
+    def unavailable(self) -> str | None:
+        """Why this Python cannot run the mode, or None."""
+        if self.check is None:
+            return None
+        try:
+            _load(self.check)()
+        except Exception as exc:
+            return str(exc)
+        return None
+
+    def make(self, options: Options) -> Backend:
+        return _load(self.backend)(options)
+
+
+def _load(path: str) -> Any:
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+MODE_SPECS: dict[str, ModeSpec] = {
+    spec.name: spec
+    for spec in (
+        ModeSpec("threads", "gilwise.backends.threads:ThreadBackend", 0.002, _for_io),
+        ModeSpec("processes", "gilwise.backends.processes:ProcessBackend", 0.02, forks=True),
+        ModeSpec("interpreters", "gilwise.backends.interpreters:InterpreterBackend", 0.02,
+                 check="gilwise.backends.interpreters:check_available"),
+    )
+}
+
+
+def spec(mode: str) -> ModeSpec:
+    """The entry of ``mode`` (already resolved: never "auto")."""
+    try:
+        return MODE_SPECS[mode]
+    except KeyError:
+        raise ValueError(f"mode={mode!r} is not available in this version of gilwise") from None

@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
+_BRACKETS = re.compile(r"^(\[[^\]]*\]\s*)+")
 _live: set[subprocess.Popen] = set()
 _live_lock = threading.Lock()
 _stopping = threading.Event()
@@ -86,7 +88,8 @@ def run(args: Sequence[str], on_progress: Callable[[float], None] | None = None,
         if code != 0:
             errors.seek(0)
             lines = [x for x in errors.read().decode(errors="replace").splitlines() if x.strip()]
-            reason = lines[-1].strip() if lines else f"exit status {code}"
+            # the first error is the cause; FFmpeg's threads then report their own endings
+            reason = _BRACKETS.sub("", lines[0]).strip() if lines else f"exit status {code}"
             raise FFmpegError(f"ffmpeg failed: {reason}")
 
 

@@ -52,9 +52,9 @@ def probe(path: str | Path, keyframes: bool = False) -> MediaInfo:
             marks: tuple[float, ...] = ()
             if keyframes:
                 marks = _keyframes(container, video)
-            return MediaInfo(duration, video.codec_context.name, video.codec_context.width,
+            return MediaInfo(duration, video.codec.canonical_name, video.codec_context.width,
                              video.codec_context.height, float(rate),
-                             audio.codec_context.name if audio else None, marks)
+                             audio.codec.canonical_name if audio else None, marks)
     except ProbeError:
         raise
     except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:

@@ -85,7 +85,8 @@ def transcode(job: Job, timeout: float | None = None) -> Record:
 
 def command(src: str, dst: str, s: Settings, info: MediaInfo | None = None) -> list[str]:
     """FFmpeg's arguments for one encode (after the global ones ffmpeg.run adds)."""
-    args = ["-y", "-threads", str(s.threads), "-i", src, "-map", "0:v:0"]
+    # -xerror: a decoding error fails the encode (a corrupt input is an error, not concealed)
+    args = ["-y", "-xerror", "-threads", str(s.threads), "-i", src, "-map", "0:v:0"]
     codec = CODECS.get(s.codec)
     encoder = codec.encoder if codec else s.codec
     filters = []

@@ -1,0 +1,37 @@
+"""Helpers of the encode tests: make a clip with the bundled FFmpeg, copy one, find leftovers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import imageio_ffmpeg
+
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def make_clip(path: Path, seconds: float = 1, size: str = "160x120", audio: bool = True,
+              extra: tuple[str, ...] = ()) -> Path:
+    """A testsrc2 clip (with a sine tone unless ``audio`` is False)."""
+    args = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440"]
+    args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"]
+    args += ["-pix_fmt", "yuv420p"] if size == "160x120" else []
+    args += ["-c:a", "aac"] if audio else []
+    subprocess.run([*args, *extra, str(path)], check=True)
+    return path
+
+
+
+def put(clip: Path, where: Path) -> Path:
+    """Copy ``clip`` to ``where`` (folders made), for a test's own input tree."""
+    where.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(clip, where)
+    return where
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files or chunk folders of gilwise encode under ``folder``."""
+    return sorted(p for p in folder.rglob("*") if ".gilwise-" in p.name)

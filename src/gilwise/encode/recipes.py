@@ -90,7 +90,7 @@ def load_recipe(name_or_file: str) -> dict[str, Any]:
         return dict(RECIPES[name_or_file])
     path = Path(name_or_file)
     if not path.suffix == ".json":
-        raise SettingsError(f"--recipe {name_or_file!r}: not one of {', '.join(RECIPES)} "
+        raise SettingsError(f"--recipe {name_or_file}: not one of {', '.join(RECIPES)}, "
                             "nor a .json file")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

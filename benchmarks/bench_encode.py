@@ -4,7 +4,8 @@
 crf 23 + AAC, with the same FFmpeg binary (imageio-ffmpeg's). Contenders, side by side in one
 run (round-robin repeats): the FFmpeg CLI in a loop with its default threads (what most
 people script), the same loop with one encoder thread, and `gilwise encode` with its
-defaults (one single-thread encode per core, each output verified: decoded in full).
+defaults (one single-thread encode per core, each output verified: read to the end,
+its first frame decoded).
 Target: gilwise >= 1.15x faster than the default-threads loop (18.5 s against 21.8 s was
 measured possible on this 2-core machine).
 """
@@ -60,25 +61,27 @@ def main() -> int:
     try:
         clips = make_clips(work, count, seconds)
         out = work / "out"
-        video = count * seconds  # items: seconds of video, so the rate reads as x real time
+        frames = count * seconds * 30
 
         def fresh() -> None:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
 
         cs = [
-            h.Contender("gilwise encode (defaults)", video, lambda: gilwise_encode(clips, out),
+            h.Contender("gilwise encode (defaults)", frames, lambda: gilwise_encode(clips, out),
                         setup=fresh),
-            h.Contender("FFmpeg CLI loop, default threads", video,
+            h.Contender("gilwise encode --mode auto", frames,
+                        lambda: gilwise_encode(clips, out, mode="auto"), setup=fresh),
+            h.Contender("FFmpeg CLI loop, default threads", frames,
                         lambda: cli_loop(clips, out, []), setup=fresh),
-            h.Contender("FFmpeg CLI loop, 1 thread", video,
+            h.Contender("FFmpeg CLI loop, 1 thread", frames,
                         lambda: cli_loop(clips, out, ["-threads", "1"]), setup=fresh),
         ]
         h.measure(cs, repeats)
-        loop = cs[1]
+        loop = cs[2]
         print(f"{count} clips x {seconds} s, 640x360 30 fps -> x264 medium crf 23 + AAC; "
               f"{usable_cores()} usable cores; FFmpeg {ffmpeg_exe()}")
-        print(h.table("Batch encoding (items: seconds of video)", cs, unit="x real time",
+        print(h.table("Batch encoding (items: frames)", cs, unit="frames/s",
                       extra={"vs default-threads loop": lambda c:
                              f"{loop.median / c.median:.2f}x"}))
         ratio = loop.median / cs[0].median

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from _clips import leftovers, put
 
-from gilwise.encode import encode
+from gilwise.encode import encode, usable_cores
 from gilwise.encode.probe import count_frames, probe
 
 MODES = ["threads", "processes"]
@@ -24,7 +24,8 @@ def only(batch):
     ("av1", "mp4", "av1"), ("mpeg4", "mkv", "mpeg4"),
 ])
 def test_each_codec_and_container_gives_a_verified_output(tmp_path, clips, codec, fmt, family):
-    rec = only(encode(clips["a"], tmp_path, codec=codec, format=fmt, preset="ultrafast"))
+    rec = only(encode(clips["a"], tmp_path, codec=codec, format=fmt, preset="ultrafast",
+                      verify_decode=True))
     assert rec.ok, rec.error
     info = probe(rec.output)
     assert info.video_codec == family
@@ -100,10 +101,17 @@ def test_a_batch_mirrors_the_tree_and_says_how_it_ran(tmp_path, clips, mode):
 
 
 def test_auto_mode_decides_and_gives_its_reason(tmp_path, clips):
-    batch = encode([clips["a"], clips["silent"]], tmp_path, workers=2)
+    batch = encode([clips["a"], clips["silent"]], tmp_path, workers=2, mode="auto")
     assert all(r.ok for r in batch)
     assert batch.mode in ("threads", "processes") and batch.workers == 2
-    assert batch.reason and "asked for" not in batch.reason
+    assert batch.reason and "asked for" not in batch.reason and "FFmpeg" not in batch.reason
+
+
+def test_by_default_threads_drive_the_ffmpeg_processes_and_say_why(tmp_path, clips):
+    batch = encode([clips["a"], clips["silent"]], tmp_path)
+    assert all(r.ok for r in batch)
+    assert (batch.mode, batch.workers) == ("threads", usable_cores())
+    assert batch.reason.startswith("each encode is an FFmpeg process")
 
 
 def test_a_timeout_kills_ffmpeg_and_leaves_nothing(tmp_path, clips):

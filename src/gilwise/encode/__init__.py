@@ -24,6 +24,10 @@ from gilwise.encode.transcode import Record
 __all__ = ["Batch", "Record", "SettingsError", "encode", "usable_cores"]
 
 
+THREADS_REASON = ("each encode is an FFmpeg process that a thread waits on, GIL released "
+                  "(--mode auto: measured instead)")
+
+
 def usable_cores() -> int:
     """Cores this process may run on (its CPU affinity where the OS tells)."""
     if hasattr(os, "process_cpu_count"):
@@ -39,13 +43,15 @@ class Batch:
 
     def __init__(self, jobs: list[Job], skipped: list[Job], missing: list[str], *,
                  workers: int, mode: str, dry_run: bool, timeout: float | None,
-                 split: bool, chunk_seconds: float,
+                 split: bool, chunk_seconds: float, decode_all: bool,
                  on_progress: Callable[[float, float], None] | None) -> None:
         self.jobs, self.skipped, self.missing = jobs, skipped, missing
         self.workers, self.mode, self.dry_run = workers, mode, dry_run
         self.threads = jobs[0].settings.threads if jobs else 1
-        self.reason = "nothing to encode" if not jobs else ""
+        self.reason = "nothing to encode" if not jobs else THREADS_REASON if mode == "threads" \
+            else ""
         self.timeout, self.split, self.chunk_seconds = timeout, split, chunk_seconds
+        self.decode_all = decode_all
         self.cleaned: list[Path] = []
         self.on_progress = on_progress
         self.total_seconds = sum(_duration(j.input) for j in jobs)
@@ -86,7 +92,8 @@ class Batch:
             yield from split_encode(self)
             return
         transcode.progress_sink = self._progress
-        task = functools.partial(transcode.transcode, timeout=self.timeout)
+        task = functools.partial(transcode.transcode, timeout=self.timeout,
+                                 decode_all=self.decode_all)
         results = gilwise.map(task, self.jobs, mode=self.mode, workers=self.workers,
                               chunksize=1, ordered=False, outcomes=True, on_error="return",
                               progress=False)
@@ -94,7 +101,8 @@ class Batch:
         try:
             for outcome in results:
                 self.mode, self.workers = results.info.mode, results.info.workers
-                self.reason = results.info.reason
+                if self.mode != "threads" or not self.reason:
+                    self.reason = results.info.reason
                 record = outcome.value if outcome.ok else _crashed(outcome)
                 self._done[record.input] = record.duration
                 if self.on_progress:
@@ -116,11 +124,14 @@ def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,
            preset: str | None = None, scale: str | None = None, fps: float | None = None,
            audio: str | None = None, audio_bitrate: str | None = None, no_audio: bool = False,
            format: str | None = None, threads: int | None = None, workers: int | None = None,
-           mode: str = "auto", force: bool = False, dry_run: bool = False,
+           mode: str = "threads", force: bool = False, dry_run: bool = False,
            timeout: float | None = None, split: bool = False, chunk_seconds: float = 10.0,
+           verify_decode: bool = False,
            on_progress: Callable[[float, float], None] | None = None) -> Batch:
     """Plan the batch and check every option now (SettingsError names a bad one, before any
-    work); iterating the Batch encodes, one Record per input. Stale temporary files of a
+    work); iterating the Batch encodes, one Record per input. Each output is verified before
+    it is renamed into place: read to the end, first frame decoded (``verify_decode``: every
+    frame), duration and streams checked. Stale temporary files of a
     killed run are removed from ``out_dir`` first (not in a dry run)."""
     try:
         ffmpeg.ffmpeg_exe()
@@ -148,7 +159,8 @@ def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,
             draft = plan(list(inputs), out_dir, settings, force=force)
     batch = Batch(draft.jobs, draft.existing, draft.missing, workers=workers, mode=mode,
                   dry_run=dry_run, timeout=timeout, split=split,
-                  chunk_seconds=chunk_seconds, on_progress=on_progress)
+                  chunk_seconds=chunk_seconds, decode_all=verify_decode,
+                  on_progress=on_progress)
     if not dry_run:
         batch.cleaned = clean_stale(out_dir)
     return batch

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gilwise.encode import ffmpeg
 from gilwise.encode.plan import Job
-from gilwise.encode.probe import MediaInfo, ProbeError, count_frames, probe
+from gilwise.encode.probe import MediaInfo, ProbeError, check_file, count_frames, probe
 from gilwise.encode.recipes import (
     AUDIO,
     CODECS,
@@ -53,20 +53,29 @@ class VerifyError(Exception):
 progress_sink: Callable[[str, float], None] | None = None
 
 
-def transcode(job: Job, timeout: float | None = None) -> Record:
-    """Encode ``job.input`` into ``job.output``, never leaving a partial output."""
+def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) -> Record:
+    """Encode ``job.input`` into ``job.output``, never leaving a partial output
+    (``decode_all``: verify by decoding every frame, not only the first)."""
     started = time.perf_counter()
     rec = Record(job.input, job.output, ok=False, status="failed")
     with contextlib.suppress(OSError):
         rec.in_bytes = os.path.getsize(job.input)
     try:
-        info = probe(job.input)
-        rec.duration = info.duration
+        check_file(job.input)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         sink = progress_sink
         report = (lambda s: sink(job.input, s)) if sink else None
-        ffmpeg.run(command(job.input, job.temp, job.settings, info), report, timeout)
-        rec.frames = verify(job.temp, info, job.settings)
+        # FFmpeg starts first, the input probed after: the first moments of a job then wait
+        # on FFmpeg like the rest of it (auto mode measures them), and only a failed encode
+        # pays for asking why
+        try:
+            ffmpeg.run(command(job.input, job.temp, job.settings), report, timeout)
+        except ffmpeg.FFmpegError:
+            probe(job.input)  # a bad input: its own reason (not a video, truncated...)
+            raise
+        info = probe(job.input)
+        rec.duration = info.duration
+        rec.frames = verify(job.temp, info, job.settings, decode_all)
         _fsync(job.temp)
         os.replace(job.temp, job.output)
         _fsync(os.path.dirname(job.output) or ".")
@@ -142,12 +151,13 @@ def _quality(s: Settings, encoder: str) -> list[str]:
     return args
 
 
-def verify(path: str, source: MediaInfo, s: Settings) -> int:
-    """Check the encoded file: it decodes (every frame, counted), its duration is within a
-    frame or two of the input's, and it has the streams asked for. Returns its frames."""
+def verify(path: str, source: MediaInfo, s: Settings, decode_all: bool = False) -> int:
+    """Check the encoded file: it reads to the end and decodes (its first frame, or every
+    frame with ``decode_all``), its duration is within a frame or two of the input's, and it
+    has the streams asked for. Returns its frame count."""
     try:
         out = probe(path)
-        frames = count_frames(path)
+        frames = count_frames(path, decode_all)
     except ProbeError as exc:
         raise VerifyError(f"the encoded file is unreadable: {exc}") from None
     frame = max(source.frame_seconds, 1 / s.fps if s.fps else 0.0)

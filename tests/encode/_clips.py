@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -35,3 +36,10 @@ def put(clip: Path, where: Path) -> Path:
 def leftovers(folder: Path) -> list[Path]:
     """Temporary files or chunk folders of gilwise encode under ``folder``."""
     return sorted(p for p in folder.rglob("*") if ".gilwise-" in p.name)
+
+
+def wait_for(condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)

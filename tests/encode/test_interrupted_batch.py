@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from _clips import leftovers, make_clip, put
+from _clips import leftovers, make_clip, put, wait_for
 
 from gilwise.encode import encode
 from gilwise.encode.probe import count_frames
@@ -47,13 +47,6 @@ def still_running(processes: list[psutil.Process], seconds: float = 1.0) -> list
         if not running or time.monotonic() > deadline:
             return running
         time.sleep(0.02)
-
-
-def wait_for(condition, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])

@@ -53,6 +53,7 @@ class Batch:
         self.timeout, self.split, self.chunk_seconds = timeout, split, chunk_seconds
         self.decode_all = decode_all
         self.cleaned: list[Path] = []
+        self.resumed = 0  # --split: chunks found done in the journal of an interrupted run
         self.on_progress = on_progress
         self.total_seconds = sum(_duration(j.input) for j in jobs)
         self._done: dict[str, float] = {}
@@ -67,6 +68,13 @@ class Batch:
         self._done[source] = seconds
         if self.on_progress:
             self.on_progress(self.seconds_done(), self.total_seconds)
+
+    def ran(self, info: gilwise.RunInfo) -> None:
+        """Note how gilwise ran the jobs (auto's reason when it measured)."""
+        self.mode, self.workers = info.mode, info.workers
+        if self.reason != THREADS_REASON:
+            self.reason = info.reason
+        self.resumed += info.from_journal
 
     def __iter__(self) -> Iterator[Record]:
         for miss in self.missing:
@@ -100,9 +108,7 @@ class Batch:
         finished = False
         try:
             for outcome in results:
-                self.mode, self.workers = results.info.mode, results.info.workers
-                if self.mode != "threads" or not self.reason:
-                    self.reason = results.info.reason
+                self.ran(results.info)
                 record = outcome.value if outcome.ok else _crashed(outcome)
                 self._done[record.input] = record.duration
                 if self.on_progress:

@@ -165,6 +165,9 @@ def _summary(console: Console, batch: Batch, records: list[Record], seconds: flo
     if batch.jobs:
         console.print(f"mode: {batch.mode} x{batch.workers}, {batch.threads} encoder "
                       f"thread(s) each ({batch.reason})", markup=False)
+    if batch.resumed:
+        console.print(f"resumed: {batch.resumed} chunk(s) were done by an earlier run",
+                      markup=False)
     if batch.cleaned:
         console.print(f"removed {len(batch.cleaned)} temporary file(s) left by a killed run",
                       markup=False)

@@ -20,7 +20,7 @@ import gilwise
 from gilwise.encode import ffmpeg
 from gilwise.encode.plan import Job
 from gilwise.encode.probe import MediaInfo, ProbeError, probe
-from gilwise.encode.recipes import AUDIO, CONTAINERS
+from gilwise.encode.recipes import AUDIO, CONTAINERS, Settings
 from gilwise.encode.transcode import Record, VerifyError, command, verify
 
 if TYPE_CHECKING:
@@ -34,8 +34,8 @@ class Piece:
 
     source: str
     target: str
-    job: Job
-    audio: bool = False
+    settings: Settings  # not the Job: its temporary names belong to one run, and the journal
+    audio: bool = False  # knows a piece by its digest, the same in every run
 
 
 def cut_points(keyframes: tuple[float, ...], chunk_seconds: float) -> list[float]:
@@ -81,7 +81,7 @@ def encode_piece(piece: Piece, timeout: float | None = None) -> str:
     """Encode one piece into a temporary name, then rename it: a piece file is complete."""
     target = Path(piece.target)
     temp = target.with_name(target.name + ".part")
-    s = piece.job.settings
+    s = piece.settings
     if piece.audio:
         args = ["-y", "-i", piece.source, "-map", "0:a:0", "-vn", "-sn", "-dn",
                 "-c:a", AUDIO[s.audio][0]]
@@ -139,10 +139,10 @@ def _one(batch: Batch, job: Job) -> Record:
         segments = cut(job, info, batch.chunk_seconds, folder)
         encoded = folder / "encoded"
         encoded.mkdir(exist_ok=True)
-        pieces = [Piece(str(seg), str(encoded / seg.name), job) for seg in segments]
+        pieces = [Piece(str(seg), str(encoded / seg.name), job.settings) for seg in segments]
         s = job.settings
         if info.audio_codec is not None and not s.no_audio and s.audio != "copy":
-            pieces.insert(0, Piece(job.input, str(encoded / "audio.mka"), job, audio=True))
+            pieces.insert(0, Piece(job.input, str(encoded / "audio.mka"), s, audio=True))
         task = functools.partial(encode_piece, timeout=batch.timeout)
         results = gilwise.map(task, pieces, mode=batch.mode, workers=batch.workers,
                               chunksize=1, ordered=True, journal=folder / "journal.sqlite",
@@ -154,8 +154,7 @@ def _one(batch: Batch, job: Job) -> Record:
             raise ffmpeg.FFmpegError(f"a chunk failed: {str(exc).splitlines()[0]}") from None
         finally:
             results.close()
-        batch.mode, batch.workers, batch.reason = (results.info.mode, results.info.workers,
-                                                   results.info.reason)
+        batch.ran(results.info)
         audio = done[0] if pieces and pieces[0].audio else None
         chunks = [d for d, p in zip(done, pieces) if not p.audio]
         rec.frames = join(job, info, chunks, audio, batch.decode_all)

@@ -19,10 +19,11 @@ from gilwise.encode.split import cut_points
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def test_cut_points_are_the_first_keyframes_a_chunk_length_apart():
-    keyframes = (0.0, 1.0, 2.0, 2.5, 4.0, 4.5, 7.0, 8.0)
-    assert cut_points(keyframes, 2.0) == [2.0, 4.0, 7.0]
-    assert cut_points(keyframes, 10.0) == []
+def test_cut_points_are_the_keyframes_nearest_a_chunk_length_apart():
+    keyframes = (0.0, 1.0, 2.0, 2.5, 4.0, 4.5, 7.0, 8.0, 8.5)
+    assert cut_points(keyframes, 2.0) == [2.0, 4.0, 7.0, 8.5]
+    assert cut_points((0.0, 8.33, 16.67), 10.0) == [8.33, 16.67]  # x264's sparse keyframes
+    assert cut_points(keyframes, 10.0) == [8.5]
 
 
 def test_a_split_encode_lasts_as_long_and_has_the_frames_of_the_unsplit_one(tmp_path, clips):

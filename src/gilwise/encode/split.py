@@ -39,13 +39,17 @@ class Piece:
 
 
 def cut_points(keyframes: tuple[float, ...], chunk_seconds: float) -> list[float]:
-    """Keyframes at which to cut: the first one at least ``chunk_seconds`` after the last cut."""
+    """Keyframes at which to cut: each time the one nearest to ``chunk_seconds`` after the
+    last cut (so chunks stay near that length even where keyframes are sparse: x264 places
+    one every 250 frames by default)."""
     points: list[float] = []
     last = keyframes[0] if keyframes else 0.0
-    for t in keyframes[1:]:
-        if t - last >= chunk_seconds - 1e-6:
-            points.append(t)
-            last = t
+    later = [t for t in keyframes if t > last]
+    while later:
+        best = min(later, key=lambda t: abs(t - (last + chunk_seconds)))
+        points.append(best)
+        last = best
+        later = [t for t in later if t > last]
     return points
 
 

@@ -67,7 +67,8 @@ def bench_split(work: Path, seconds: int, repeats: int) -> bool:
     cs = [
         h.Contender("gilwise encode --split", frames,
                     lambda: gilwise_encode([long], out, split=True)),
-        h.Contender("gilwise encode, unsplit (x264 on every core)", frames, lambda: gilwise_encode([long], out)),
+        h.Contender("gilwise encode, unsplit (x264 on every core)", frames,
+                    lambda: gilwise_encode([long], out)),
     ]
     h.measure(cs, repeats)
     print(h.table(f"One {seconds} s clip (items: frames)", cs, unit="frames/s"))

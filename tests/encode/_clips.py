@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
+import psutil
 
 FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
@@ -43,3 +44,20 @@ def wait_for(condition, seconds: float = 60.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.01)
+
+
+def still_running(processes: list[psutil.Process], seconds: float = 1.0) -> list:
+    """Those of ``processes`` still running after ``seconds`` (a zombie has stopped: an
+    orphan waits for a reaper that a container may not have)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        running = []
+        for p in processes:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    running.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        if not running or time.monotonic() > deadline:
+            return running
+        time.sleep(0.02)

@@ -7,12 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
-from _clips import leftovers, make_clip, put, wait_for
+from _clips import leftovers, make_clip, put, still_running, wait_for
 
 from gilwise.encode import encode
 from gilwise.encode.probe import count_frames
@@ -30,23 +29,6 @@ def slow_clip(tmp_path_factory) -> Path:
 def command(*extra: str) -> list[str]:
     return [sys.executable, "-m", "gilwise", "encode", "in", "-o", "out", "--preset",
             "veryslow", *extra]
-
-
-def still_running(processes: list[psutil.Process], seconds: float = 1.0) -> list:
-    """Those of ``processes`` still running after ``seconds`` (a zombie has stopped: an
-    orphan waits for a reaper that a container may not have)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        running = []
-        for p in processes:
-            try:
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    running.append(p)
-            except psutil.NoSuchProcess:
-                pass
-        if not running or time.monotonic() > deadline:
-            return running
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])

@@ -10,7 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from _clips import make_clip, wait_for
+import psutil
+import pytest
+from _clips import make_clip, still_running, wait_for
 
 from gilwise.encode import encode
 from gilwise.encode.probe import count_frames, probe
@@ -39,7 +41,8 @@ def test_a_split_encode_lasts_as_long_and_has_the_frames_of_the_unsplit_one(tmp_
     assert sorted(p.name for p in (tmp_path / "split").iterdir()) == ["long.mp4"]
 
 
-def test_a_killed_split_resumes_its_finished_chunks(tmp_path):
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_an_interrupted_split_resumes_its_finished_chunks(tmp_path, how):
     (tmp_path / "in").mkdir()
     clip = make_clip(tmp_path / "in" / "long.mkv", seconds=6, size="320x240")
     env = {**os.environ, "PYTHONPATH": SRC}
@@ -50,8 +53,11 @@ def test_a_killed_split_resumes_its_finished_chunks(tmp_path):
     out = tmp_path / "out"
     wait_for(lambda: len(list(out.glob(".*/encoded/0000*.mkv"))) >= 2)
     time.sleep(0.6)  # the journal commits at least every half second
-    cli.send_signal(signal.SIGKILL)
+    encoders = psutil.Process(cli.pid).children(recursive=True)
+    cli.send_signal(how)
     cli.wait(timeout=30)
+    assert cli.returncode == (130 if how == signal.SIGINT else -signal.SIGKILL)
+    assert still_running(encoders, seconds=0.5) == []
     rerun = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
                            timeout=120)
     assert rerun.returncode == 0, rerun.stderr

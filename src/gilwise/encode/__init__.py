@@ -94,18 +94,30 @@ class Batch:
 
     def _run(self) -> Iterator[Record]:
         ffmpeg.allow()
-        if self.split:
-            from gilwise.encode.split import split_encode
+        finished = False
+        try:
+            if self.split:
+                from gilwise.encode.split import split_encode
 
-            yield from split_encode(self)
-            return
+                yield from split_encode(self)
+            else:
+                yield from self._map()
+            finished = True
+        finally:
+            if not finished:  # Ctrl-C, an error, the caller stopped reading: stop FFmpeg now
+                ffmpeg.stop_all()
+                for job in self.jobs:
+                    with contextlib.suppress(OSError):
+                        os.unlink(job.temp)
+
+    def _map(self) -> Iterator[Record]:
+        """Every job through ``gilwise.map``, one FFmpeg each; records as they finish."""
         transcode.progress_sink = self._progress
         task = functools.partial(transcode.transcode, timeout=self.timeout,
                                  decode_all=self.decode_all)
         results = gilwise.map(task, self.jobs, mode=self.mode, workers=self.workers,
                               chunksize=1, ordered=False, outcomes=True, on_error="return",
                               progress=False)
-        finished = False
         try:
             for outcome in results:
                 self.ran(results.info)
@@ -114,15 +126,9 @@ class Batch:
                 if self.on_progress:
                     self.on_progress(self.seconds_done(), self.total_seconds)
                 yield record
-            finished = True
         finally:
             transcode.progress_sink = None
-            if not finished:  # Ctrl-C, an error, the caller stopped reading: stop FFmpeg now
-                ffmpeg.stop_all()
-                results.close()
-                for job in self.jobs:
-                    with contextlib.suppress(OSError):
-                        os.unlink(job.temp)
+            results.close()
 
 
 def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,

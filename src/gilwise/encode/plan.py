@@ -15,7 +15,7 @@ from gilwise.encode.recipes import Settings
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                     ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".y4m"}
 # `.name.mp4.gilwise-1234.part`: hidden, and owned by process 1234 (the run that planned it)
-TEMP_PATTERN = re.compile(r"^\..+\.gilwise-(\d+)\.(part|chunks)$")
+TEMP_PATTERN = re.compile(r"^\..+\.gilwise-(\d+)\.part$")
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,6 @@ class Job:
     def temp(self) -> str:
         out = Path(self.output)
         return str(out.with_name(f".{out.name}.gilwise-{self.owner}.part"))
-
-    @property
-    def chunk_dir(self) -> str:
-        out = Path(self.output)
-        return str(out.with_name(f".{out.name}.gilwise-{self.owner}.chunks"))
 
 
 @dataclass
@@ -94,8 +89,9 @@ def plan(inputs: list[str | Path], out_dir: str | Path, settings: Settings,
 
 
 def clean_stale(out_dir: str | Path) -> list[Path]:
-    """Remove the temporary files and chunk folders under ``out_dir`` whose run is gone
-    (killed); those of a live run are left alone. Returns what was removed."""
+    """Remove the temporary files under ``out_dir`` whose run is gone (killed); those of a
+    live run are left alone (and --split's chunk folders, kept to resume). Returns what was
+    removed."""
     removed: list[Path] = []
     out_dir = Path(out_dir)
     if not out_dir.is_dir():

@@ -106,7 +106,7 @@ def join(job: Job, info: MediaInfo, chunks: list[str], audio: str | None,
          decode_all: bool = False) -> int:
     """Concatenate the encoded chunks (and the audio) into the job's temporary file and
     verify it against the input; returns its frame count."""
-    listing = Path(job.temp).with_name(Path(job.temp).name + ".txt")
+    listing = work_folder(job) / "chunks.txt"
     listing.write_text("".join("file '{}'\n".format(os.path.abspath(c).replace("'", "'\\''"))
                                for c in chunks),
                        encoding="utf-8")
@@ -119,10 +119,7 @@ def join(job: Job, info: MediaInfo, chunks: list[str], audio: str | None,
     muxer = CONTAINERS[s.container][0]
     if muxer == "mp4":
         args += ["-movflags", "+faststart"]
-    try:
-        ffmpeg.run([*args, "-f", muxer, job.temp])
-    finally:
-        listing.unlink(missing_ok=True)
+    ffmpeg.run([*args, "-f", muxer, job.temp])
     return verify(job.temp, info, s, decode_all)
 
 

@@ -14,15 +14,20 @@ FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()
 
 
 def make_clip(path: Path, seconds: float = 1, size: str = "160x120", audio: bool = True,
-              extra: tuple[str, ...] = ()) -> Path:
-    """A testsrc2 clip (with a sine tone unless ``audio`` is False)."""
-    args = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"]
+              pix_fmt: str = "yuv420p") -> Path:
+    """A testsrc2 clip (with a sine tone unless ``audio`` is False). An odd size needs a
+    ``pix_fmt`` without chroma subsampling (yuv444p): FFmpeg crops it to even for 4:2:0."""
+    width, height = (int(x) for x in size.split("x"))
+    # testsrc2 makes even sizes only: an odd one is cropped from the next even size up
+    source = (f"testsrc2=size={width + width % 2}x{height + height % 2}:rate=30,"
+              f"format={pix_fmt},crop={width}:{height}")
+    args = [FFMPEG, "-v", "error", "-y", "-f", "lavfi", "-i", source]
     if audio:
         args += ["-f", "lavfi", "-i", "sine=frequency=440"]
     args += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", "30"]
-    args += ["-pix_fmt", "yuv420p"] if size == "160x120" else []
+    args += ["-pix_fmt", pix_fmt]
     args += ["-c:a", "aac"] if audio else []
-    subprocess.run([*args, *extra, str(path)], check=True)
+    subprocess.run([*args, str(path)], check=True)
     return path
 
 

@@ -19,7 +19,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
     found = {
         "a": make_clip(d / "a.mp4"),
         "silent": make_clip(d / "silent.mp4", audio=False),
-        "odd": make_clip(d / "odd.mkv", size="321x241"),
+        "odd": make_clip(d / "odd.mkv", size="321x241", pix_fmt="yuv444p"),
         "long": make_clip(d / "long.mkv", seconds=6),
     }
     two = make_clip(d / "two.mkv", seconds=2)

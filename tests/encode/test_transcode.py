@@ -54,8 +54,10 @@ def test_audio_is_encoded_copied_or_dropped_as_asked(tmp_path, clips, options, a
     assert probe(rec.output).audio_codec == audio
 
 
-def test_an_odd_size_is_made_even_for_codecs_that_need_it(tmp_path, clips):
-    rec = only(encode(clips["odd"], tmp_path, preset="ultrafast"))
+@pytest.mark.parametrize("codec", ["h264", "h265", "vp9", "av1"])
+def test_an_odd_size_is_made_even_for_codecs_that_need_it(tmp_path, clips, codec):
+    assert (probe(clips["odd"]).width, probe(clips["odd"]).height) == (321, 241)
+    rec = only(encode(clips["odd"], tmp_path, codec=codec, preset="ultrafast"))
     assert rec.ok, rec.error
     info = probe(rec.output)
     assert (info.width, info.height) == (320, 240)

@@ -105,7 +105,8 @@ def command(src: str, dst: str, s: Settings, info: MediaInfo | None = None) -> l
         filters.append("scale=trunc(iw/2)*2:trunc(ih/2)*2")
     if s.fps:
         filters.append(f"fps={s.fps:g}")
-    args += ["-vf", ",".join(filters), "-filter_threads", str(s.threads)]
+    if filters:
+        args += ["-vf", ",".join(filters), "-filter_threads", str(s.threads)]
     args += ["-c:v", encoder, "-threads", str(s.threads)]
     if codec is not None:
         args += ["-pix_fmt", "yuv420p"]

@@ -7,10 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 from _clips import put
 
 from gilwise.encode.plan import clean_stale, plan
-from gilwise.encode.recipes import Settings
+from gilwise.encode.recipes import Settings, SettingsError
 
 
 def outputs(p, out):
@@ -66,3 +67,9 @@ def test_stale_temporary_files_of_a_dead_run_are_removed_and_a_live_runs_kept(tm
     removed = clean_stale(tmp_path)
     assert removed == [stale]
     assert live.exists() and not stale.exists()
+
+
+def test_an_output_that_would_replace_its_input_is_refused(tmp_path, clips):
+    put(clips["a"], tmp_path / "videos" / "a.mp4")
+    with pytest.raises(SettingsError, match=r"^-o .*a\.mp4 would be replaced by its own output"):
+        plan([tmp_path / "videos"], tmp_path / "videos", Settings())

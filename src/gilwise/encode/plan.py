@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gilwise.encode.recipes import Settings
+from gilwise.encode.recipes import Settings, SettingsError
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                     ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".y4m"}
@@ -83,6 +83,9 @@ def plan(inputs: list[str | Path], out_dir: str | Path, settings: Settings,
     for src, out in zip(files, outputs):
         if clashes[out] > 1:  # x.mov and x.mkv in one folder: keep the input's extension
             out = out.with_name(src.name + settings.extension)
+        if out.resolve() == src.resolve():
+            raise SettingsError(f"-o {out_dir}: {src} would be replaced by its own output "
+                                "(choose another output folder)")
         job = Job(str(src), str(out), settings)
         (existing if out.exists() and not force else jobs).append(job)
     return Plan(jobs, existing, missing)

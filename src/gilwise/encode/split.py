@@ -143,7 +143,8 @@ def _one(batch: Batch, job: Job) -> Record:
         pieces = [Piece(str(seg), str(encoded / seg.name), job.settings) for seg in segments]
         s = job.settings
         if info.audio_codec is not None and not s.no_audio and s.audio != "copy":
-            pieces.insert(0, Piece(job.input, str(encoded / "audio.mka"), s, audio=True))
+            # last: short, it fills the gap the last video chunk leaves on the other cores
+            pieces.append(Piece(job.input, str(encoded / "audio.mka"), s, audio=True))
         task = functools.partial(encode_piece, timeout=batch.timeout)
         results = gilwise.map(task, pieces, mode=batch.mode, workers=batch.workers,
                               chunksize=1, ordered=True, journal=folder / "journal.sqlite",
@@ -156,7 +157,7 @@ def _one(batch: Batch, job: Job) -> Record:
         finally:
             results.close()
         batch.ran(results.info)
-        audio = done[0] if pieces and pieces[0].audio else None
+        audio = done[-1] if pieces and pieces[-1].audio else None
         chunks = [d for d, p in zip(done, pieces) if not p.audio]
         rec.frames = join(job, info, chunks, audio, batch.decode_all)
         os.replace(job.temp, job.output)

@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--out", default=".", help="folder for gil-lab.png and gil-lab.json "
                      "(default: the current folder)")
     lab.add_argument("--quick", action="store_true", help="smaller sizes: under 30 s")
+    from gilwise.encode.cli import add_parser as add_encode_parser
+
+    add_encode_parser(sub)
     return parser
 
 
@@ -142,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gilwise.demo import run_demo
 
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
+        if args.command == "encode":
+            return args.run(args)
         if args.command == "lab":
             from gilwise.lab import run_lab
 

@@ -33,6 +33,7 @@ PUBLIC_NAMES = [
     "WorkerInitError",
     "explain",
     "map",
+    "usable_cores",
 ]
 OPTIONS = dataclasses.fields(Options)
 OPTION_TYPES = typing.get_type_hints(Options)

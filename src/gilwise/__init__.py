@@ -6,6 +6,7 @@
 """
 
 from gilwise._api import Pool, map
+from gilwise._options import usable_cores
 from gilwise._outcome import (
     Failure,
     GilwiseError,
@@ -38,6 +39,7 @@ __all__ = [
     "WorkerInitError",
     "explain",
     "map",
+    "usable_cores",
 ]
 __version__ = "0.1.0"
 

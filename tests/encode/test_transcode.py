@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from _clips import leftovers, put
 
-from gilwise.encode import encode, usable_cores
+from gilwise import usable_cores
+from gilwise.encode import encode
 from gilwise.encode.probe import count_frames, probe
 
 MODES = ["threads", "processes"]

@@ -21,20 +21,11 @@ from gilwise.encode.probe import ProbeError, probe
 from gilwise.encode.recipes import SettingsError, settings_from
 from gilwise.encode.transcode import Record
 
-__all__ = ["Batch", "Record", "SettingsError", "encode", "usable_cores"]
+__all__ = ["Batch", "Record", "SettingsError", "encode"]
 
 
 THREADS_REASON = ("each encode is an FFmpeg process that a thread waits on, GIL released "
                   "(--mode auto: measured instead)")
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS tells)."""
-    if hasattr(os, "process_cpu_count"):
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 class Batch:
@@ -153,7 +144,7 @@ def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,
                             "(imageio-ffmpeg and av)") from None
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
-    cores = usable_cores()
+    cores = gilwise.usable_cores()
     if workers is not None and workers < 1:
         raise SettingsError(f"--workers {workers}: must be at least 1")
     if chunk_seconds <= 0:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import math
 import multiprocessing
-import os
 import sys
 import threading
 import time
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from gilwise._options import usable_cores  # noqa: F401  (the lab reads it from here)
 from gilwise.lab import work
 
 KINDS = ("threads", "processes", "interpreters")
@@ -57,13 +57,6 @@ class Settings:
                    hash_mb=8, io_delay=0.05, io_tasks=32, io_workers=(1, 4, 16, 32),
                    ref_threads=8, ref_count=10_000, race_seconds=0.25,
                    trivial_tasks=2000, big_arg_mb=16, big_arg_tasks=10, start_repeats=3)
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS tells)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 def gil_enabled() -> bool:

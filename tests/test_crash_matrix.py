@@ -19,7 +19,7 @@ import pytest
 
 import gilwise
 from _crash import BAD, COUNT, HOWS, IN_THE_PARENT, STEPS, items, task
-from conftest import wait_for_no_workers
+from _workers import wait_for_no_workers
 from gilwise.backends.interpreters import InterpretersUnavailable, check_available
 
 FATAL = ("exit", "segfault")

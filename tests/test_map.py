@@ -14,7 +14,7 @@ import pytest
 
 import _work
 import gilwise
-from conftest import wait_for_no_workers
+from _workers import wait_for_no_workers
 from gilwise._chunking import UNSIZED_MAX
 from gilwise.backends._pool import DEPTH
 

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 import gilwise
-from conftest import wait_for_no_workers
+from _workers import wait_for_no_workers
 
 BAD = 3
 

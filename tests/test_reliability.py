@@ -18,7 +18,7 @@ import pytest
 
 import gilwise
 from _crash import HttpError
-from conftest import wait_for_no_workers, worker_processes
+from _workers import wait_for_no_workers, worker_processes
 
 BAD = 17
 WORKERS = 2

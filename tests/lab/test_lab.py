@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from conftest import wait_for_no_workers
+from _workers import wait_for_no_workers
 from gilwise.lab import EXPERIMENTS, LabReport, run_lab
 from gilwise.lab.model import CONFIRMED, INCONCLUSIVE, REFUTED
 from gilwise.lab.runners import Settings, gil_enabled, usable_cores

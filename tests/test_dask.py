@@ -265,3 +265,22 @@ def test_a_pool_keeps_its_cluster_across_maps_and_reports_outcomes():
     assert [o.value for o in first] == [x * x for x in range(5)]
     assert {o.worker for o in first} == {first[0].worker} != {""}  # the one worker's address
     assert second.info.workers == 1
+
+
+def tag_seen(_: object) -> str | None:
+    return _work.TAG
+
+
+def test_the_initializer_runs_in_each_worker_before_its_first_task(local_client):
+    tag = f"run-{time.monotonic_ns()}"
+    results = gilwise.map(tag_seen, range(20), mode="dask", chunksize=1, client=local_client,
+                          initializer=_work.remember, initargs=(tag,))
+    assert set(results) == {tag}
+    with pytest.raises(gilwise.WorkerInitError, match="no model file"):
+        list(gilwise.map(tag_seen, range(4), mode="dask", client=local_client,
+                         initializer=_work.fail_init))
+
+
+def test_the_scheduler_address_defaults_to_the_environment(scheduler, monkeypatch):
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", scheduler)
+    assert gilwise.explain(_work.square, [1], mode="dask").reason.endswith(f"at {scheduler}")

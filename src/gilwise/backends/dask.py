@@ -252,6 +252,9 @@ class DaskBackend(Backend):
                 ready.append((chunk_id, future))
             elif future.status == "error":
                 events.append(self._failed(chunk_id, future, size))
+            else:  # cancelled or lost on the cluster's side (a restart): send it again
+                reason = f"the Dask task was {future.status} on the cluster"
+                events.append(Lost(chunk_id, "died", reason, None))
         if ready:  # one round trip for every finished chunk
             blobs = self.client.gather([future for _, future in ready])
             for (chunk_id, _), blob in zip(ready, blobs):

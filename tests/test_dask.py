@@ -284,3 +284,10 @@ def test_the_initializer_runs_in_each_worker_before_its_first_task(local_client)
 def test_the_scheduler_address_defaults_to_the_environment(scheduler, monkeypatch):
     monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", scheduler)
     assert gilwise.explain(_work.square, [1], mode="dask").reason.endswith(f"at {scheduler}")
+
+
+def test_a_big_function_goes_to_the_workers_once_and_runs(local_client):
+    table = list(range(50_000))  # ~250 kB pickled: scattered once, not sent with each task
+    result = gilwise.map(lambda x: table[x] * 2, range(0, 50_000, 1000), mode="dask",
+                         chunksize=5, client=local_client)
+    assert list(result) == [x * 2 for x in range(0, 50_000, 1000)]

@@ -13,6 +13,7 @@ the timeout, a chunk is given up on (its late result is ignored) and its items s
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import pickle
@@ -35,6 +36,9 @@ INSTALL_HINT = "mode='dask' needs Dask distributed: pip install 'gilwise[dask]'"
 CONNECT_SECONDS = 5.0  # a scheduler that does not answer in this long is reported dead
 CAPACITY_REFRESH_SECONDS = 1.0  # clusters grow and shrink: re-read their threads this often
 CHUNKS_PER_THREAD = 2  # one running, one waiting on each thread: hides the round trip
+#: a function (with what it captures) bigger than this goes to every worker once (scatter)
+#: instead of with each task
+SCATTER_ABOVE = 100_000
 
 
 def check_available() -> None:
@@ -85,17 +89,17 @@ def describe_cluster(options: Options) -> Any:
 
 
 # ---------------------------------------------------------------- on the worker
-_loaded: dict[bytes, Callable[[Any], Any]] = {}  # function blob -> function, per process
+_loaded: dict[str, Callable[[Any], Any]] = {}  # function key -> function, per process
 _loading = threading.Lock()
 
 
-def _function(blob: bytes) -> Callable[[Any], Any]:
+def _function(key: str, blob: bytes) -> Callable[[Any], Any]:
     """The function of a map, unpickled (and its initializer run) once per worker process."""
-    fn = _loaded.get(blob)
+    fn = _loaded.get(key)
     if fn is not None:
         return fn
     with _loading:
-        if blob not in _loaded:
+        if key not in _loaded:
             fn, initializer, initargs = pickle.loads(blob)
             if initializer is not None:
                 try:
@@ -108,13 +112,14 @@ def _function(blob: bytes) -> Callable[[Any], Any]:
                     ) from None
             if len(_loaded) > 32:
                 _loaded.clear()  # one map's function at a time, in practice
-            _loaded[blob] = fn
-        return _loaded[blob]
+            _loaded[key] = fn
+        return _loaded[key]
 
 
-def run_task(fn_blob: bytes, chunk_id: int, items_blob: bytes, tracked: bool) -> bytes:
+def run_task(fn_key: str, fn_blob: bytes, chunk_id: int, items_blob: bytes,
+             tracked: bool) -> bytes:
     """One chunk on a Dask worker: the items' results (and per-item errors) as one blob."""
-    fn = _function(fn_blob)
+    fn = _function(fn_key, fn_blob)
     try:
         items = pickle.loads(items_blob)
     except BaseException as exc:  # noqa: BLE001 - the engine then sends the items alone
@@ -153,7 +158,8 @@ class DaskBackend(Backend):
         self._sizes: dict[int, int] = {}  # chunk id -> its number of items
         self._fn_name = "fn"
         self._finished: queue.SimpleQueue = queue.SimpleQueue()  # (chunk id, future)
-        self._fns: dict[int, bytes] = {}
+        self._fns: dict[int, tuple[str, Any]] = {}  # fn id -> (key, blob or its future)
+        self._fn_ids = itertools.count()
         self._capacity = CHUNKS_PER_THREAD
         self._capacity_read = 0.0
         self.peak_in_flight = 0  # the most futures in flight at once (tests check the window)
@@ -199,7 +205,7 @@ class DaskBackend(Backend):
 
     def close(self, kill: bool = False) -> None:
         self.cancel(list(self._futures))
-        self._fns.clear()
+        self._release_functions()
         if self._own_client and self.client is not None:
             self.client.close(timeout=2 if kill else 10)
             self.client, self._own_client = None, False
@@ -217,10 +223,22 @@ class DaskBackend(Backend):
             blob = dumps_to_worker((fn, opts.initializer, opts.initargs))
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from None
-        fn_id = len(self._fns)
-        self._fns[fn_id] = blob
+        # one map at a time runs on a backend: the last map's function can go
+        self._release_functions()
+        fn_id = next(self._fn_ids)
+        key = f"{fn_id}-{uuid.uuid4().hex}"
+        if len(blob) > SCATTER_ABOVE:
+            self._fns[fn_id] = (key, self.client.scatter(blob, broadcast=True, hash=False))
+        else:
+            self._fns[fn_id] = (key, blob)
         self._fn_name = getattr(fn, "__name__", type(fn).__name__)
         return fn_id
+
+    def _release_functions(self) -> None:
+        for _, blob in self._fns.values():
+            if not isinstance(blob, bytes):
+                blob.release()
+        self._fns.clear()
 
     def capacity(self) -> int:
         self._refresh()
@@ -232,8 +250,9 @@ class DaskBackend(Backend):
         except Exception as exc:
             raise PayloadError(f"an item could not be pickled: {exc}") from None
         key = f"gilwise-{self._fn_name}-{chunk.id}-{uuid.uuid4().hex}"
-        future = self.client.submit(run_task, self._fns[chunk.fn_id], chunk.id, items,
-                                    chunk.tracked, key=key, pure=False)
+        fn_key, fn_blob = self._fns[chunk.fn_id]
+        future = self.client.submit(run_task, fn_key, fn_blob, chunk.id, items, chunk.tracked,
+                                    key=key, pure=False)
         self._futures[chunk.id] = future
         self._sizes[chunk.id] = len(chunk.items)
         self.peak_in_flight = max(self.peak_in_flight, len(self._futures))

@@ -274,10 +274,25 @@ class DaskBackend(Backend):
             else:  # cancelled or lost on the cluster's side (a restart): send it again
                 reason = f"the Dask task was {future.status} on the cluster"
                 events.append(Lost(chunk_id, "died", reason, None))
-        if ready:  # one round trip for every finished chunk
+        if ready:
+            events += self._fetch(ready)
+        return events
+
+    def _fetch(self, ready: list[tuple[int, Any]]) -> list[Event]:
+        """The results of finished chunks: one round trip for all of them, or, where one
+        cannot be fetched (the worker holding it died and the rerun failed), one by one."""
+        try:
             blobs = self.client.gather([future for _, future in ready])
-            for (chunk_id, _), blob in zip(ready, blobs):
-                events.append(Done(chunk_id, decode_result(blob, chunk_id)))
+            return [Done(cid, decode_result(blob, cid)) for (cid, _), blob in zip(ready, blobs)]
+        except Exception:
+            pass
+        events: list[Event] = []
+        for chunk_id, future in ready:
+            try:
+                events.append(Done(chunk_id, decode_result(future.result(), chunk_id)))
+            except Exception as exc:
+                reason = f"its result was lost on the cluster: {type(exc).__name__}: {exc}"
+                events.append(Lost(chunk_id, "died", reason, None))
         return events
 
     def _failed(self, chunk_id: int, future: Any, size: int) -> Lost:

@@ -36,6 +36,7 @@ def startup_with_own_cluster() -> float:
 
 def main() -> int:
     args = h.parse_args(__doc__)
+    import dask
     from distributed import Client, LocalCluster
 
     tiny, plain_n, tasks, repeats = (
@@ -50,8 +51,10 @@ def main() -> int:
     h.measure([processes], repeats)
     cold = startup_with_own_cluster()
 
-    with LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
-                      dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
+    # as gilwise's own LocalCluster and the README advise for pure-Python work: no profiler
+    with dask.config.set({"distributed.worker.profile.enabled": False}), \
+            LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
+                         dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster, set_as_default=False) as client:
         warm = h.timed(lambda: list(gilwise.map(inc, [1], mode="dask", client=client)))
         tiny_cs = [
@@ -68,7 +71,8 @@ def main() -> int:
 
     print(h.table(f"tiny tasks (x + 1) on a {W}-worker LocalCluster", tiny_cs))
     print()
-    print(h.table(f"CPU-bound: {tasks} x ~{TASK_SECONDS * 1000:.0f} ms, {W} workers",
+    print(h.table(f"CPU-bound: {tasks} x ~{TASK_SECONDS * 1000:.0f} ms, {W} workers (Dask's "
+                  "profiler off)",
                   [dask_cpu, processes]))
     print()
     print(f"start-up: LocalCluster of {W} processes + first result {cold:.2f} s; "

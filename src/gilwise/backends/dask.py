@@ -184,10 +184,15 @@ class DaskBackend(Backend):
             except (OSError, TimeoutError) as exc:
                 raise GilwiseError(f"the Dask scheduler at {address} does not answer: {exc}"
                                    ) from None
-        self._cluster = LocalCluster(
-            n_workers=self.options.workers or usable_cores(), threads_per_worker=1,
-            processes=True, dashboard_address=":0", silence_logs=logging.ERROR,
-        )
+        import dask
+
+        # Dask's statistical profiler samples each worker's stack every 10 ms, holding its
+        # GIL: pure-Python work ran ~10% slower with it (64 x 25 ms: 0.95 s, 0.84 s without)
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            self._cluster = LocalCluster(
+                n_workers=self.options.workers or usable_cores(), threads_per_worker=1,
+                processes=True, dashboard_address=":0", silence_logs=logging.ERROR,
+            )
         return Client(self._cluster, set_as_default=False)
 
     def threads(self) -> dict[str, int]:

@@ -206,7 +206,11 @@ class DaskBackend(Backend):
         self._capacity_read = now
         total = sum(self.threads().values())
         self.size = max(1, total)
-        self._capacity = CHUNKS_PER_THREAD * self.size
+        # With a timeout, one chunk a thread: a timeout counts from the submission (Dask does
+        # not say when a task starts), and a chunk queued behind a long one would time out
+        # without having run. Else two: one waiting on each thread hides the round trip.
+        per_thread = 1 if self.options.timeout is not None else CHUNKS_PER_THREAD
+        self._capacity = per_thread * self.size
 
     def close(self, kill: bool = False) -> None:
         self.cancel(list(self._futures))

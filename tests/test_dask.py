@@ -289,3 +289,11 @@ def test_a_big_function_goes_to_the_workers_once_and_runs(local_client):
     result = gilwise.map(lambda x: table[x] * 2, range(0, 50_000, 1000), mode="dask",
                          chunksize=5, client=local_client)
     assert list(result) == [x * 2 for x in range(0, 50_000, 1000)]
+
+
+def test_the_cli_takes_a_scheduler_only_with_mode_dask():
+    cli = subprocess.run([sys.executable, "-m", "gilwise", "map", "_work:square", "-", "--json",
+                          "--scheduler", "tcp://127.0.0.1:8786"],
+                         input="1\n", capture_output=True, text=True, env=env(), timeout=60)
+    assert cli.returncode == 2
+    assert cli.stderr == "gilwise: error: --scheduler is for --mode dask\n"

@@ -297,3 +297,19 @@ def test_the_cli_takes_a_scheduler_only_with_mode_dask():
                          input="1\n", capture_output=True, text=True, env=env(), timeout=60)
     assert cli.returncode == 2
     assert cli.stderr == "gilwise: error: --scheduler is for --mode dask\n"
+
+
+def test_a_scripts_functions_and_classes_travel_by_value(scheduler, tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import sys, gilwise\n"
+        "class Point:\n"
+        "    def __init__(self, x): self.x = x\n"
+        "def double(p): return Point(p.x * 2)\n"
+        "out = gilwise.map(double, [Point(i) for i in range(5)], mode='dask',\n"
+        "                  scheduler=sys.argv[1])\n"
+        "print([p.x for p in out])\n"
+    )
+    run = subprocess.run([sys.executable, str(script), scheduler], capture_output=True,
+                         text=True, env=env(), timeout=60)
+    assert run.stdout == "[0, 2, 4, 6, 8]\n", run.stderr

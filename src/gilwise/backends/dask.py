@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from gilwise._options import Options, usable_cores
 from gilwise._outcome import GilwiseError, PayloadError, WorkerInitError, describe
-from gilwise._pickling import decode_result, dumps, dumps_to_worker, encode_result, undecodable
+from gilwise._pickling import decode_result, dumps_to_worker, encode_result, undecodable
 from gilwise._task import Chunk, run_chunk
 from gilwise.backends._base import Backend, Done, Event, Lost, drain
 
@@ -255,9 +255,9 @@ class DaskBackend(Backend):
 
     def submit(self, chunk: Chunk) -> None:
         try:
-            items = dumps(chunk.items)
+            items = dumps_to_worker(chunk.items)  # a __main__ class's instances by value
         except Exception as exc:
-            raise PayloadError(f"an item could not be pickled: {exc}") from None
+            raise PayloadError(f"the argument could not be pickled: {exc}") from None
         key = f"gilwise-{self._fn_name}-{chunk.id}-{uuid.uuid4().hex}"
         fn_key, fn_blob = self._fns[chunk.fn_id]
         future = self.client.submit(run_task, fn_key, fn_blob, chunk.id, items, chunk.tracked,

@@ -21,10 +21,11 @@ def no_leftover_workers():
 REQUIRED_MODES = {"interpreters": os.environ.get("GILWISE_REQUIRE_INTERPRETERS") == "1"}
 
 
-@pytest.fixture(params=list(MODE_SPECS))
+@pytest.fixture(params=[name for name, spec in MODE_SPECS.items() if not spec.cluster])
 def mode(request: pytest.FixtureRequest) -> str:
     """Every mode of the registry, for the behaviour all modes share; a mode this Python
-    cannot run is skipped with the reason (or fails, where GILWISE_REQUIRE_* asks for it)."""
+    cannot run is skipped with the reason (or fails, where GILWISE_REQUIRE_* asks for it).
+    Dask is left out (a cluster per test is too costly): tests/test_dask.py covers it."""
     why = MODE_SPECS[request.param].unavailable()
     if why:
         if REQUIRED_MODES.get(request.param):

@@ -85,7 +85,7 @@ def test_pool_map_takes_every_option_defaulting_to_the_pools_own():
 
 def test_help_shows_the_options_with_their_choices():
     text = pydoc.render_doc(gilwise.map, renderer=pydoc.plaintext)
-    assert "mode: Literal['auto', 'threads', 'processes', 'interpreters'] = 'auto'" in text
+    assert "mode: Literal['auto', 'threads', 'processes', 'interpreters', 'dask'] = 'auto'" in text
     assert "on_error: Literal['raise', 'skip', 'return'] = 'raise'" in text
     assert "**" not in text.split("\n\n")[1]  # the signature itself hides nothing
 
@@ -101,7 +101,7 @@ def test_the_typed_mode_choices_are_auto_and_the_registrys_modes():
 
 
 def test_the_command_line_offers_the_librarys_modes():
-    assert MODES == ("auto", "threads", "processes", "interpreters")  # no "dask" until it runs
+    assert MODES == ("auto", "threads", "processes", "interpreters", "dask")
     usage = subprocess.run([sys.executable, "-m", "gilwise", "map", "--help"],
                            capture_output=True, text=True, check=True).stdout
-    assert "--mode {auto,threads,processes,interpreters}" in usage
+    assert "--mode {auto,threads,processes,interpreters,dask}" in usage

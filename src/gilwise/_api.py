@@ -47,7 +47,7 @@ class Pool:
     def __init__(
         self,
         *,
-        mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
+        mode: Literal["auto", "threads", "processes", "interpreters", "dask"] = "auto",
         workers: int | None = None,
         ordered: bool = True,
         chunksize: int | Literal["auto"] = "auto",
@@ -66,9 +66,11 @@ class Pool:
         start_method: Literal["fork", "forkserver", "spawn"] | None = None,
         outcomes: bool = False,
         stats: bool = False,
+        scheduler: str | None = None,
+        client: Any = None,
     ) -> None:
         self._defaults = Options(**_options_in(locals()))
-        self._backends: dict[tuple[str, int], Backend] = {}
+        self._backends: dict[tuple[str, int, str | None, int], Backend] = {}
         self._closed = False
         self._running: set[int] = set()  # ids of backends a map is iterating over now
 
@@ -93,7 +95,7 @@ class Pool:
     def _backend(self, options: Options) -> Backend:
         if self._closed:
             raise RuntimeError("this Pool is closed")
-        key = (options.mode, options.worker_count())
+        key = (options.mode, options.worker_count(), options.scheduler, id(options.client))
         backend = self._backends.get(key)
         if backend is None:
             backend = self._backends[key] = make_backend(options)
@@ -106,7 +108,9 @@ class Pool:
         fn: Callable[[Any], Any],
         items: Iterable[Any],
         *,
-        mode: Literal["auto", "threads", "processes", "interpreters"] | PoolDefault = POOL_DEFAULT,
+        mode: Literal["auto", "threads", "processes", "interpreters", "dask"] | PoolDefault = (
+            POOL_DEFAULT
+        ),
         workers: int | None | PoolDefault = POOL_DEFAULT,
         ordered: bool | PoolDefault = POOL_DEFAULT,
         chunksize: int | Literal["auto"] | PoolDefault = POOL_DEFAULT,
@@ -127,6 +131,8 @@ class Pool:
         start_method: Literal["fork", "forkserver", "spawn"] | None | PoolDefault = POOL_DEFAULT,
         outcomes: bool | PoolDefault = POOL_DEFAULT,
         stats: bool | PoolDefault = POOL_DEFAULT,
+        scheduler: str | None | PoolDefault = POOL_DEFAULT,
+        client: Any | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -174,7 +180,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     fn: Callable[[Any], Any],
     items: Iterable[Any],
     *,
-    mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
+    mode: Literal["auto", "threads", "processes", "interpreters", "dask"] = "auto",
     workers: int | None = None,
     ordered: bool = True,
     chunksize: int | Literal["auto"] = "auto",
@@ -193,11 +199,14 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     start_method: Literal["fork", "forkserver", "spawn"] | None = None,
     outcomes: bool = False,
     stats: bool = False,
+    scheduler: str | None = None,
+    client: Any = None,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
     - ``mode``: "threads", "processes", "interpreters" (Python 3.14+: one GIL per
-      sub-interpreter), or "auto" (measure the first items and choose).
+      sub-interpreter), "dask" (tasks on a Dask cluster: ``pip install 'gilwise[dask]'``), or
+      "auto" (measure the first items and choose; never dask).
     - ``workers``: default one per usable core (threads: min(32, cores + 4)).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
@@ -216,6 +225,10 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,
       attempts, seconds, worker) instead of bare values; ``stats=True`` collects run
       statistics in ``.info.stats``.
+    - ``scheduler`` (mode="dask"): the address of a Dask scheduler, e.g.
+      "tcp://host:8786" (default: ``$DASK_SCHEDULER_ADDRESS``); ``client``: a
+      ``distributed.Client`` of yours instead. With neither, a LocalCluster of one worker
+      process per usable core runs the batch.
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.

@@ -11,7 +11,7 @@ from typing import Any, Literal, get_args
 from gilwise.backends.registry import MODE_SPECS
 
 # the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
-Mode = Literal["auto", "threads", "processes", "interpreters"]
+Mode = Literal["auto", "threads", "processes", "interpreters", "dask"]
 OnError = Literal["raise", "skip", "return"]
 StartMethod = Literal["fork", "forkserver", "spawn"]
 MODES: tuple[str, ...] = ("auto", *MODE_SPECS)  # the CLI's --mode choices too
@@ -55,6 +55,8 @@ class Options:
     start_method: StartMethod | None = None
     outcomes: bool = False
     stats: bool = False
+    scheduler: str | None = None
+    client: Any = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -89,6 +91,14 @@ class Options:
             )
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
+        if self.scheduler is not None and not isinstance(self.scheduler, str):
+            raise TypeError(f"scheduler={self.scheduler!r} must be an address such as "
+                            "'tcp://127.0.0.1:8786'")
+        for name in ("scheduler", "client"):
+            if getattr(self, name) is not None and self.mode != "dask":
+                raise ValueError(f"{name}= is for mode='dask', not mode={self.mode!r}")
+        if self.scheduler is not None and self.client is not None:
+            raise ValueError("give scheduler= or client=, not both")
 
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""

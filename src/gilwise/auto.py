@@ -307,8 +307,14 @@ def _unpicklable(fn: Callable, item: Any) -> str:
 
 
 def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> Decision:
-    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few)."""
-    trial = probe(fn, items, Options(**options))
+    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few).
+    With ``mode="dask"``: the cluster it would run on, its workers and threads (runs none)."""
+    opts = Options(**options)
+    if opts.mode == "dask":
+        from gilwise.backends.dask import describe_cluster
+
+        return describe_cluster(opts)
+    trial = probe(fn, items, opts)
     if trial.pending is not None:
         trial.pending.join()
     return trial.decision

@@ -83,6 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", default="-", help="JSONL output file (default: stdout)")
     m.add_argument("--mode", default="auto", choices=MODES,
                    help="how to run (default: auto, measured)")
+    m.add_argument("--scheduler", metavar="ADDRESS", help="with --mode dask: the Dask "
+                   "scheduler to run on, e.g. tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+                   "else a local cluster for this run)")
     m.add_argument("--workers", type=_positive_int, help="number of workers (default: cores "
                    "for CPU-bound work, more for I/O-bound)")
     m.add_argument("--chunksize", type=_positive_int, help="items per message (default: adapts)")
@@ -165,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _map(args: argparse.Namespace) -> int:
     if (args.retry_failed or args.key_by_item) and not args.journal:
         raise UsageError("--retry-failed and --key-by-item need --journal FILE")
+    if args.scheduler and args.mode != "dask":
+        raise UsageError("--scheduler is for --mode dask")
     fn = load_callable(args.function)
     stream = open_input(args.input)
     form = args.form or input_format(args.input)
@@ -183,6 +188,7 @@ def _map(args: argparse.Namespace) -> int:
         "retry_failed": args.retry_failed,
         "key": _item_key if args.key_by_item else None,
         "stats": args.stats,
+        "scheduler": args.scheduler,
     }
     with _output(args.output) as out:
         results = gilwise.map(fn, items, **options)

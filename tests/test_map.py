@@ -266,7 +266,6 @@ def test_auto_mode_says_what_it_chose_and_why(no_leftover_workers):
     "options, message",
     [
         ({"mode": "gpu"}, "mode='gpu' is not one of"),
-        ({"mode": "dask"}, "mode='dask' is not one of auto, threads, processes, interpreters$"),
         ({"workers": 0}, "workers=0 must be a positive integer"),
         ({"chunksize": -1}, "chunksize=-1 must be"),
         ({"on_error": "ignore"}, "on_error='ignore' is not one of"),

@@ -1,0 +1,197 @@
+"""One HTTP GET with libcurl (pycurl: the GIL is released for the whole transfer), a
+reused handle per thread (kept-alive connections), redirects followed here so that every
+hop is checked (http/https only, at most 10, no loop) and retries with backoff."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from io import BytesIO
+from urllib.parse import urljoin
+
+import pycurl
+
+from gilwise.scrape.hosts import HostPacer
+from gilwise.scrape.urls import InvalidURL, normalise
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 522, 524})
+MAX_REDIRECTS = 10
+MAX_RETRY_AFTER = 120.0  # seconds: a longer Retry-After is cut to this
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """How pages are fetched (the CLI's --timeout, --max-bytes, --retries, --user-agent)."""
+
+    timeout: float = 30.0
+    max_bytes: int = 10_000_000
+    retries: int = 2
+    backoff: float = 0.5
+    user_agent: str = "gilwise-scrape/0.1 (+https://pypi.org/project/gilwise/)"
+
+
+@dataclass
+class Response:
+    """What came back for a URL after redirects and retries; ``error`` says why it failed."""
+
+    url: str
+    final_url: str = ""
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    elapsed: float = 0.0
+    attempts: int = 0
+    error: str | None = None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+
+class _Failed(Exception):
+    """A transfer that failed: ``kind`` for the record, ``retry`` if worth another try."""
+
+    def __init__(self, message: str, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+def _handle() -> pycurl.Curl:
+    curl = getattr(_local, "curl", None)
+    if curl is None:
+        curl = _local.curl = pycurl.Curl()
+    else:
+        curl.reset()
+    return curl
+
+
+def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]:
+    """One request, no redirect followed: (status, headers lowercased, body)."""
+    curl = _handle()
+    body = BytesIO()
+    headers: dict[str, str] = {}
+    too_large = False
+
+    def write(data: bytes) -> int | None:
+        nonlocal too_large
+        if body.tell() + len(data) > settings.max_bytes:
+            too_large = True
+            return 0  # libcurl stops the transfer
+        body.write(data)
+        return None
+
+    def header(line: bytes) -> None:
+        text = line.decode("iso-8859-1").strip()
+        if text.upper().startswith("HTTP/"):
+            headers.clear()  # a new response (after 100 Continue)
+        elif ":" in text:
+            name, _, value = text.partition(":")
+            headers[name.strip().lower()] = value.strip()
+
+    curl.setopt(pycurl.URL, url)
+    curl.setopt(pycurl.NOSIGNAL, 1)
+    curl.setopt(pycurl.FOLLOWLOCATION, 0)
+    curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(settings.timeout * 1000)))
+    # a read that gets nothing for `timeout` seconds fails (libcurl counts whole seconds)
+    curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+    curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(settings.timeout)))
+    curl.setopt(pycurl.ENCODING, "")  # every content encoding this libcurl decodes
+    curl.setopt(pycurl.USERAGENT, settings.user_agent)
+    curl.setopt(pycurl.WRITEFUNCTION, write)
+    curl.setopt(pycurl.HEADERFUNCTION, header)
+    try:
+        curl.perform()
+    except pycurl.error as exc:
+        code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
+        if too_large:
+            raise _Failed(f"too large: more than {settings.max_bytes} bytes", False) from None
+        raise _error(code, message) from None
+    return curl.getinfo(pycurl.RESPONSE_CODE), headers, body.getvalue()
+
+
+def _error(code: int, message: str) -> _Failed:
+    if code == pycurl.E_COULDNT_RESOLVE_HOST:
+        return _Failed(f"DNS: {message}", False)
+    if code == pycurl.E_COULDNT_CONNECT:
+        return _Failed(f"connection refused: {message}", True)
+    if code == pycurl.E_OPERATION_TIMEDOUT:
+        return _Failed(f"timeout: {message}", True)
+    if code in (pycurl.E_SSL_CONNECT_ERROR, pycurl.E_PEER_FAILED_VERIFICATION,
+                pycurl.E_SSL_CERTPROBLEM, pycurl.E_SSL_CIPHER, pycurl.E_SSL_CACERT_BADFILE):
+        return _Failed(f"TLS: {message}", False)
+    if code == pycurl.E_UNSUPPORTED_PROTOCOL:
+        return _Failed(f"unsupported scheme: {message}", False)
+    return _Failed(f"connection error: {message}", True)
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), if any."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(0.0, when.timestamp() - time.time()), MAX_RETRY_AFTER)
+
+
+def _follow(url: str, settings: FetchSettings, response: Response) -> None:
+    """Fetch ``url``, following redirects, into ``response`` (one attempt)."""
+    seen = {url}
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        status, headers, body = _get(current, settings)
+        response.final_url, response.status, response.headers = current, status, headers
+        response.body = body
+        location = headers.get("location")
+        if status not in (301, 302, 303, 307, 308) or not location:
+            return
+        target = urljoin(current, location)
+        try:
+            target = normalise(target)
+        except InvalidURL as exc:
+            raise _Failed(f"redirect refused: {exc}", False) from None
+        if target in seen:
+            raise _Failed(f"redirect loop at {target}", False)
+        seen.add(target)
+        current = target
+    raise _Failed(f"too many redirects (more than {MAX_REDIRECTS})", False)
+
+
+def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer | None = None,
+          host: str = "") -> Response:
+    """GET ``url`` with retries on connection errors, timeouts and 408/429/5xx (backoff,
+    Retry-After honoured, and told to ``pacer`` so the whole host waits)."""
+    response = Response(url)
+    started = time.perf_counter()
+    for attempt in range(1, settings.retries + 2):
+        response.attempts, response.error = attempt, None
+        if pacer is not None:
+            pacer.wait_turn(host)
+        try:
+            _follow(url, settings, response)
+        except _Failed as exc:
+            response.error, retry, wait = str(exc), exc.retry, None
+        else:
+            retry = response.status in RETRY_STATUSES
+            if retry:
+                response.error = f"HTTP {response.status}"
+            wait = retry_after(response.headers.get("retry-after")) if retry else None
+            if wait is not None and pacer is not None:
+                pacer.hold_off(host, wait)
+        if not retry or attempt > settings.retries:
+            break
+        backoff = settings.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        # with a pacer, Retry-After holds off the whole host and wait_turn waits for it
+        time.sleep(backoff if pacer is not None else max(backoff, wait or 0.0))
+    response.elapsed = time.perf_counter() - started
+    return response

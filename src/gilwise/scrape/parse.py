@@ -7,8 +7,9 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
@@ -82,11 +83,12 @@ def extract(html: str, url: str, fields: tuple[Field, ...] = (), text: bool = Fa
     base_node = tree.css_first("base[href]")
     base = urljoin(url, base_node.attributes.get("href") or "") if base_node else url
     links: dict[str, None] = {}
+    resolve = _resolver(base)
     for anchor in tree.css("a[href]"):
         href = (anchor.attributes.get("href") or "").strip()
         if not href or href.startswith(("javascript:", "mailto:", "tel:", "data:")):
             continue
-        links[urldefrag(urljoin(base, href))[0]] = None
+        links[resolve(href)] = None
     record: dict[str, Any] = {
         "title": title_node.text(strip=True) if title_node else None,
         "description": (description.attributes.get("content") or "").strip()
@@ -99,6 +101,24 @@ def extract(html: str, url: str, fields: tuple[Field, ...] = (), text: bool = Fa
     for field in fields:
         record[field.name] = _select(tree, field)
     return record
+
+
+def _resolver(base: str) -> Callable[[str], str]:
+    """``href`` to an absolute URL without fragment, as ``urljoin`` would; the common shapes
+    (absolute, or a path from the root without dot segments) without it: ``urljoin`` costs
+    ~5 us, a tenth of a page's parse for every 40 links."""
+    parts = urlsplit(base)
+    origin = f"{parts.scheme}://{parts.netloc}"
+
+    def resolve(href: str) -> str:
+        href = href.partition("#")[0] if "#" in href else href
+        if href.startswith(("http://", "https://")) and "/." not in href:
+            return href
+        if href.startswith("/") and not href.startswith("//") and "/." not in href:
+            return origin + href
+        return urldefrag(urljoin(base, href))[0]
+
+    return resolve
 
 
 def _select(tree: LexborHTMLParser, field: Field) -> Any:

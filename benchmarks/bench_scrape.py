@@ -163,7 +163,7 @@ def check(out: Path, pages: int, base: str) -> None:
 
 def main() -> int:
     args = h.parse_args(__doc__)
-    pages, repeats = (1000, 1) if args.quick else (2000, 3)
+    pages, repeats = (1000, 3) if args.quick else (2000, 5)
     work = Path(tempfile.mkdtemp(prefix="bench-scrape-"))
     server = None
     try:

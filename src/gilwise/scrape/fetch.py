@@ -61,58 +61,59 @@ class _Failed(Exception):
         self.retry = retry
 
 
-def _handle() -> pycurl.Curl:
+def _handle(settings: FetchSettings) -> pycurl.Curl:
+    """This thread's handle (its connections kept alive), set up for ``settings``."""
     curl = getattr(_local, "curl", None)
     if curl is None:
         curl = _local.curl = pycurl.Curl()
-    else:
+        _local.settings = None
+    if _local.settings != settings:
         curl.reset()
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.FOLLOWLOCATION, 0)
+        curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(settings.timeout * 1000)))
+        # a read that gets nothing for `timeout` seconds fails (libcurl counts whole seconds)
+        curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
+        curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(settings.timeout)))
+        curl.setopt(pycurl.ENCODING, "")  # every content encoding this libcurl decodes
+        curl.setopt(pycurl.USERAGENT, settings.user_agent)
+        # libcurl stops a body past this even without Content-Length (libcurl 8.4+)
+        curl.setopt(pycurl.MAXFILESIZE_LARGE, settings.max_bytes)
+        _local.settings = settings
     return curl
 
 
 def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]:
-    """One request, no redirect followed: (status, headers lowercased, body)."""
-    curl = _handle()
-    body = BytesIO()
-    headers: dict[str, str] = {}
-    too_large = False
-
-    def write(data: bytes) -> int | None:
-        nonlocal too_large
-        if body.tell() + len(data) > settings.max_bytes:
-            too_large = True
-            return 0  # libcurl stops the transfer
-        body.write(data)
-        return None
-
-    def header(line: bytes) -> None:
-        text = line.decode("iso-8859-1").strip()
-        if text.upper().startswith("HTTP/"):
-            headers.clear()  # a new response (after 100 Continue)
-        elif ":" in text:
-            name, _, value = text.partition(":")
-            headers[name.strip().lower()] = value.strip()
-
+    """One request, no redirect followed: (status, headers lowercased, body). The body and
+    headers are written by libcurl into buffers, no Python call per piece."""
+    curl = _handle(settings)
+    body, head = BytesIO(), BytesIO()
     curl.setopt(pycurl.URL, url)
-    curl.setopt(pycurl.NOSIGNAL, 1)
-    curl.setopt(pycurl.FOLLOWLOCATION, 0)
-    curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
-    curl.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, int(settings.timeout * 1000)))
-    # a read that gets nothing for `timeout` seconds fails (libcurl counts whole seconds)
-    curl.setopt(pycurl.LOW_SPEED_LIMIT, 1)
-    curl.setopt(pycurl.LOW_SPEED_TIME, max(1, math.ceil(settings.timeout)))
-    curl.setopt(pycurl.ENCODING, "")  # every content encoding this libcurl decodes
-    curl.setopt(pycurl.USERAGENT, settings.user_agent)
-    curl.setopt(pycurl.WRITEFUNCTION, write)
-    curl.setopt(pycurl.HEADERFUNCTION, header)
+    curl.setopt(pycurl.WRITEDATA, body)
+    curl.setopt(pycurl.WRITEHEADER, head)
     try:
         curl.perform()
     except pycurl.error as exc:
         code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
-        if too_large:
+        if code == pycurl.E_FILESIZE_EXCEEDED or body.tell() > settings.max_bytes:
             raise _Failed(f"too large: more than {settings.max_bytes} bytes", False) from None
         raise _error(code, message) from None
-    return curl.getinfo(pycurl.RESPONSE_CODE), headers, body.getvalue()
+    if body.tell() > settings.max_bytes:  # decoded gzip may outgrow the limit on the wire
+        raise _Failed(f"too large: more than {settings.max_bytes} bytes", False)
+    return curl.getinfo(pycurl.RESPONSE_CODE), _headers(head.getvalue()), body.getvalue()
+
+
+def _headers(raw: bytes) -> dict[str, str]:
+    """The last response's headers (after any 100 Continue), names lowercased."""
+    headers: dict[str, str] = {}
+    for line in raw.decode("iso-8859-1").splitlines():
+        if line[:5].upper() == "HTTP/":
+            headers.clear()
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+    return headers
 
 
 def _error(code: int, message: str) -> _Failed:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 

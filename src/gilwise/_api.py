@@ -18,6 +18,7 @@ from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
+from gilwise.frontier import Frontier
 
 
 class PoolDefault:
@@ -139,6 +140,9 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        if isinstance(items, Frontier) and opts.mode == "auto":
+            raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
+                             "mode would probe items before the results can add any")
         info = RunInfo()
         return MapResult(self._run(fn, items, opts, info, own), info)
 

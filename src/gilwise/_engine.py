@@ -51,6 +51,7 @@ from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost, Supervised
 from gilwise.backends.registry import MODE_SPECS
+from gilwise.frontier import Frontier
 
 POLL_SECONDS = 0.05
 DEFAULT_CHUNK_SECONDS = 0.02
@@ -85,6 +86,8 @@ class Engine:
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
         self._sequence: Sequence[Any] | None = items if plain else None  # type: ignore[assignment]
+        # a Frontier may grow from the results: empty is the end only with nothing in flight
+        self._frontier = items if isinstance(items, Frontier) else None
         self._taken = 0
         self._source = iter(items) if plain else self._guard(items)
         self.source_error: BaseException | None = None
@@ -133,10 +136,13 @@ class Engine:
             if self._sequence is not None:
                 batch = self._sequence[self._taken:self._taken + size]
                 self._taken += len(batch)
+            elif self._frontier is not None:
+                batch = self._frontier.take(size)
             else:
                 batch = list(itertools.islice(self._source, size))
             if not batch:
-                self._exhausted = True
+                # a frontier's results, all yielded, added nothing: it is done
+                self._exhausted = self._frontier is None or not self._segments
                 return None
             segment = Segment(self._next_index, batch)
             self._next_index += len(batch)

@@ -14,6 +14,7 @@ PAGE = """<html><head><title> Page {n} </title>
 <meta name="description" content="About page {n}"></head>
 <body><h1 class="t">Heading {n}</h1><span class="price">{n}.00</span>
 <img class="main" src="/img/{n}.png"><a href="/page/{next}#top">next</a>
+<a href="/page/0">home</a>
 <a href="https://other.example/x">out</a><a href="mailto:a@b">mail</a></body></html>"""
 
 ROBOTS = "User-agent: *\nDisallow: /private\nCrawl-delay: {delay}\n"

@@ -29,7 +29,8 @@ def test_a_page_gives_title_description_absolute_links_and_fields(site):
                                              "price=.price::text", "none=.nothing::text"])
     assert (r["url"], r["final_url"], r["status"]) == (f"{site.base}/page/3",) * 2 + (200,)
     assert (r["title"], r["description"]) == ("Page 3", "About page 3")
-    assert r["links"] == [f"{site.base}/page/4", "https://other.example/x"]
+    assert r["links"] == [f"{site.base}/page/4", f"{site.base}/page/0",
+                          "https://other.example/x"]
     assert (r["h1"], r["img"], r["price"], r["none"]) == ("Heading 3", "/img/3.png", "3.00",
                                                           None)
     assert r["error"] is None and r["attempts"] == 1 and r["bytes"] > 100
@@ -140,3 +141,15 @@ def test_a_refused_connection_is_a_record_not_a_crash():
         base = site.base
     record = one(f"{base}/page/1", retries=0)
     assert record["error"].startswith("connection refused")
+
+
+@pytest.mark.parametrize("depth, max_pages, pages", [
+    (0, None, [0]), (2, None, [0, 1, 2]), (3, 2, [0, 1]),
+])
+def test_crawl_follows_links_breadth_first_on_the_seed_host_each_once(depth, max_pages, pages):
+    with Site() as site:
+        records = list(scrape([f"{site.base}/page/0"], crawl=True, depth=depth,
+                              max_pages=max_pages, **FAST))
+        fetched = [p for p in site.paths() if p.startswith("/page/")]
+    assert sorted(r["url"] for r in records) == [f"{site.base}/page/{n}" for n in pages]
+    assert sorted(fetched) == [f"/page/{n}" for n in pages]  # /page/0 is linked from each

@@ -57,7 +57,7 @@ def test_csv_output_has_a_header_and_the_fields(tmp_path):
         rows = list(csv.DictReader(f))
     assert rows[0]["url"] == url and rows[0]["title"] == "Page 2"
     assert rows[0]["img"] == "/img/2.png"
-    assert rows[0]["links"] == f"{site.base}/page/3 https://other.example/x"
+    assert rows[0]["links"] == f"{site.base}/page/3 {site.base}/page/0 https://other.example/x"
     assert list(rows[0])[:3] == ["url", "final_url", "status"]
 
 
@@ -117,3 +117,17 @@ def test_ctrl_c_leaves_a_valid_output_and_exits_130(tmp_path):
     records = read_jsonl(out)  # every line a whole record
     assert code == 130 and 3 <= len(records) < 200
     assert "interrupted after" in err
+
+
+def test_a_crawl_run_again_with_its_journal_fetches_nothing_and_writes_every_record(tmp_path):
+    out = tmp_path / "site.jsonl"
+    with Site() as site:
+        args = [f"{site.base}/page/0", "--crawl", "--depth", "3", "-o", str(out), "--journal",
+                str(tmp_path / "site.db")]
+        assert finish(gilwise(*args))[0] == 0
+        first = sorted(r["url"] for r in read_jsonl(out))
+        seen = len(site.paths())
+        assert finish(gilwise(*args))[0] == 0
+        again = [p for p in site.paths()[seen:] if p.startswith("/page/")]
+    assert first == [f"{site.base}/page/{n}" for n in range(4)]
+    assert sorted(r["url"] for r in read_jsonl(out)) == first and again == []

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gilwise
 from gilwise.scrape import fetch as _fetch
@@ -82,6 +83,38 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     return record
 
 
+def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
+             max_pages: int | None) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
+    """The frontier of a crawl from ``seeds``, and what adds a page's links to it."""
+    frontier = gilwise.Frontier(unique=True)
+    depth_of = dict.fromkeys(seeds, 0)
+    limit = max_pages if max_pages is not None else float("inf")
+    for seed in seeds[: int(min(limit, len(seeds)))]:
+        frontier.add(seed)
+    domains = {urlsplit(seed).hostname or "" for seed in seeds}
+    domains |= {d.lower().strip(".") for d in allow_domains}
+
+    def on_domain(url: str) -> bool:
+        host = urlsplit(url).hostname or ""
+        return any(host == d or host.endswith("." + d) for d in domains)
+
+    def follow(url: str, record: dict[str, Any]) -> None:
+        level = depth_of.get(url, depth)
+        if record.get("error") or level >= depth:
+            return
+        for link in record.get("links") or ():
+            if frontier.added >= limit:
+                return
+            try:
+                link = normalise(link)
+            except InvalidURL:
+                continue
+            if on_domain(link) and frontier.add(link):
+                depth_of[link] = level + 1
+
+    return frontier, follow
+
+
 def _same(url: str) -> str:
     return url
 
@@ -102,6 +135,10 @@ def scrape(
     robots: bool = True,
     journal: str | Path | None = None,
     progress: bool | None = None,
+    crawl: bool = False,
+    depth: int = 1,
+    allow_domains: Sequence[str] = (),
+    max_pages: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per input URL (blank lines and ``#`` comments skipped), as pages finish.
 
@@ -109,11 +146,15 @@ def scrape(
     ``error``. ``fields``: ``NAME=SELECTOR`` CSS selectors (``::text``, ``::attr(x)``);
     ``parse(response) -> dict`` adds keys to the record. ``per_host`` requests at most at
     once to one host, ``delay`` seconds between two (or robots.txt's Crawl-delay).
-    ``journal``: a SQLite file; a re-run fetches only the pages not recorded there."""
+    ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
+    ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
+    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs."""
     parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
     _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
-    if retries < 0 or delay < 0:
-        raise ValueError(f"retries={retries!r} and delay={delay!r} must be >= 0")
+    if retries < 0 or delay < 0 or depth < 0:
+        raise ValueError(f"retries={retries!r}, delay={delay!r}, depth={depth!r} must be >= 0")
+    if max_pages is not None and max_pages < 1:
+        raise ValueError(f"max_pages={max_pages!r} must be a positive integer")
     settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
                              user_agent=user_agent)
     job = _Job(settings, parsed, text, parse, robots)
@@ -139,7 +180,11 @@ def scrape(
                 first[url] = raw
                 yield url
 
-    results = gilwise.map(task, unique(), mode="threads", workers=workers, ordered=False,
+    source: Iterable[str] = unique()
+    follow: Callable[[str, dict[str, Any]], None] | None = None
+    if crawl:
+        source, follow = _crawler(list(unique()), depth, allow_domains, max_pages)
+    results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
                           on_error="return", per_key=(host_of, per_host), journal=journal,
                           key=_same if journal is not None else None, progress=progress,
                           max_in_flight=max(10_000, 4 * workers * per_host))
@@ -155,6 +200,8 @@ def scrape(
             record = {**record, "url": first.pop(url, url)}
             done[url] = record
             yield record
+            if follow is not None:
+                follow(url, record)
             for raw in waiting.pop(url, ()):
                 yield {**record, "url": raw}
         while early:

@@ -56,6 +56,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "errors, timeouts, 408, 429 and 5xx (default 2)")
     s.add_argument("--user-agent", help="the User-Agent header (default: gilwise-scrape/...)")
     s.add_argument("--ignore-robots", action="store_true", help="do not read robots.txt")
+    s.add_argument("--crawl", action="store_true", help="follow links breadth-first, on the "
+                   "seeds' hosts, each URL once")
+    s.add_argument("--depth", type=_number(int, 0), default=1, help="--crawl: links followed "
+                   "this many steps from a seed (default 1)")
+    s.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
+                   help="--crawl: also follow links to DOMAIN and its subdomains (repeatable)")
+    s.add_argument("--max-pages", type=_number(int, 1), help="--crawl: at most this many URLs")
     s.add_argument("--journal", help="SQLite file of finished pages: run again to resume")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
                      timeout=args.timeout, max_bytes=args.max_bytes, retries=args.retries,
                      user_agent=args.user_agent or FetchSettings.user_agent,
                      robots=not args.ignore_robots, journal=args.journal,
-                     progress=args.progress)
+                     progress=args.progress, crawl=args.crawl, depth=args.depth,
+                     allow_domains=args.allow_domain, max_pages=args.max_pages)
     summary = _Summary()
     with Writer(args.output, [f.name for f in fields], args.text) as out:
         try:

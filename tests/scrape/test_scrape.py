@@ -153,3 +153,15 @@ def test_crawl_follows_links_breadth_first_on_the_seed_host_each_once(depth, max
         fetched = [p for p in site.paths() if p.startswith("/page/")]
     assert sorted(r["url"] for r in records) == [f"{site.base}/page/{n}" for n in pages]
     assert sorted(fetched) == [f"/page/{n}" for n in pages]  # /page/0 is linked from each
+
+
+def test_the_demo_step_scrapes_its_site_and_never_requests_a_disallowed_page():
+    from rich.console import Console
+
+    from gilwise.scrape.demo import scrape_step
+
+    console = Console(record=True, width=200)
+    scrape_step(console, pages=30, latency=0.005)
+    text = console.export_text()
+    assert "30 pages with their title, 1 refused by robots.txt and never requested" in text
+    assert "× faster" in text

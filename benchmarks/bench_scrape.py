@@ -9,6 +9,12 @@ scrape --workers 16 --per-host 16` (every page is on one host; robots.txt obeyed
 pycurl + selectolax on gilwise.map threads. aiohttp with uvloop and lxml, 16 at once (a
 semaphore); Scrapy with CONCURRENT_REQUESTS(_PER_DOMAIN)=16 and its own selectors.
 Targets: gilwise >= 1.3x aiohttp+uvloop pages/s and >= 5x Scrapy.
+
+Two variants in-process (`gilwise.scrape.scrape`, start-up excluded), on Python servers that
+add latency (gilwise.scrape.demo.DemoSite): 400 URLs answered after 50 ms with 16 workers,
+target within 1.15x of the ideal (400 / 16 x 50 ms); and 10 hosts, one answering after
+500 ms: the nine fast hosts' pages/s with the slow one in the batch, against the same batch
+without it, target >= 0.8x (the slow host may hold at most --per-host 8 of the 16 workers).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import urllib.request
 from pathlib import Path
 
 import _harness as h
+from gilwise.scrape import scrape
+from gilwise.scrape.demo import DemoSite
 
 AIOHTTP_TARGET, SCRAPY_TARGET = 1.3, 5.0
 WORKERS, LINKS = 16, 40
@@ -161,6 +169,55 @@ def check(out: Path, pages: int, base: str) -> None:
             f"{out.name}: {url}: links {r['links'][:2]}"
 
 
+def latency_variant(quick: bool) -> bool:
+    urls_count, latency, workers = (400, 0.05, 16)
+    site = DemoSite(urls_count, latency)
+    try:
+        urls = [f"{site.base}/p/{i}" for i in range(urls_count)]
+        times = []
+        for _ in range(1 if quick else 3):
+            started = time.perf_counter()
+            records = list(scrape(urls, workers=workers, per_host=workers, robots=False))
+            times.append(time.perf_counter() - started)
+            assert all(r["title"] for r in records)
+    finally:
+        site.shutdown()
+        site.server_close()
+    ideal = urls_count / workers * latency
+    ratio = min(times) / ideal
+    print(f"\nLatency: {urls_count} URLs answered after {latency * 1000:.0f} ms, {workers} "
+          f"workers: best {min(times):.2f} s, ideal {ideal:.2f} s ({ratio:.2f}x the ideal)")
+    print(h.verdict(ratio <= 1.15, f"latency run {ratio:.2f}x its ideal (target <= 1.15)"))
+    return ratio <= 1.15
+
+
+def many_hosts_variant(quick: bool) -> bool:
+    per_fast = 100 if quick else 300
+    fast = [DemoSite(per_fast, 0.0) for _ in range(9)]
+    slow = DemoSite(40, 0.5)
+    try:
+        fast_urls = [f"{s.base}/p/{i}" for s in fast for i in range(per_fast)]
+        slow_urls = [f"{slow.base}/p/{i}" for i in range(40)]
+        rates = {}
+        for label, urls in (("without", fast_urls), ("with", slow_urls[:20] + fast_urls)):
+            started = time.perf_counter()
+            last_fast = 0.0
+            for record in scrape(urls, workers=16, robots=False):
+                if not record["url"].startswith(slow.base):
+                    last_fast = time.perf_counter() - started
+            rates[label] = len(fast_urls) / last_fast
+    finally:
+        for site in [*fast, slow]:
+            site.shutdown()
+            site.server_close()
+    ratio = rates["with"] / rates["without"]
+    print(f"\nMany hosts: 9 fast hosts x {per_fast} pages, and a host answering after 500 ms: "
+          f"fast pages/s {rates['without']:,.0f} without it, {rates['with']:,.0f} with it")
+    print(h.verdict(ratio >= 0.8, f"fast hosts keep {ratio:.2f}x their pages/s beside a slow "
+                                  "host (target >= 0.8)"))
+    return ratio >= 0.8
+
+
 def main() -> int:
     args = h.parse_args(__doc__)
     pages, repeats = (1000, 3) if args.quick else (2000, 5)
@@ -209,6 +266,8 @@ def main() -> int:
         missing = [m for m, ok in have.items() if not ok]
         if missing:
             print(f"not measured (not installed): {', '.join(missing)}")
+        passed.append(latency_variant(args.quick))
+        passed.append(many_hosts_variant(args.quick))
         return h.exit_status(passed)
     finally:
         if server is not None:

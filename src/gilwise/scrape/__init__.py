@@ -52,9 +52,10 @@ class _Job:
 class _Shared:
     """State the fetching threads share: robots.txt per host and per-host pacing."""
 
-    def __init__(self, job: _Job, delay: float) -> None:
+    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False) -> None:
         self.robots = RobotsCache(job.settings) if job.robots else None
-        self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None)
+        self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None,
+                               auto_throttle)
 
 
 def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
@@ -139,6 +140,7 @@ def scrape(
     depth: int = 1,
     allow_domains: Sequence[str] = (),
     max_pages: int | None = None,
+    auto_throttle: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """One record per input URL (blank lines and ``#`` comments skipped), as pages finish.
 
@@ -148,7 +150,9 @@ def scrape(
     once to one host, ``delay`` seconds between two (or robots.txt's Crawl-delay).
     ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
     ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
-    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs."""
+    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.
+    ``auto_throttle``: each host's delay follows its latency (about one request in flight)
+    and never drops on errors, as Scrapy's AutoThrottle."""
     parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
     _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
     if retries < 0 or delay < 0 or depth < 0:
@@ -158,7 +162,7 @@ def scrape(
     settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
                              user_agent=user_agent)
     job = _Job(settings, parsed, text, parse, robots)
-    task = functools.partial(_page, job, _Shared(job, delay))
+    task = functools.partial(_page, job, _Shared(job, delay, auto_throttle))
     names = [f.name for f in parsed]
     early: deque[dict[str, Any]] = deque()  # records made without fetching
     first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it

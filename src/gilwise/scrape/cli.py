@@ -48,6 +48,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "one host (default 8)")
     s.add_argument("--delay", type=_number(float, 0), default=0.0, help="seconds between two "
                    "requests to one host (robots.txt's Crawl-delay if longer)")
+    s.add_argument("--auto-throttle", action="store_true", help="adapt each host's delay to "
+                   "its latency (about one request in flight to it) and back off on errors")
     s.add_argument("--timeout", type=_number(float, 0.001), default=30.0, help="seconds to "
                    "connect, and for each read (default 30)")
     s.add_argument("--max-bytes", type=_number(int, 1), default=10_000_000,
@@ -105,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
                      user_agent=args.user_agent or FetchSettings.user_agent,
                      robots=not args.ignore_robots, journal=args.journal,
                      progress=args.progress, crawl=args.crawl, depth=args.depth,
-                     allow_domains=args.allow_domain, max_pages=args.max_pages)
+                     allow_domains=args.allow_domain, max_pages=args.max_pages,
+                     auto_throttle=args.auto_throttle)
     summary = _Summary()
     with Writer(args.output, [f.name for f in fields], args.text) as out:
         try:

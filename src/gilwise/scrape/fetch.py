@@ -178,6 +178,7 @@ def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer 
         response.attempts, response.error = attempt, None
         if pacer is not None:
             pacer.wait_turn(host)
+        sent = time.perf_counter()
         try:
             _follow(url, settings, response)
         except _Failed as exc:
@@ -189,6 +190,9 @@ def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer 
             wait = retry_after(response.headers.get("retry-after")) if retry else None
             if wait is not None and pacer is not None:
                 pacer.hold_off(host, wait)
+        if pacer is not None:
+            ok = response.error is None and (response.status or 0) < 400
+            pacer.observe(host, time.perf_counter() - sent, ok)
         if not retry or attempt > settings.retries:
             break
         backoff = settings.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)

@@ -165,3 +165,28 @@ def test_the_demo_step_scrapes_its_site_and_never_requests_a_disallowed_page():
     text = console.export_text()
     assert "30 pages with their title, 1 refused by robots.txt and never requested" in text
     assert "× faster" in text
+
+
+def test_a_429_holds_off_every_request_to_its_host_for_its_retry_after():
+    with Site(page_delay=0.1) as site:
+        urls = [f"{site.base}/limited"] + [f"{site.base}/page/{i}" for i in range(6)]
+        records = list(scrape(urls, per_host=2, **FAST))
+        limited_at = next(t for t, p in site.log if p == "/limited")
+        pages_at = [t for t, p in site.log if p.startswith("/page/")]
+    assert all(r["error"] is None for r in records)
+    # one page may have started beside the 429; every later one waited its Retry-After: 1
+    assert sum(t < limited_at + 0.95 for t in pages_at) <= 1
+
+
+def test_fetch_gets_one_page_and_parse_adds_to_the_record(site):
+    from gilwise.scrape import fetch
+
+    response = fetch(f"{site.base}/redirect")
+    assert (response.status, response.final_url) == (200, f"{site.base}/page/1")
+    assert b"Page 1" in response.body and response.error is None
+
+    def words(page) -> dict:
+        return {"words": len(page.body.split())}
+
+    record = one(f"{site.base}/page/5", parse=words)
+    assert record["words"] > 10 and record["title"] == "Page 5"

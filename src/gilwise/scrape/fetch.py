@@ -54,7 +54,7 @@ class Response:
 
 
 class _Failed(Exception):
-    """A transfer that failed: ``kind`` for the record, ``retry`` if worth another try."""
+    """A transfer that failed: the message for the record, ``retry`` if worth another try."""
 
     def __init__(self, message: str, retry: bool) -> None:
         super().__init__(message)

@@ -4,6 +4,8 @@ server's own log."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from _site import Site
 
@@ -190,3 +192,13 @@ def test_fetch_gets_one_page_and_parse_adds_to_the_record(site):
 
     record = one(f"{site.base}/page/5", parse=words)
     assert record["words"] > 10 and record["title"] == "Page 5"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"per_host": 0}, "per_host=0 must be more than 0"),
+    ({"fields": ["nosep"]}, "--field 'nosep' must be NAME=SELECTOR"),
+    ({"max_pages": 0}, "max_pages=0 must be a positive integer"),
+])
+def test_bad_options_are_refused_before_anything_is_read(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        scrape(iter(()), **options)

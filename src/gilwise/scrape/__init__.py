@@ -142,7 +142,8 @@ def scrape(
     max_pages: int | None = None,
     auto_throttle: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """One record per input URL (blank lines and ``#`` comments skipped), as pages finish.
+    """One record per input URL (blank lines and ``#`` comments skipped), as pages finish;
+    the options are checked at once (ValueError), the pages fetched as the records are read.
 
     Duplicates (after normalising) are fetched once; an invalid URL gets a record with its
     ``error``. ``fields``: ``NAME=SELECTOR`` CSS selectors (``::text``, ``::attr(x)``);
@@ -163,7 +164,17 @@ def scrape(
                              user_agent=user_agent)
     job = _Job(settings, parsed, text, parse, robots)
     task = functools.partial(_page, job, _Shared(job, delay, auto_throttle))
-    names = [f.name for f in parsed]
+    crawler = functools.partial(_crawler, depth=depth, allow_domains=allow_domains,
+                                max_pages=max_pages) if crawl else None
+    return _records(urls, task, job, crawler, workers=workers, per_host=per_host,
+                    journal=journal, progress=progress)
+
+
+def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
+             crawler: Callable[[list[str]], Any] | None, *, workers: int, per_host: int,
+             journal: str | Path | None, progress: bool | None) -> Iterator[dict[str, Any]]:
+    """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
+    names, text = [f.name for f in job.fields], job.text
     early: deque[dict[str, Any]] = deque()  # records made without fetching
     first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it
     waiting: dict[str, list[str]] = {}  # normalised URL in flight -> its duplicates' lines
@@ -186,8 +197,8 @@ def scrape(
 
     source: Iterable[str] = unique()
     follow: Callable[[str, dict[str, Any]], None] | None = None
-    if crawl:
-        source, follow = _crawler(list(unique()), depth, allow_domains, max_pages)
+    if crawler is not None:
+        source, follow = crawler(list(unique()))
     results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
                           on_error="return", per_key=(host_of, per_host), journal=journal,
                           key=_same if journal is not None else None, progress=progress,

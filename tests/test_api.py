@@ -19,6 +19,7 @@ from gilwise._options import MODES, Options
 PUBLIC_NAMES = [
     "Decision",
     "Failure",
+    "Frontier",
     "GilwiseError",
     "InterpretersUnavailable",
     "JournalError",

@@ -21,10 +21,12 @@ from gilwise._outcome import (
 from gilwise._result import MapResult, RunInfo
 from gilwise.auto import Decision, explain
 from gilwise.backends.interpreters import InterpretersUnavailable
+from gilwise.frontier import Frontier
 
 __all__ = [
     "Decision",
     "Failure",
+    "Frontier",
     "GilwiseError",
     "InterpretersUnavailable",
     "JournalError",

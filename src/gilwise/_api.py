@@ -18,6 +18,7 @@ from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
+from gilwise.frontier import Frontier
 
 
 class PoolDefault:
@@ -63,6 +64,7 @@ class Pool:
         key: Callable[[Any], Any] | None = None,
         retry_failed: bool = False,
         max_in_flight: int | None = None,
+        per_key: tuple[Callable[[Any], Any], int] | None = None,
         start_method: Literal["fork", "forkserver", "spawn"] | None = None,
         outcomes: bool = False,
         stats: bool = False,
@@ -128,6 +130,7 @@ class Pool:
         key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
         retry_failed: bool | PoolDefault = POOL_DEFAULT,
         max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
+        per_key: tuple[Callable[[Any], Any], int] | None | PoolDefault = POOL_DEFAULT,
         start_method: Literal["fork", "forkserver", "spawn"] | None | PoolDefault = POOL_DEFAULT,
         outcomes: bool | PoolDefault = POOL_DEFAULT,
         stats: bool | PoolDefault = POOL_DEFAULT,
@@ -143,6 +146,9 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        if isinstance(items, Frontier) and opts.mode == "auto":
+            raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
+                             "mode would probe items before the results can add any")
         info = RunInfo()
         return MapResult(self._run(fn, items, opts, info, own), info)
 
@@ -196,6 +202,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     key: Callable[[Any], Any] | None = None,
     retry_failed: bool = False,
     max_in_flight: int | None = None,
+    per_key: tuple[Callable[[Any], Any], int] | None = None,
     start_method: Literal["fork", "forkserver", "spawn"] | None = None,
     outcomes: bool = False,
     stats: bool = False,
@@ -220,6 +227,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     - ``journal``: a SQLite file recording finished items, so a rerun skips them; ``key``
       names items by ``key(item)`` instead of position; ``retry_failed`` reruns failures.
     - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
+    - ``per_key=(key_fn, n)``: at most ``n`` items with the same ``key_fn(item)`` run at once
+      (per host, per tenant); items of a full key wait aside while other keys' items go.
     - ``start_method``: how worker processes start ("fork", "forkserver", "spawn"; default:
       the cheapest that is safe here).
     - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from gilwise._chunking import ChunkSizer
+from gilwise._keygate import KeyGate
 from gilwise._options import Options
 from gilwise._outcome import (
     ErrorInfo,
@@ -50,6 +51,7 @@ from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost, Supervised
 from gilwise.backends.registry import MODE_SPECS
+from gilwise.frontier import Frontier
 
 POLL_SECONDS = 0.05
 DEFAULT_CHUNK_SECONDS = 0.02
@@ -84,6 +86,8 @@ class Engine:
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
         self._sequence: Sequence[Any] | None = items if plain else None  # type: ignore[assignment]
+        # a Frontier may grow from the results: empty is the end only with nothing in flight
+        self._frontier = items if isinstance(items, Frontier) else None
         self._taken = 0
         self._source = iter(items) if plain else self._guard(items)
         self.source_error: BaseException | None = None
@@ -99,6 +103,12 @@ class Engine:
         self._retry_when = itertools.count()
         self.retried = 0
         self._head = head  # the items auto mode ran while choosing: their results count
+        # per_key: one item per chunk, a chunk whose key is full held aside (_keygate)
+        self._gate = KeyGate(*options.per_key) if options.per_key else None
+        self._head_key: Any = None  # the key of the item auto's probe still runs
+        if self._gate and head and head.pending is not None:
+            self._head_key = options.per_key[0](head.segment.items[head.first_pending])
+            self._gate.occupy(self._head_key)
         # read by the probe, not the feeder: they must not hold back the feeder's first
         # chunks while an item of theirs still runs
         self._probed = head.segment if head else None
@@ -126,16 +136,23 @@ class Engine:
             if self._sequence is not None:
                 batch = self._sequence[self._taken:self._taken + size]
                 self._taken += len(batch)
+            elif self._frontier is not None:
+                batch = self._frontier.take(size)
             else:
                 batch = list(itertools.islice(self._source, size))
             if not batch:
-                self._exhausted = True
+                # a frontier's results, all yielded, added nothing: it is done
+                self._exhausted = self._frontier is None or not self._segments
                 return None
             segment = Segment(self._next_index, batch)
             self._next_index += len(batch)
             self._segments.append(segment)
             self._outstanding += len(segment.items)
             todo = self.hooks.prefill(segment) if self.hooks else range(len(segment.items))
+            if todo and self._gate is not None:
+                singles = [self._chunk(segment, [p]) for p in todo]
+                self._requeued.extend(singles[1:])
+                return singles[0]
             if todo:
                 return self._chunk(segment, todo)
         return None
@@ -151,6 +168,25 @@ class Engine:
         return Chunk(next(_CHUNK_IDS), self.fn_id, items, tracked, segment, positions)
 
     def _next_chunk(self) -> Chunk | None:
+        gate = self._gate
+        if gate is None:
+            return self._next_any()
+        while True:  # held chunks whose key has room first, then the others, in their order
+            chunk = gate.take()
+            if chunk is not None:
+                return chunk
+            chunk = self._next_any()
+            if chunk is None:
+                return None
+            try:
+                key = gate.key(chunk)
+            except Exception as exc:  # the key function failed: the item fails with it
+                self._fail(chunk.segment, chunk.positions[0], describe(exc, "key"))
+                continue
+            if gate.admit(chunk, key):
+                return chunk
+
+    def _next_any(self) -> Chunk | None:
         if self._retries and self._retries[0][0] <= self.clock():
             return heapq.heappop(self._retries)[2]
         if self._requeued:
@@ -168,6 +204,7 @@ class Engine:
             try:
                 self.backend.submit(chunk)
             except PayloadError as exc:
+                self._release(chunk)
                 self._unsendable(chunk, exc)
                 continue
             in_flight[chunk.id] = chunk
@@ -190,6 +227,7 @@ class Engine:
         if chunk is None:
             return  # not this run's, or given up on already
         self._sent_at.pop(chunk.id, None)
+        self._release(chunk)
         result: ChunkResult = event.result
         if -1 in result.errors:  # the chunk, or its result, could not be unpickled
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
@@ -216,7 +254,12 @@ class Engine:
         chunk = self._in_flight.pop(event.chunk_id, None)
         if chunk is not None:
             self._sent_at.pop(chunk.id, None)
+            self._release(chunk)
             self._lost(chunk, event)
+
+    def _release(self, chunk: Chunk) -> None:
+        if self._gate is not None:
+            self._gate.release(chunk.id)
 
     def _lost(self, chunk: Chunk, event: Lost) -> None:
         """A worker died or hung in ``chunk``: blame the item it ran, send the rest again.
@@ -270,6 +313,9 @@ class Engine:
         finished = self._head.adopt()
         if finished is None:
             return
+        if self._head_key is not None:
+            self._gate.vacate(self._head_key)  # type: ignore[union-attr]
+            self._head_key = None
         segment = self._head.segment
         for pos, (value, info) in finished:
             if info is None:
@@ -299,6 +345,7 @@ class Engine:
         for chunk_id in late:
             del self._sent_at[chunk_id]
             chunk = self._in_flight.pop(chunk_id)
+            self._release(chunk)
             self._lost(chunk, Lost(chunk_id, "timeout", reason, None))
 
     # ------------------------------------------------------------------ the loop

@@ -52,6 +52,7 @@ class Options:
     key: Callable[[Any], Any] | None = None
     retry_failed: bool = False
     max_in_flight: int | None = None
+    per_key: tuple[Callable[[Any], Any], int] | None = None
     start_method: StartMethod | None = None
     outcomes: bool = False
     stats: bool = False
@@ -84,6 +85,8 @@ class Options:
             raise ValueError(f"backoff={self.backoff!r} must be >= 0")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ValueError(f"max_in_flight={self.max_in_flight!r} must be a positive integer")
+        if self.per_key is not None:
+            self._check_per_key()
         if self.start_method not in START_METHODS:
             raise ValueError(
                 f"start_method={self.start_method!r} is not one of {', '.join(START_METHODS[1:])} "
@@ -99,6 +102,14 @@ class Options:
                 raise ValueError(f"{name}= is for mode='dask', not mode={self.mode!r}")
         if self.scheduler is not None and self.client is not None:
             raise ValueError("give scheduler= or client=, not both")
+
+    def _check_per_key(self) -> None:
+        per_key = self.per_key
+        if not (isinstance(per_key, tuple) and len(per_key) == 2 and callable(per_key[0])):
+            raise TypeError(f"per_key={per_key!r} must be a (key function, limit) pair")
+        limit = per_key[1]
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"per_key's limit {limit!r} must be a positive integer")
 
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""

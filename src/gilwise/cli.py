@@ -132,6 +132,9 @@ def _parser() -> argparse.ArgumentParser:
     from gilwise.encode.cli import add_parser as add_encode_parser
 
     add_encode_parser(sub)
+    from gilwise.scrape.cli import add_parser as add_scrape_parser
+
+    add_scrape_parser(sub)
     return parser
 
 
@@ -148,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gilwise.demo import run_demo
 
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
-        if args.command == "encode":
+        if args.command in ("encode", "scrape"):
             return args.run(args)
         if args.command == "lab":
             from gilwise.lab import run_lab

@@ -102,6 +102,12 @@ def run_demo(
         console.print(f"\nclaim: {exp.claim}\n{verdict_markup(exp)} on this machine: "
                       f"{exp.explanation}")
     encode_step(console)
+    try:
+        from gilwise.scrape.demo import scrape_step
+    except ImportError:
+        console.print("\n[dim]scrape step skipped: pip install 'gilwise[scrape]'[/]")
+    else:
+        scrape_step(console)
     if lab_out is not None:
         from gilwise.lab import run_lab
 

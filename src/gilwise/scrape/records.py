@@ -1,0 +1,79 @@
+"""Page records and their output files: one JSON object a line, or CSV, each record
+written as it arrives and flushed at least every FLUSH_SECONDS (a flush per record costs
+more than the rest of the main thread's work: each write waits to get the GIL back from
+the fetching threads), and on close: an interrupted run leaves a valid file."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+HEAD = ("url", "final_url", "status", "content_type", "title", "description", "links")
+TAIL = ("bytes", "elapsed", "fetched_at", "attempts", "error")
+FLUSH_SECONDS = 0.25  # the journal commits every 0.5 s: a kill loses no more here
+
+
+def columns(field_names: Sequence[str] = (), text: bool = False) -> list[str]:
+    """Every record's keys, in order: the fixed ones, ``text`` if asked, then the fields."""
+    return [*HEAD, *(("text",) if text else ()), *field_names, *TAIL]
+
+
+def failed(url: str, error: str, names: Sequence[str] = (), text: bool = False
+           ) -> dict[str, Any]:
+    """The record of a URL that was not fetched (invalid, disallowed, or a bug)."""
+    record = dict.fromkeys(columns(names, text))
+    record.update(url=url, links=[], bytes=0, elapsed=0.0, attempts=0, error=error)
+    return record
+
+
+class Writer:
+    """Records to ``path`` ("-": stdout) as JSON lines, or CSV if the path ends in .csv."""
+
+    def __init__(self, path: str, names: Sequence[str] = (), text: bool = False) -> None:
+        self.path = path
+        self.csv = path.lower().endswith(".csv")
+        # a big buffer: few writes, each of which gives up the GIL and waits to get it back
+        self.file: IO[str] = sys.stdout if path == "-" else open(  # noqa: SIM115
+            path, "w", encoding="utf-8", newline="" if self.csv else None, buffering=1 << 20)
+        self.columns = columns(names, text)
+        self._csv = csv.DictWriter(self.file, self.columns, extrasaction="ignore") \
+            if self.csv else None
+        if self._csv is not None:
+            self._csv.writeheader()
+        self.count = 0
+        self._flushed = time.monotonic()
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._csv is not None:
+            self._csv.writerow({k: _cell(record.get(k)) for k in self.columns})
+        else:
+            self.file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.count += 1
+        now = time.monotonic()
+        if now - self._flushed >= FLUSH_SECONDS:
+            self.file.flush()
+            self._flushed = now
+
+    def close(self) -> None:
+        self.file.flush()
+        if self.file is not sys.stdout:
+            self.file.close()
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return " ".join(map(str, value)) if all(isinstance(v, str) for v in value) \
+            else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False)
+    return value

@@ -1,0 +1,133 @@
+"""A real HTTP server on 127.0.0.1 (ThreadingHTTPServer in a thread) serving every case the
+scraper must handle, logging each request and counting how many run at once."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+PAGE = """<html><head><title> Page {n} </title>
+<meta name="description" content="About page {n}"></head>
+<body><h1 class="t">Heading {n}</h1><span class="price">{n}.00</span>
+<img class="main" src="/img/{n}.png"><a href="/page/{next}#top">next</a>
+<a href="/page/0">home</a>
+<a href="https://other.example/x">out</a><a href="mailto:a@b">mail</a></body></html>"""
+
+ROBOTS = "User-agent: *\nDisallow: /private\nCrawl-delay: {delay}\n"
+
+
+class Site(ThreadingHTTPServer):
+    """``log``: every path asked for, in order; ``most_at_once``: the peak of concurrent
+    requests; ``delay``: seconds each /page/ answer takes; ``hits``: requests per path."""
+
+    daemon_threads = True
+
+    def __init__(self, page_delay: float = 0.0, crawl_delay: float = 0.0) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.page_delay, self.crawl_delay = page_delay, crawl_delay
+        self.log: list[tuple[float, str]] = []
+        self.hits: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.now = self.most_at_once = 0
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client closing a kept-alive connection is no news
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def paths(self) -> list[str]:
+        with self.lock:
+            return [path for _, path in self.log]
+
+    def __enter__(self) -> Site:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Site
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go in two writes
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        site = self.server
+        with site.lock:
+            site.log.append((time.monotonic(), self.path))
+            site.hits[self.path] += 1
+            hits = site.hits[self.path]
+            site.now += 1
+            site.most_at_once = max(site.most_at_once, site.now)
+        try:
+            self._answer(self.path, hits)
+        finally:
+            with site.lock:
+                site.now -= 1
+
+    def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
+              **headers: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _answer(self, path: str, hits: int) -> None:  # noqa: C901 - one branch per case
+        site = self.server
+        if path == "/robots.txt":
+            self._send(200, ROBOTS.format(delay=site.crawl_delay).encode(), "text/plain")
+        elif path.startswith(("/page/", "/private/")):
+            time.sleep(site.page_delay)
+            n = int(path.rstrip("/").rsplit("/", 1)[1].split("#")[0] or 0)
+            self._send(200, PAGE.format(n=n, next=n + 1).encode())
+        elif path == "/redirect":
+            self._send(302, Location="/page/1")
+        elif path in ("/loop-a", "/loop-b"):
+            self._send(302, Location="/loop-b" if path == "/loop-a" else "/loop-a")
+        elif path == "/to-ftp":
+            self._send(301, Location="ftp://127.0.0.1/file")
+        elif path == "/flaky":
+            self._send(500) if hits == 1 else self._send(200, b"<title>flaky</title>")
+        elif path == "/limited":
+            if hits == 1:
+                self._send(429, Retry_After="1")
+            else:
+                self._send(200, b"<title>limited</title>")
+        elif path == "/slow":
+            time.sleep(2.5)
+            self._send(200, b"<title>slow</title>")
+        elif path == "/big":
+            self._send(200, b"<title>big</title>" + b"x" * 200_000)
+        elif path == "/binary":
+            self._send(200, bytes(range(256)) * 4, "application/octet-stream")
+        elif path == "/latin1":
+            self._send(200, "<title>café</title>".encode("latin-1"),
+                       "text/html; charset=iso-8859-1")
+        elif path == "/cp1252-meta":
+            body = '<meta charset="windows-1252"><title>“quoted” €</title>'.encode("cp1252")
+            self._send(200, body, "text/html")
+        elif path == "/utf8":
+            self._send(200, "<title>naïve ☃ 日本</title>".encode(), "text/html")
+        elif path == "/gzip":
+            body = gzip.compress(b"<title>zipped</title>")
+            self._send(200, body, Content_Encoding="gzip")
+        elif path == "/base":
+            self._send(200, b'<base href="https://cdn.example/root/"><a href="a/b.html">x</a>'
+                       b'<a href="/c">y</a>')
+        else:
+            self._send(404, b"<title>not found</title>")

@@ -1,0 +1,43 @@
+"""Per-host pacing rules (no network): auto-throttle's delay follows latency, never drops
+on errors, and stays between the host's floor and the cap."""
+
+from __future__ import annotations
+
+import pytest
+
+from gilwise.scrape.hosts import MAX_AUTO_DELAY, HostPacer
+
+
+def test_auto_throttle_moves_the_delay_halfway_to_the_latency():
+    pacer = HostPacer(auto_throttle=True)
+    for expected in (0.1, 0.15, 0.175):
+        pacer.observe("h", 0.2, ok=True)
+        assert pacer.delay_of("h") == pytest.approx(expected)
+    pacer.observe("h", 0.0, ok=True)
+    assert pacer.delay_of("h") == pytest.approx(0.0875)
+
+
+def test_auto_throttle_never_lowers_the_delay_on_an_error():
+    pacer = HostPacer(auto_throttle=True)
+    pacer.observe("h", 1.0, ok=True)
+    pacer.observe("h", 0.01, ok=False)
+    assert pacer.delay_of("h") == pytest.approx(0.5)
+    pacer.observe("h", 3.0, ok=False)  # an error that took long raises it
+    assert pacer.delay_of("h") == pytest.approx(1.75)
+
+
+def test_auto_throttle_stays_between_the_floor_and_the_cap():
+    pacer = HostPacer(delay=0.3, crawl_delay=lambda host: 0.5 if host == "slow" else None,
+                      auto_throttle=True)
+    pacer.observe("fast", 0.0, ok=True)
+    pacer.observe("slow", 0.0, ok=True)
+    assert (pacer.delay_of("fast"), pacer.delay_of("slow")) == (0.3, 0.5)
+    for _ in range(20):
+        pacer.observe("fast", 1000.0, ok=True)
+    assert pacer.delay_of("fast") == MAX_AUTO_DELAY
+
+
+def test_without_auto_throttle_latency_changes_nothing():
+    pacer = HostPacer(delay=0.2)
+    pacer.observe("h", 5.0, ok=True)
+    assert pacer.delay_of("h") == 0.2

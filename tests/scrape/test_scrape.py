@@ -1,0 +1,204 @@
+"""gilwise.scrape.scrape against a real server on 127.0.0.1: one record per input URL,
+each case of the issue asserted on its record, robots.txt and per-host limits on the
+server's own log."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from _site import Site
+
+from gilwise.scrape import scrape
+
+FAST = {"timeout": 1.0, "retries": 1}
+
+
+@pytest.fixture(scope="module")
+def site():
+    with Site() as server:
+        yield server
+
+
+def one(url: str, **options) -> dict:
+    records = list(scrape([url], **{**FAST, **options}))
+    assert len(records) == 1
+    return records[0]
+
+
+def test_a_page_gives_title_description_absolute_links_and_fields(site):
+    r = one(f"{site.base}/page/3", fields=["h1=h1.t::text", "img=img.main::attr(src)",
+                                             "price=.price::text", "none=.nothing::text"])
+    assert (r["url"], r["final_url"], r["status"]) == (f"{site.base}/page/3",) * 2 + (200,)
+    assert (r["title"], r["description"]) == ("Page 3", "About page 3")
+    assert r["links"] == [f"{site.base}/page/4", f"{site.base}/page/0",
+                          "https://other.example/x"]
+    assert (r["h1"], r["img"], r["price"], r["none"]) == ("Heading 3", "/img/3.png", "3.00",
+                                                          None)
+    assert r["error"] is None and r["attempts"] == 1 and r["bytes"] > 100
+    assert r["content_type"].startswith("text/html") and r["fetched_at"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("/redirect", {"final_url": "/page/1", "status": 200, "title": "Page 1", "error": None}),
+    ("/loop-a", {"error": "redirect loop at {base}/loop-a"}),
+    ("/to-ftp", {"error": "redirect refused: invalid URL 'ftp://127.0.0.1/file': scheme 'ftp' "
+                          "is not http or https"}),
+    ("/missing", {"status": 404, "error": "HTTP 404", "attempts": 1}),
+    ("/flaky", {"status": 200, "title": "flaky", "error": None, "attempts": 2}),
+    ("/limited", {"status": 200, "title": "limited", "error": None, "attempts": 2}),
+    ("/binary", {"status": 200, "error": "not HTML: application/octet-stream"}),
+    ("/latin1", {"title": "café"}),
+    ("/cp1252-meta", {"title": "“quoted” €"}),
+    ("/utf8", {"title": "naïve ☃ 日本"}),
+    ("/gzip", {"title": "zipped", "error": None}),
+    ("/base", {"links": ["https://cdn.example/root/a/b.html", "https://cdn.example/c"]}),
+    ("/private/1", {"status": None, "attempts": 0, "error": "disallowed by robots.txt"}),
+])
+def test_each_case_gives_its_record(site, path, expected):
+    record = one(site.base + path)
+    want = {k: v.format(base=site.base) if isinstance(v, str) else v
+            for k, v in expected.items()}
+    if str(want.get("final_url", "")).startswith("/"):
+        want["final_url"] = site.base + want["final_url"]
+    assert {k: record[k] for k in want} == want
+
+
+def test_a_response_slower_than_the_timeout_fails_as_a_timeout(site):
+    record = one(f"{site.base}/slow", retries=0)
+    assert record["error"].startswith("timeout")
+
+
+def test_a_response_over_max_bytes_is_cut_and_says_so(site):
+    record = one(f"{site.base}/big", max_bytes=10_000)
+    assert record["error"] == "too large: more than 10000 bytes"
+
+
+def test_disallowed_paths_are_never_requested_and_robots_is_read_once(site):
+    urls = [f"{site.base}/private/{i}" for i in range(5)] + [f"{site.base}/page/{i}"
+                                                             for i in range(5)]
+    before = len(site.paths())
+    records = list(scrape(urls, **FAST))
+    assert sum(r["error"] == "disallowed by robots.txt" for r in records) == 5
+    assert not [p for p in site.paths() if p.startswith("/private")]
+    assert site.paths()[before:].count("/robots.txt") == 1
+
+
+def test_ignore_robots_fetches_disallowed_paths():
+    with Site() as site:
+        record = one(f"{site.base}/private/7", robots=False)
+        assert record["title"] == "Page 7" and "/robots.txt" not in site.paths()
+
+
+@pytest.mark.parametrize("per_host", [1, 3])
+def test_per_host_concurrency_is_never_exceeded(per_host):
+    with Site(page_delay=0.03) as site:
+        urls = [f"{site.base}/page/{i}" for i in range(24)]
+        records = list(scrape(urls, workers=8, per_host=per_host, **FAST))
+        assert sorted(r["title"] for r in records) == sorted(f"Page {i}" for i in range(24))
+        assert site.most_at_once == per_host
+
+
+def test_a_slow_host_does_not_starve_the_others():
+    with Site(page_delay=0.6) as slow, Site() as fast:
+        urls = [f"{slow.base}/page/{i}" for i in range(3)]
+        urls += [f"{fast.base}/page/{i}" for i in range(30)]
+        order = [r["url"] for r in scrape(urls, workers=4, per_host=1, **FAST)]
+        # the slow host's second page needs 1.2 s at one at a time; the fast pages are done
+        # long before, on the three workers its host cannot take
+        last_fast = max(order.index(u) for u in urls[3:])
+        assert last_fast < order.index(urls[1])
+
+
+def test_crawl_delay_spaces_the_requests_to_a_host():
+    with Site(crawl_delay=0.2) as site:
+        list(scrape([f"{site.base}/page/{i}" for i in range(4)], **FAST))
+        starts = [t for t, p in site.log if p.startswith("/page/")]
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        assert len(gaps) == 3 and min(gaps) >= 0.18
+
+
+def test_every_input_line_gets_one_record_and_duplicates_are_fetched_once(site):
+    page = f"{site.base}/page/20"
+    lines = ["# a comment", "", f"  {page}  ", page.replace("http://127.0.0.1", "HTTP://127.0.0.1")
+             + "#frag", "not a url", "htpps://example.org/", "http://", page]
+    records = list(scrape(lines, **FAST))
+    by_url = {}
+    for r in records:
+        by_url.setdefault(r["url"], []).append(r)
+    assert sorted(by_url) == sorted({page, lines[3], "not a url", "htpps://example.org/",
+                                     "http://"})
+    assert len(records) == 6 and len(by_url[page]) == 2
+    assert by_url["not a url"][0]["error"] == \
+        "invalid URL 'not a url': not an absolute http(s) URL"
+    assert by_url["htpps://example.org/"][0]["error"] == \
+        "invalid URL 'htpps://example.org/': scheme 'htpps' is not http or https"
+    assert by_url["http://"][0]["error"] == "invalid URL 'http://': no host"
+    assert all(r["title"] == "Page 20" for r in by_url[page] + by_url[lines[3]])
+    assert site.paths().count("/page/20") == 1
+
+
+def test_a_refused_connection_is_a_record_not_a_crash():
+    with Site() as site:
+        base = site.base
+    record = one(f"{base}/page/1", retries=0)
+    assert record["error"].startswith("connection refused")
+
+
+@pytest.mark.parametrize("depth, max_pages, pages", [
+    (0, None, [0]), (2, None, [0, 1, 2]), (3, 2, [0, 1]),
+])
+def test_crawl_follows_links_breadth_first_on_the_seed_host_each_once(depth, max_pages, pages):
+    with Site() as site:
+        records = list(scrape([f"{site.base}/page/0"], crawl=True, depth=depth,
+                              max_pages=max_pages, **FAST))
+        fetched = [p for p in site.paths() if p.startswith("/page/")]
+    assert sorted(r["url"] for r in records) == [f"{site.base}/page/{n}" for n in pages]
+    assert sorted(fetched) == [f"/page/{n}" for n in pages]  # /page/0 is linked from each
+
+
+def test_the_demo_step_scrapes_its_site_and_never_requests_a_disallowed_page():
+    from rich.console import Console
+
+    from gilwise.scrape.demo import scrape_step
+
+    console = Console(record=True, width=200)
+    scrape_step(console, pages=30, latency=0.005)
+    text = console.export_text()
+    assert "30 pages with their title, 1 refused by robots.txt and never requested" in text
+    assert "× faster" in text
+
+
+def test_a_429_holds_off_every_request_to_its_host_for_its_retry_after():
+    with Site(page_delay=0.1) as site:
+        urls = [f"{site.base}/limited"] + [f"{site.base}/page/{i}" for i in range(6)]
+        records = list(scrape(urls, per_host=2, **FAST))
+        limited_at = next(t for t, p in site.log if p == "/limited")
+        pages_at = [t for t, p in site.log if p.startswith("/page/")]
+    assert all(r["error"] is None for r in records)
+    # one page may have started beside the 429; every later one waited its Retry-After: 1
+    assert sum(t < limited_at + 0.95 for t in pages_at) <= 1
+
+
+def test_fetch_gets_one_page_and_parse_adds_to_the_record(site):
+    from gilwise.scrape import fetch
+
+    response = fetch(f"{site.base}/redirect")
+    assert (response.status, response.final_url) == (200, f"{site.base}/page/1")
+    assert b"Page 1" in response.body and response.error is None
+
+    def words(page) -> dict:
+        return {"words": len(page.body.split())}
+
+    record = one(f"{site.base}/page/5", parse=words)
+    assert record["words"] > 10 and record["title"] == "Page 5"
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"per_host": 0}, "per_host=0 must be more than 0"),
+    ({"fields": ["nosep"]}, "--field 'nosep' must be NAME=SELECTOR"),
+    ({"max_pages": 0}, "max_pages=0 must be a positive integer"),
+])
+def test_bad_options_are_refused_before_anything_is_read(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        scrape(iter(()), **options)

@@ -21,6 +21,10 @@ test: venv
 	$(BIN)/python -m pytest -q
 
 bench: venv
+	# bench_scrape serves its pages with nginx (Debian's nginx-light) where it can be
+	# installed; without it, it falls back to a Python server and says so
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && \
+	  apt-get install -y -qq nginx-light >/dev/null; } || true
 	$(BIN)/python benchmarks/run_all.py
 
 lint: venv

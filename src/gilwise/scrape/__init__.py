@@ -9,221 +9,23 @@ per-host delays), one record per input URL, resumable with the engine's journal.
 
 from __future__ import annotations
 
-import functools
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
-
-import gilwise
-from gilwise.scrape import fetch as _fetch
-from gilwise.scrape.fetch import FetchSettings, Response
-from gilwise.scrape.hosts import HostPacer
-from gilwise.scrape.parse import Field, FieldError, decode, extract, is_html
-from gilwise.scrape.records import Writer, columns, failed
-from gilwise.scrape.robots import RobotsCache
-from gilwise.scrape.urls import InvalidURL, host_of, lines, normalise
 
 __all__ = ["FetchSettings", "FieldError", "InvalidURL", "Response", "Writer", "fetch",
            "scrape"]
-
-DISALLOWED = "disallowed by robots.txt"
-
-
-def fetch(url: str, settings: FetchSettings = FetchSettings()) -> Response:
-    """GET one page (redirects, retries, limits as ``scrape``), no robots.txt check."""
-    return _fetch.fetch(normalise(url), settings)
+INSTALL_HINT = "gilwise scrape needs its extra: pip install 'gilwise[scrape]'"
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What every page gets done to it: the journal's digest of the run covers it."""
-
-    settings: FetchSettings
-    fields: tuple[Field, ...]
-    text: bool
-    parse: Callable[[Any], dict[str, Any]] | None
-    robots: bool
-
-
-class _Shared:
-    """State the fetching threads share: robots.txt per host and per-host pacing."""
-
-    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False) -> None:
-        self.robots = RobotsCache(job.settings) if job.robots else None
-        self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None,
-                               auto_throttle)
-
-
-def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
-    """Fetch and extract one normalised URL: its record, without ``url`` (the input's)."""
-    names = [f.name for f in job.fields]
-    host = host_of(url)
-    if shared.robots is not None and not shared.robots.allowed(url, host):
-        return failed(url, DISALLOWED, names, job.text)
-    fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    response = _fetch.fetch(url, job.settings, shared.pacer, host)
-    record = dict.fromkeys(columns(names, job.text))
-    record.update(url=url, final_url=response.final_url or None, status=response.status,
-                  content_type=response.content_type or None, links=[],
-                  bytes=len(response.body), elapsed=round(response.elapsed, 4),
-                  fetched_at=fetched_at, attempts=response.attempts, error=response.error)
-    if response.error is None and response.status is not None and response.status >= 400:
-        record["error"] = f"HTTP {response.status}"
-    if record["error"] is None and not is_html(response.content_type):
-        record["error"] = f"not HTML: {response.content_type}"
-    if record["error"] is None:
-        html = decode(response.body, response.content_type)
-        record.update(extract(html, response.final_url, job.fields, job.text))
-        if job.parse is not None:
-            response.body = html.encode("utf-8")
-            record.update(job.parse(response))
-    return record
-
-
-def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
-             max_pages: int | None) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
-    """The frontier of a crawl from ``seeds``, and what adds a page's links to it."""
-    frontier = gilwise.Frontier(unique=True)
-    depth_of = dict.fromkeys(seeds, 0)
-    limit = max_pages if max_pages is not None else float("inf")
-    for seed in seeds[: int(min(limit, len(seeds)))]:
-        frontier.add(seed)
-    domains = {urlsplit(seed).hostname or "" for seed in seeds}
-    domains |= {d.lower().strip(".") for d in allow_domains}
-
-    def on_domain(url: str) -> bool:
-        host = urlsplit(url).hostname or ""
-        return any(host == d or host.endswith("." + d) for d in domains)
-
-    def follow(url: str, record: dict[str, Any]) -> None:
-        level = depth_of.get(url, depth)
-        if record.get("error") or level >= depth:
-            return
-        for link in record.get("links") or ():
-            if frontier.added >= limit:
-                return
-            try:
-                link = normalise(link)
-            except InvalidURL:
-                continue
-            if on_domain(link) and frontier.add(link):
-                depth_of[link] = level + 1
-
-    return frontier, follow
-
-
-def _same(url: str) -> str:
-    return url
-
-
-def scrape(
-    urls: Iterable[str],
-    *,
-    fields: Sequence[str | Field] = (),
-    text: bool = False,
-    parse: Callable[[Response], dict[str, Any]] | None = None,
-    workers: int = 16,
-    per_host: int = 8,
-    delay: float = 0.0,
-    timeout: float = 30.0,
-    max_bytes: int = 10_000_000,
-    retries: int = 2,
-    user_agent: str = FetchSettings.user_agent,
-    robots: bool = True,
-    journal: str | Path | None = None,
-    progress: bool | None = None,
-    crawl: bool = False,
-    depth: int = 1,
-    allow_domains: Sequence[str] = (),
-    max_pages: int | None = None,
-    auto_throttle: bool = False,
-) -> Iterator[dict[str, Any]]:
-    """One record per input URL (blank lines and ``#`` comments skipped), as pages finish;
-    the options are checked at once (ValueError), the pages fetched as the records are read.
-
-    Duplicates (after normalising) are fetched once; an invalid URL gets a record with its
-    ``error``. ``fields``: ``NAME=SELECTOR`` CSS selectors (``::text``, ``::attr(x)``);
-    ``parse(response) -> dict`` adds keys to the record. ``per_host`` requests at most at
-    once to one host, ``delay`` seconds between two (or robots.txt's Crawl-delay).
-    ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
-    ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
-    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.
-    ``auto_throttle``: each host's delay follows its latency (about one request in flight)
-    and never drops on errors, as Scrapy's AutoThrottle."""
-    parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
-    _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
-    if retries < 0 or delay < 0 or depth < 0:
-        raise ValueError(f"retries={retries!r}, delay={delay!r}, depth={depth!r} must be >= 0")
-    if max_pages is not None and max_pages < 1:
-        raise ValueError(f"max_pages={max_pages!r} must be a positive integer")
-    settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
-                             user_agent=user_agent)
-    job = _Job(settings, parsed, text, parse, robots)
-    task = functools.partial(_page, job, _Shared(job, delay, auto_throttle))
-    crawler = functools.partial(_crawler, depth=depth, allow_domains=allow_domains,
-                                max_pages=max_pages) if crawl else None
-    return _records(urls, task, job, crawler, workers=workers, per_host=per_host,
-                    journal=journal, progress=progress)
-
-
-def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
-             crawler: Callable[[list[str]], Any] | None, *, workers: int, per_host: int,
-             journal: str | Path | None, progress: bool | None) -> Iterator[dict[str, Any]]:
-    """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
-    names, text = [f.name for f in job.fields], job.text
-    early: deque[dict[str, Any]] = deque()  # records made without fetching
-    first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it
-    waiting: dict[str, list[str]] = {}  # normalised URL in flight -> its duplicates' lines
-    done: dict[str, dict[str, Any]] = {}  # finished pages, for duplicates that come later
-
-    def unique() -> Iterator[str]:
-        for raw in lines(urls):
-            try:
-                url = normalise(raw)
-            except InvalidURL as exc:
-                early.append(failed(raw, str(exc), names, text))
-                continue
-            if url in done:
-                early.append({**done[url], "url": raw})
-            elif url in first:
-                waiting.setdefault(url, []).append(raw)
-            else:
-                first[url] = raw
-                yield url
-
-    source: Iterable[str] = unique()
-    follow: Callable[[str, dict[str, Any]], None] | None = None
-    if crawler is not None:
-        source, follow = crawler(list(unique()))
-    results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
-                          on_error="return", per_key=(host_of, per_host), journal=journal,
-                          key=_same if journal is not None else None, progress=progress,
-                          max_in_flight=max(10_000, 4 * workers * per_host))
-    with results:
-        for value in results:
-            while early:
-                yield early.popleft()
-            if isinstance(value, gilwise.Failure):
-                url = value.item
-                record = failed(url, f"{value.exc_type}: {value.message}", names, text)
-            else:
-                url, record = value["url"], value
-            record = {**record, "url": first.pop(url, url)}
-            done[url] = record
-            yield record
-            if follow is not None:
-                follow(url, record)
-            for raw in waiting.pop(url, ()):
-                yield {**record, "url": raw}
-        while early:
-            yield early.popleft()
-
-
-def _check(**positive: float) -> None:
-    for name, value in positive.items():
-        if not value > 0:
-            raise ValueError(f"{name}={value!r} must be more than 0")
+def __getattr__(name: str) -> Any:
+    """The scraper's names, imported on first use: ``gilwise --help`` and ``gilwise map`` work
+    without the scrape extra (pycurl, selectolax, protego) installed."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        from gilwise.scrape import scraper
+    except ImportError as exc:
+        raise ImportError(f"{INSTALL_HINT} ({exc})") from None
+    # the submodule gilwise.scrape.client, once imported, is this package's `fetch`; the
+    # public names are the scraper's
+    globals().update({public: getattr(scraper, public) for public in __all__})
+    return globals()[name]

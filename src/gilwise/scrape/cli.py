@@ -85,8 +85,12 @@ def _inputs(inputs: list[str]) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gilwise scrape``; returns the exit code."""
-    from gilwise.scrape import FetchSettings, FieldError, Writer, scrape
-    from gilwise.scrape.parse import Field
+    try:
+        from gilwise.scrape import FetchSettings, FieldError, Writer, scrape
+        from gilwise.scrape.parse import Field
+    except ImportError as exc:
+        print(f"gilwise scrape: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     for name in args.inputs:
         if name != "-" and "://" not in name:

@@ -7,7 +7,7 @@ import threading
 
 from protego import Protego
 
-from gilwise.scrape.fetch import FetchSettings, fetch
+from gilwise.scrape.client import FetchSettings, fetch
 
 
 class RobotsCache:

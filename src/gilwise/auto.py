@@ -1,16 +1,17 @@
 """``mode="auto"``: measure the first items, then choose threads or processes, and say why.
 
-The first items run in a probe thread while this thread runs a pure-Python ticker for a
-short window (8 to 30 ms, with the GIL handed over every 0.5 ms). Two figures come out:
+The first items run in a probe thread while this thread measures beside it
+(``_gilmeter``, 20 ms, longer while the figures are ambiguous, at most 120 ms). Two figures
+come out, both unaffected by other processes keeping the cores busy where the OS tells the
+time a thread waits for a core (Linux):
 
-1. the share of the window the ticker spent on a core (its CPU time against wall time).
-   Work that holds the GIL (pure Python, json, re) keeps the ticker waiting half the time
-   or more: it goes to processes, if the function and items can be pickled. Work that
-   releases the GIL (waiting on I/O, hashlib, zlib, NumPy, subprocesses) leaves it running
-   (if slower, on a sibling hyperthread).
-2. the probe thread's CPU time against wall time: mostly waiting means I/O-bound, so many
-   threads, enough to cover the wait; mostly computing (with the GIL released) means
-   threads, one per core.
+1. the share of the time a Python thread beside the work waited for the GIL. Work that holds
+   the GIL (pure Python, json, re) keeps it waiting (0.4 to 0.9): it goes to processes, if
+   the function and items can be sent to one. Work that releases the GIL (waiting on I/O,
+   hashlib, zlib, NumPy, subprocesses) hardly at all.
+2. the share of the probe thread's time it was blocked on something else than the GIL: more
+   than half means I/O-bound, so threads, enough to cover the wait, whatever the GIL says;
+   mostly computing with the GIL released means threads, one per core.
 
 On a free-threaded build with the GIL off, threads run Python in parallel: threads, many
 for I/O-bound work, one per core otherwise. Sub-interpreters (3.14) are never chosen: measured
@@ -34,22 +35,12 @@ from typing import Any
 
 import cloudpickle
 
+from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._segment import Segment, Tail
+from gilwise._threadclock import Sample, ThreadClock
 
-WINDOW_SECONDS = 0.03  # the longest the ticker runs beside the probe thread...
-CLEAR_AFTER_SECONDS = 0.008  # ...and the shortest, if the share is clearly one way by then
-CLEARLY_HOLDS, CLEARLY_RELEASES = 0.6, 0.85
-# During the window the GIL changes hands every 0.5 ms instead of 5 ms, so the window
-# holds many hand-overs and the shares it measures are steady
-PROBE_SWITCH_INTERVAL = 0.0005
-TICK = 200  # loop iterations between checks of the ticker's stop condition
-IO_BOUND_BELOW = 0.5  # probe thread's cpu/wall under this: mostly waiting
-# While a task runs in another thread, a pure-Python thread stays on a core this share of
-# the time or more: the task lets go of the GIL (seen here: holding it leaves 0.05 to 0.55,
-# releasing it 0.83 to 1.0)
-RELEASES_ABOVE = 0.7
 MAX_IO_THREADS = 64
 
 
@@ -77,11 +68,22 @@ class ProbeRunner(threading.Thread):
         self.cpu = 0.0  # thread CPU seconds of the finished items
         self.began = 0.0  # perf_counter() when this thread started running
         self.calling = threading.Event()  # set as the first item is handed to fn
+        self.clock: ThreadClock  # made by the thread itself as it starts
+        self.first: Sample | None = None  # its clocks as it started...
+        self.final: Sample | None = None  # ...and as it ended
         self._pull = threading.Lock()
         self._stopping = False
 
     def run(self) -> None:
         self.began = time.perf_counter()
+        self.clock = ThreadClock()
+        self.first = self.clock.sample()
+        try:
+            self._run_items()
+        finally:
+            self.final = self.clock.sample()
+
+    def _run_items(self) -> None:
         while True:
             with self._pull:  # the source is only ever read by one thread at a time
                 if self._stopping:
@@ -106,15 +108,15 @@ class ProbeRunner(threading.Thread):
             self._stopping = True
             return len(self.items)
 
-    def cpu_so_far(self) -> float:
-        """CPU seconds this thread has used, the running item included where the OS tells."""
-        clock = getattr(time, "pthread_getcpuclockid", None)
-        if clock is not None and self.ident is not None and self.is_alive():
-            try:
-                return time.clock_gettime(clock(self.ident))
-            except OSError:
-                pass
-        return self.cpu
+    def sample(self) -> Sample | None:
+        """This thread's clocks now, or its last ones if it has ended; None where another
+        thread's clocks cannot be read (then only ``cpu``, of the finished items, is known)."""
+        if self.final is not None:
+            return self.final
+        try:
+            return self.clock.sample()
+        except OSError:
+            return self.final  # set before its clocks end, if that is why
 
 
 @dataclass
@@ -184,38 +186,6 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
-def _tick(stop: Callable[[float], bool]) -> None:
-    """Run pure-Python loops until ``stop(seconds)``."""
-    started = time.perf_counter()
-    seconds = 0.0
-    while not stop(seconds):
-        for _ in range(TICK):
-            pass
-        seconds = time.perf_counter() - started
-
-
-def _ticker_share(runner: ProbeRunner) -> float:
-    """Tick beside ``runner`` for the window: the share of the time this thread was on a
-    core. Waiting for the GIL takes it off; another thread computing with the GIL released
-    (even on a sibling hyperthread, which slows it) does not."""
-    _tick(lambda _: runner.calling.is_set() or not runner.is_alive())  # its start-up
-    cpu_start = time.thread_time()
-    share = 1.0
-
-    def over(seconds: float) -> bool:
-        nonlocal share
-        if seconds <= 0:
-            return False
-        share = (time.thread_time() - cpu_start) / seconds
-        if seconds >= WINDOW_SECONDS or not runner.is_alive():
-            return True
-        clear = share < CLEARLY_HOLDS or share > CLEARLY_RELEASES
-        return seconds >= CLEAR_AFTER_SECONDS and clear
-
-    _tick(over)
-    return min(1.0, share)
-
-
 def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
@@ -226,18 +196,15 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
     try:
         runner.start()
-        share = _ticker_share(runner)
+        measured = measure(runner)
         count = runner.stop()
-        cpu = runner.cpu_so_far()
-        wall = time.perf_counter() - runner.began
     finally:
         sys.setswitchinterval(interval)
     if not runner.is_alive() or count == 0:
         runner.join()  # it had finished, or is between items: nothing left to wait for
-    ratio = min(1.0, cpu / wall) if wall > 0 else 1.0
-    figures = {"cpu_wall": ratio, "ticker_share": share, "probe_seconds": wall}
-    decision = _decide(fn, runner.items, ratio, share, cores, options)
-    decision.figures.update(figures)
+    decision = _decide(fn, runner.items, measured, cores, options)
+    decision.figures.update(measured.figures())
+    decision.figures["probe_seconds"] = time.perf_counter() - runner.began
     rest: Iterable[Any]
     if isinstance(items, (list, tuple, range)):
         rest = Tail(items, count)  # the engine slices it as it would the whole input
@@ -249,38 +216,48 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
 
 
 def _decide(
-    fn: Callable, ran: list[Any], ratio: float, share: float, cores: int, options: Options
+    fn: Callable, ran: list[Any], measured: Measure, cores: int, options: Options
 ) -> Decision:
-    kept = f"a Python thread beside it ran {share:.0%} of the time"
     if not ran:
         return Decision("threads", 1, "no items to run")
-    if not gil_enabled():  # no GIL to contend for: cpu/wall alone tells I/O from CPU
-        if ratio < IO_BOUND_BELOW:
-            return _io_bound(ratio, cores, options)
+    sure = measured.certainty()
+    if not gil_enabled():  # no GIL to contend for: waiting or computing is all that counts
+        if measured.io_bound:
+            return _io_bound(measured, cores, options)
         return Decision("threads", options.workers or cores,
-                        f"CPU-bound (cpu/wall {ratio:.2f}; {kept}) on a free-threaded build "
-                        "with the GIL off: threads run Python in parallel")
-    if share < RELEASES_ABOVE:
+                        f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) on a free-threaded "
+                        f"build with the GIL off: threads run Python in parallel; {sure}")
+    # Where the scheduler tells the GIL's share apart, waiting comes first: I/O-bound work
+    # goes to threads even when it holds the GIL a little. By CPU time alone, a thread that
+    # waits for the GIL looks like one waiting for I/O: the GIL is judged first.
+    if measured.exact and measured.io_bound:
+        return _io_bound(measured, cores, options)
+    kept = measured.gil_words()
+    if measured.holds_gil:
         if cores < 2:
             return Decision("threads", 1, "one usable core: nothing runs in parallel")
         unpicklable = _unpicklable(fn, ran[0])
         if unpicklable:
             return Decision("threads", options.workers or cores, f"holds the GIL ({kept}), "
-                            f"but {unpicklable} cannot go to another process")
+                            f"but {unpicklable} cannot go to another process; {sure}")
         return Decision("processes", options.workers or cores,
-                        f"CPU-bound and holds the GIL ({kept})")
-    if ratio < IO_BOUND_BELOW:
-        return _io_bound(ratio, cores, options)
+                        f"CPU-bound and holds the GIL ({kept}); {sure}")
+    if measured.io_bound:
+        return _io_bound(measured, cores, options)
     return Decision("threads", options.workers or cores,
-                    f"CPU-bound (cpu/wall {ratio:.2f}) but releases the GIL ({kept})")
+                    f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) but releases the GIL "
+                    f"({kept}); {sure}")
 
 
-def _io_bound(ratio: float, cores: int, options: Options) -> Decision:
-    """Mostly waiting: enough threads that the cores stay busy while the others wait."""
-    workers = options.workers or min(
-        MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
-    )
-    return Decision("threads", workers, f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
+def _io_bound(measured: Measure, cores: int, options: Options) -> Decision:
+    """Mostly waiting: enough threads that the cores stay busy while the others wait, rounded
+    up to a power of two so that near figures give the same pool."""
+    busy = max(measured.demand, 1e-3)
+    needed = max(cores + 4, math.ceil(cores / busy))
+    workers = options.workers or min(MAX_IO_THREADS, 1 << (needed - 1).bit_length())
+    return Decision("threads", workers,
+                    f"I/O-bound (waiting {measured.io:.0%} of the time, cpu/wall "
+                    f"{measured.cpu_wall:.2f}): threads cover the wait; {measured.certainty()}")
 
 
 def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:

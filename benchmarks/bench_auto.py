@@ -4,6 +4,11 @@ Each workload runs as one batch in threads at several thread counts (2, 8, 32, 1
 one is the manual choice to beat, not the default count), in processes (one per core), and in
 auto mode (which measures its first items and chooses). Target: auto's wall time within 1.2x
 of the best manual choice everywhere, and within 1.1x on most.
+
+Then the stability table: ``gilwise.explain`` N times per workload (default 20), on a quiet
+machine and while another process this benchmark starts keeps one core busy. Target: the
+same mode in at least 19 of 20 runs for each, and I/O-bound work never in processes.
+``--stability-runs N`` sets N; ``--stability-only`` skips the timings.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 import _workloads as w  # noqa: E402
 import gilwise  # noqa: E402
-from _harness import exit_status, parse_args, render, verdict  # noqa: E402
+from _harness import exit_status, parser, render, verdict  # noqa: E402
 
 SERVER = textwrap.dedent("""
     import sys, time
@@ -76,12 +82,74 @@ def run_batch(fn, items, mode: str, workers: int | None) -> tuple[float, str]:
     return time.perf_counter() - started, chose
 
 
+def stability_workloads() -> list[tuple[str, object, list, bool]]:
+    """(name, function, items, whether it is I/O-bound) for the stability table."""
+    loads: list[tuple[str, object, list, bool]] = [
+        ("pure-Python loop", w.python_loop, [150_000] * 10, False),
+        ("json.loads, large document", w.json_parse, list(range(10)), False),
+        ("re.findall, large text", w.regex_scan, list(range(10)), False),
+        ("time.sleep 20 ms", w.sleep, [0.02] * 10, True),
+        ("socket reads, local server", w.http_get, [f"/{i}" for i in range(20)], True),
+        ("a subprocess", w.run_subprocess, list(range(4)), True),
+        ("hashlib.sha256 4 MiB", w.sha256, list(range(10)), False),
+        ("zlib.compress 2 MiB", w.compress_2mb, list(range(10)), False),
+    ]
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        return loads
+    return [*loads, ("NumPy matmul 400x400", w.matmul, list(range(20)), False)]
+
+
+def decisions(fn, items, runs: int) -> Counter:
+    return Counter(gilwise.explain(fn, items).mode for _ in range(runs))
+
+
+def stability(runs: int) -> list[bool]:
+    """The stability table: decisions per workload out of ``runs``, quiet and busy."""
+    rows = [("workload", "quiet", "one core busy", "same mode")]
+    passed = []
+    need = runs - runs // 20  # 19 of 20
+    for name, fn, items, io_bound in stability_workloads():
+        quiet = decisions(fn, items, runs)
+        spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        try:
+            time.sleep(0.1)
+            busy = decisions(fn, items, runs)
+        finally:
+            spinner.kill()
+            spinner.wait()
+        steady = [c.most_common(1)[0][1] >= need for c in (quiet, busy)]
+        never = not io_bound or (quiet["processes"] + busy["processes"] == 0)
+        passed.append(all(steady) and never)
+        rows.append((name, _counts(quiet), _counts(busy), "yes" if passed[-1] else "NO"))
+    print(render(f"Auto's decisions out of {runs} (gilwise.explain), quiet and with another "
+                 "process keeping one core busy", rows))
+    print()
+    print(verdict(all(passed), f"the same mode in at least {need} of {runs} runs for every "
+                  "workload, quiet and busy; I/O-bound work never in processes"))
+    return [all(passed)]
+
+
+def _counts(counter: Counter) -> str:
+    return ", ".join(f"{mode} {n}" for mode, n in counter.most_common())
+
+
 def main() -> int:
-    args = parse_args(__doc__)
+    p = parser(__doc__)
+    p.add_argument("--stability-runs", type=int, default=None,
+                   help="explain calls per workload in the stability table (default 20)")
+    p.add_argument("--stability-only", action="store_true", help="only the stability table")
+    args = p.parse_args()
     repeats = 1 if args.quick else 3
+    runs = args.stability_runs or (5 if args.quick else 20)
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
         w.set_server(f"http://127.0.0.1:{server.stdout.readline().strip()}")
+        if args.stability_only:
+            return exit_status(stability(runs))
+        stable = stability(runs)
+        print()
         rows = [("workload", "best threads s", "processes s", "auto s", "auto chose",
                  "auto / best")]
         ratios = []
@@ -114,7 +182,7 @@ def main() -> int:
                   f"(worst {max(ratios):.2f}x)"))
     print(verdict(passed[1],
                   f"auto within 1.1x on most workloads ({within_11} of {len(ratios)})"))
-    return exit_status(passed)
+    return exit_status(passed + stable)
 
 
 if __name__ == "__main__":

@@ -217,3 +217,66 @@ def test_the_reason_says_how_sure_the_decision_is():
     decision = gilwise.explain(wait, [0.02] * 10)
     assert "clear after" in decision.reason or "borderline" in decision.reason
     assert "ms" in decision.reason
+
+
+def spin_for(seconds: float) -> float:
+    """Pure Python for ``seconds``: holds the GIL, so auto sends the rest to processes."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(1000):
+            pass
+    return seconds
+
+
+def tagged(_: int):
+    import _work
+
+    return _work.TAG
+
+
+def test_items_run_while_deciding_get_the_initializer():
+    import _work
+
+    _work.TAG = None
+    results = gilwise.map(tagged, range(20), initializer=_work.remember, initargs=("ready",))
+    assert list(results) == ["ready"] * 20
+
+
+def test_an_initializer_failing_in_the_probe_fails_the_run_like_a_workers():
+    def broken():
+        raise RuntimeError("no database")
+
+    with pytest.raises(gilwise.WorkerInitError, match="no database"):
+        list(gilwise.map(tagged, range(5), initializer=broken))
+
+
+def test_an_item_running_while_deciding_is_held_to_the_timeout():
+    started = time.monotonic()
+    results = list(gilwise.map(wait, [5.0] + [0.01] * 5, timeout=0.5, on_error="return"))
+    assert isinstance(results[0], gilwise.Failure)
+    assert results[0].exc_type == "TaskTimeout"
+    assert results[1:] == [0.01] * 5
+    assert time.monotonic() - started < 4.0  # not after the 5 s item had run to its end
+
+
+def test_an_item_failing_while_deciding_is_retried():
+    attempts: list[int] = []
+
+    def flaky(x):
+        attempts.append(x)
+        if x == 0 and attempts.count(0) == 1:
+            raise ConnectionError("first try")
+        time.sleep(0.01)
+        return x
+
+    assert list(gilwise.map(flaky, range(10), retries=1, backoff=0.01)) == list(range(10))
+    assert attempts.count(0) == 2
+
+
+@pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")
+def test_processes_start_at_once_while_the_probes_item_still_runs():
+    results = gilwise.map(spin_for, [2.0] + [0.1] * 6, ordered=False)
+    order = list(results)
+    assert results.info.mode == "processes", results.info.reason
+    # the short items ran in the workers while the long one still ran in the probe thread
+    assert order == [0.1] * 6 + [2.0]

@@ -266,9 +266,18 @@ class Engine:
         return issubclass(cls, self.options.retry_on)
 
     def _adopt_head(self) -> None:
-        """Take in the items auto mode's probe thread was still running, once finished."""
+        """Take in the items auto mode's probe thread was still running, once finished; one
+        running past the timeout fails (or is retried) like any other, its thread abandoned
+        (a thread cannot be stopped) and its late outcome ignored."""
         finished = self._head.adopt()
         if finished is None:
+            timeout = self.options.timeout
+            late = self._head.overdue(timeout) if timeout is not None else None
+            if late is not None:
+                reason = f"task ran longer than the timeout of {timeout} s"
+                lost = Lost(-1, "timeout", reason + " (its thread is abandoned)", 0)
+                self._fail(self._head.segment, late, _lost_info(lost))
+                self._head = None
             return
         segment = self._head.segment
         for pos, (value, info) in finished:

@@ -25,6 +25,10 @@ from gilwise.backends._base import Backend
 from gilwise.backends.registry import MODE_SPECS
 from gilwise.progress import ProgressBar, wanted
 
+#: how long auto mode waits for the probe's running item before starting processes without
+#: fork (its start costs more than this; a longer item would hold back the whole batch)
+FORK_WAIT_SECONDS = 0.05
+
 
 class Run:
     """``fn`` over ``items`` with ``options``, reporting into ``info`` as it goes."""
@@ -67,7 +71,9 @@ class Run:
         trial = probe(self.fn, self.items, opts)
         decision, self.items = trial.decision, trial.rest
         if MODE_SPECS[decision.mode].forks and trial.pending is not None:
-            trial.pending.join()  # forking is cheap and safe only while one thread runs
+            # forking is cheap and safe only while one thread runs: wait a moment for the
+            # probe's item, no longer (the workers then start from a forkserver at once)
+            trial.pending.join(FORK_WAIT_SECONDS)
         self.head = trial if trial.segment.items else None
         self.info.reason, self.info.figures = decision.reason, decision.figures
         return opts.with_(mode=decision.mode, workers=decision.workers)

@@ -37,7 +37,7 @@ import cloudpickle
 
 from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise._options import Options, usable_cores
-from gilwise._outcome import ErrorInfo, describe
+from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise._segment import Segment, Tail
 from gilwise._threadclock import Sample, ThreadClock
 
@@ -58,11 +58,17 @@ class Decision:
 
 
 class ProbeRunner(threading.Thread):
-    """Runs items one after another until asked to stop; keeps each outcome in order."""
+    """Runs the run's initializer, then items one after another until asked to stop; keeps
+    each outcome in order. It is a worker of the batch like any other: what it runs gets the
+    initializer, and the engine holds its items to the timeout and retries them."""
 
-    def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any],
+                 options: Options | None = None) -> None:
         super().__init__(name="gilwise-probe", daemon=True)
         self.fn, self.source = fn, source
+        self.options = options or Options()
+        self.init_error: ErrorInfo | None = None
+        self.item_started = 0.0  # time.monotonic() as the item running now began
         self.items: list[Any] = []  # started, in order
         self.outcomes: list[tuple[Any, ErrorInfo | None]] = []  # finished, in order
         self.cpu = 0.0  # thread CPU seconds of the finished items
@@ -79,9 +85,21 @@ class ProbeRunner(threading.Thread):
         self.clock = ThreadClock()
         self.first = self.clock.sample()
         try:
-            self._run_items()
+            if self._run_initializer():
+                self._run_items()
         finally:
             self.final = self.clock.sample()
+
+    def _run_initializer(self) -> bool:
+        initializer = self.options.initializer
+        if initializer is None:
+            return True
+        try:
+            initializer(*self.options.initargs)  # in this thread, as in every worker thread
+        except BaseException as exc:  # noqa: BLE001 - reported as the workers' would be
+            self.init_error = describe(exc)
+            return False
+        return True
 
     def _run_items(self) -> None:
         while True:
@@ -93,6 +111,7 @@ class ProbeRunner(threading.Thread):
                 except StopIteration:
                     return
                 self.items.append(item)
+            self.item_started = time.monotonic()
             self.calling.set()
             c0 = time.thread_time()
             try:
@@ -136,10 +155,21 @@ class Trial:
         once they have finished (None until then)."""
         if self.pending is None:
             return []
-        if self.pending.is_alive():
+        if len(self.pending.outcomes) < len(self.segment):
             return None
         outcomes = self.pending.outcomes
         return [(pos, outcomes[pos]) for pos in range(self.first_pending, len(self.segment))]
+
+
+    def overdue(self, timeout: float) -> int | None:
+        """The position of the item still running in the probe thread if it has run longer
+        than ``timeout`` seconds (time.monotonic()); None otherwise."""
+        runner = self.pending
+        if runner is None or len(runner.outcomes) >= len(self.segment):
+            return None
+        if time.monotonic() - runner.item_started <= timeout:
+            return None
+        return len(runner.outcomes)
 
 
 class _Sized:
@@ -190,7 +220,7 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     reader = _Source(items)
-    runner = ProbeRunner(fn, iter(reader))
+    runner = ProbeRunner(fn, iter(reader), options)
     cores = usable_cores()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
@@ -202,6 +232,10 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
         sys.setswitchinterval(interval)
     if not runner.is_alive() or count == 0:
         runner.join()  # it had finished, or is between items: nothing left to wait for
+    if runner.init_error is not None:
+        info = runner.init_error
+        raise WorkerInitError(f"the initializer failed in auto mode's probe thread: "
+                              f"{info.exc_type}: {info.message}\n{info.traceback}")
     decision = _decide(fn, runner.items, measured, cores, options)
     decision.figures.update(measured.figures())
     decision.figures["probe_seconds"] = time.perf_counter() - runner.began

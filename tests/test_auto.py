@@ -280,3 +280,17 @@ def test_processes_start_at_once_while_the_probes_item_still_runs():
     assert results.info.mode == "processes", results.info.reason
     # the short items ran in the workers while the long one still ran in the probe thread
     assert order == [0.1] * 6 + [2.0]
+
+
+@pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")
+def test_an_initializer_that_cannot_go_to_a_process_keeps_the_work_in_threads():
+    lock = threading.Lock()
+
+    def setup():
+        with lock:
+            pass
+
+    results = gilwise.map(spin, [200_000] * 10, initializer=setup)
+    assert len(list(results)) == 10
+    assert results.info.mode == "threads"
+    assert "the initializer" in results.info.reason

@@ -33,8 +33,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
-
 from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
@@ -270,7 +268,7 @@ def _decide(
     if measured.holds_gil:
         if cores < 2:
             return Decision("threads", 1, "one usable core: nothing runs in parallel")
-        unpicklable = _unpicklable(fn, ran[0])
+        unpicklable = _unpicklable(fn, ran[0], options)
         if unpicklable:
             return Decision("threads", options.workers or cores, f"holds the GIL ({kept}), "
                             f"but {unpicklable} cannot go to another process; {sure}")
@@ -308,10 +306,15 @@ def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[A
     return Trial(decision, segment, errors, rest, pending, finished)
 
 
-def _unpicklable(fn: Callable, item: Any) -> str:
-    for what, obj in (("the function", fn), ("an item", item)):
+def _unpicklable(fn: Callable, item: Any, options: Options) -> str:
+    """What cannot go to a worker process, pickled exactly as the processes backend sends it
+    (by reference where that works, by value for ``__main__``); "" if everything can."""
+    from gilwise._pickling import dumps_to_worker
+
+    init = (options.initializer, options.initargs)
+    for what, obj in (("the function", fn), ("an item", item), ("the initializer", init)):
         try:
-            cloudpickle.dumps(obj)
+            dumps_to_worker(obj)
         except Exception as exc:
             return f"{what} ({type(exc).__name__}: {exc})"
     return ""

@@ -294,3 +294,35 @@ def test_an_initializer_that_cannot_go_to_a_process_keeps_the_work_in_threads():
     assert len(list(results)) == 10
     assert results.info.mode == "threads"
     assert "the initializer" in results.info.reason
+
+
+def pool_threads() -> list[threading.Thread]:
+    from gilwise.backends.threads import join_stopping
+
+    join_stopping()
+    return [t for t in threading.enumerate() if t.name.startswith("gilwise-thread")]
+
+
+def test_a_pool_resizes_its_threads_from_map_to_map_rather_than_keeping_two_pools():
+    with gilwise.Pool(mode="threads") as pool:
+        for workers in (4, 8, 4, 8):
+            assert list(pool.map(wait, [0.05] * 8, workers=workers)) == [0.05] * 8
+            assert len(pool_threads()) <= workers
+    assert not pool_threads()
+
+
+def test_an_auto_pool_reused_for_identical_io_maps_keeps_one_thread_pool():
+    with gilwise.Pool() as pool:
+        for _ in range(4):
+            results = pool.map(wait, [0.01] * 100)
+            list(results)
+            assert len(pool_threads()) <= results.info.workers
+
+
+def test_a_process_pool_resizes_its_workers_from_map_to_map():
+    from conftest import worker_processes
+
+    with gilwise.Pool(mode="processes") as pool:
+        for workers in (1, 2, 1):
+            assert list(pool.map(abs, [-1] * 8, workers=workers)) == [1] * 8
+            assert len(worker_processes()) == workers

@@ -68,7 +68,7 @@ class Pool:
         stats: bool = False,
     ) -> None:
         self._defaults = Options(**_options_in(locals()))
-        self._backends: dict[tuple[str, int], Backend] = {}
+        self._backends: dict[tuple[str, int], Backend] = {}  # by mode and size
         self._closed = False
         self._running: set[int] = set()  # ids of backends a map is iterating over now
 
@@ -94,11 +94,23 @@ class Pool:
         if self._closed:
             raise RuntimeError("this Pool is closed")
         key = (options.mode, options.worker_count())
-        backend = self._backends.get(key)
+        backend = self._backends.get(key) or self._resized(key)
         if backend is None:
             backend = self._backends[key] = make_backend(options)
         backend.start()
         return backend
+
+    def _resized(self, key: tuple[str, int]) -> Backend | None:
+        """An idle backend of the same mode, resized to ``key``'s size: a Pool reuses its
+        workers from map to map rather than keeping a pool per worker count."""
+        for old, backend in list(self._backends.items()):
+            if old[0] == key[0] and id(backend) not in self._running:
+                del self._backends[old]
+                if backend.resize(key[1]):
+                    self._backends[key] = backend
+                    return backend
+                backend.close()
+        return None
 
     # -- work
     def map(

@@ -64,6 +64,17 @@ class WorkerPool(Backend, Supervised):
         self._last_seconds.clear()
         self._start_workers()
 
+    def resize(self, size: int) -> bool:
+        """Keep the first ``size`` workers (stopping the rest, idle between maps), or start
+        more: a ``Pool`` reuses its workers from one map to the next whatever the count."""
+        self.size = size
+        for wid in list(self._workers)[size:]:
+            self._held.pop(wid, None)
+            self._last_seconds.pop(wid, None)
+            self._stop(wid, None)
+        self._start_workers()
+        return True
+
     # -- what each kind of worker pool provides
     @abstractmethod
     def _start_workers(self) -> None:

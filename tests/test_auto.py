@@ -326,3 +326,29 @@ def test_a_process_pool_resizes_its_workers_from_map_to_map():
         for workers in (1, 2, 1):
             assert list(pool.map(abs, [-1] * 8, workers=workers)) == [1] * 8
             assert len(worker_processes()) == workers
+
+
+def test_explain_refuses_a_generator_rather_than_consume_its_items():
+    def numbers():
+        yield from range(10)
+
+    gen = numbers()
+    with pytest.raises(TypeError, match="iterator .*generator.*islice"):
+        gilwise.explain(wait, gen)
+    assert list(gen) == list(range(10))  # every item still there for the caller
+
+
+def test_explain_reads_a_list_without_changing_it():
+    items = [0.01] * 10
+    gilwise.explain(wait, items)
+    assert items == [0.01] * 10
+
+
+def test_results_info_is_filled_in_as_its_docstring_says():
+    results = gilwise.map(wait, [0.01] * 20)
+    assert results.info.mode == "" and results.info.done == 0  # nothing started yet
+    first = next(results)
+    assert first == 0.01
+    assert results.info.mode == "threads" and results.info.reason
+    list(results)
+    assert results.info.done == 20 and results.info.seconds > 0

@@ -11,7 +11,17 @@ from typing import Any
 
 @dataclass
 class RunInfo:
-    """What a ``map`` call did: the mode it used and why, and what became of the items."""
+    """What a ``map`` call did: the mode it used and why, and what became of the items.
+
+    Filled in as the run goes, since ``map`` itself starts nothing:
+
+    - before iteration starts: empty (all zeros);
+    - from the first result on (the first ``next()`` runs auto's measure): ``mode``,
+      ``workers``, ``reason`` and, in auto mode, ``figures``;
+    - as results are read: ``done``, ``failed``, ``skipped``, ``retried``, ``from_journal``;
+    - once the results are all read, or the loop stops early: ``seconds``,
+      ``stopped_early``, ``throughput``, and ``stats`` complete.
+    """
 
     mode: str = ""
     workers: int = 0

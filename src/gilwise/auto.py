@@ -321,7 +321,19 @@ def _unpicklable(fn: Callable, item: Any, options: Options) -> str:
 
 
 def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> Decision:
-    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few)."""
+    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why.
+
+    It runs ``fn`` on the first items (with the ``initializer``, if given) and drops their
+    results. ``items`` must be a collection (a list, a range...), which it only reads: an
+    iterator or generator is refused (TypeError), since taking items from it would take them
+    from the caller too; pass a sample instead, e.g. ``list(itertools.islice(items, 20))``.
+    """
+    if iter(items) is items:  # type: ignore[comparison-overlap]
+        raise TypeError(
+            f"explain(fn, items): items is an iterator ({type(items).__name__}), and explain "
+            "would consume the items it runs; pass a list of sample items instead, e.g. "
+            "list(itertools.islice(items, 20))"
+        )
     trial = probe(fn, items, Options(**options))
     if trial.pending is not None:
         trial.pending.join()

@@ -38,15 +38,18 @@ def cgroup_cpu_limit() -> int | None:
     """Whole CPUs the tightest cgroup quota over this process allows; None where none is set
     (or no cgroup file system is there)."""
     root = Path(CGROUP_ROOT)
-    limits = [quota for folder in _cgroup_folders(root) if (quota := _quota(folder)) is not None]
+    limits = [quota for folder, v2 in _cgroup_folders(root)
+              if (quota := _quota(folder, v2)) is not None]
     return math.ceil(min(limits)) if limits else None
 
 
-def _cgroup_folders(root: Path) -> list[Path]:
-    """This process's cgroup folders with a CPU controller, and every one above them."""
-    found: list[Path] = []
+def _cgroup_folders(root: Path) -> list[tuple[Path, bool]]:
+    """This process's cgroup folders with a CPU controller, and every one above them, each
+    with whether it is cgroup v2's."""
+    found: list[tuple[Path, bool]] = []
     for hierarchy, controllers, path in _memberships():
-        if hierarchy == "0" and not controllers:  # v2: one unified tree
+        v2 = hierarchy == "0" and not controllers  # one unified tree
+        if v2:
             bases = [root, root / "unified"]
         elif "cpu" in controllers.split(","):
             bases = [root / name for name in _V1_CONTROLLERS]
@@ -55,11 +58,12 @@ def _cgroup_folders(root: Path) -> list[Path]:
         for base in bases:
             folder = base / path.lstrip("/")
             while True:
-                found.append(folder)
+                found.append((folder, v2))
                 if folder == base:
                     break
                 folder = folder.parent
-    return found or [root, root / "cpu"]  # no membership known: the namespace's own root
+    # no membership known: the namespace's own roots
+    return found or [(root, True), (root / "cpu", False)]
 
 
 def _memberships() -> list[tuple[str, str, str]]:
@@ -76,14 +80,14 @@ def _memberships() -> list[tuple[str, str, str]]:
     return rows
 
 
-def _quota(folder: Path) -> float | None:
+def _quota(folder: Path, v2: bool) -> float | None:
     """CPUs the quota in ``folder`` allows (a fraction), or None: no quota, or no such file."""
-    try:
-        fields = (folder / "cpu.max").read_text().split()
-    except OSError:
-        fields = []
-    if len(fields) == 2:
-        return _ratio(fields[0], fields[1])
+    if v2:
+        try:
+            fields = (folder / "cpu.max").read_text().split()
+        except OSError:
+            return None
+        return _ratio(fields[0], fields[1]) if len(fields) == 2 else None
     try:
         quota = (folder / "cpu.cfs_quota_us").read_text().strip()
         period = (folder / "cpu.cfs_period_us").read_text().strip()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -109,10 +110,11 @@ class Measure:
                 "clear": float(self.clear)}
 
 
-def measure(runner: Probed) -> Measure:
-    """Tick beside ``runner`` until the figures are clear, or for the longest measure."""
-    while not (runner.calling.is_set() or not runner.is_alive()):  # its start-up
-        time.sleep(PAUSE)
+def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Measure:
+    """Tick beside ``runner`` until the figures are clear, or for the longest measure, or
+    until ``settled()`` says the decision no longer matters."""
+    while not runner.calling.wait(PAUSE) and runner.is_alive():  # its start-up
+        pass
     ticker = ThreadClock()
     t0, p0 = ticker.sample(), runner.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
@@ -146,6 +148,8 @@ def measure(runner: Probed) -> Measure:
         share = waited / seconds if exact or not windows else min(windows)
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
+        if settled():
+            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
         if (seconds >= WINDOW_SECONDS and many) or not alive or seconds >= LONGEST_MEASURE:
             measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
             if measured.clear or not alive or seconds >= LONGEST_MEASURE:

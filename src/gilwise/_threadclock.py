@@ -51,6 +51,11 @@ class ThreadClock:
         self._schedstat = SCHEDSTAT.format(tid=threading.get_native_id())
         self.exact = self._waiting() is not None
 
+    @property
+    def readable_elsewhere(self) -> bool:
+        """Whether other threads can read this thread's CPU time (not on every platform)."""
+        return self._cpu_id is not None
+
     def sample(self) -> Sample:
         """The clocks now; OSError if they cannot be read from here, or the thread has ended
         (its clocks end with it)."""

@@ -25,6 +25,7 @@ the rest, and its result joins the others (the engine adopts it).
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import threading
@@ -40,6 +41,12 @@ from gilwise._segment import Segment, Tail
 from gilwise._threadclock import Sample, ThreadClock
 
 MAX_IO_THREADS = 64
+# A batch whose rest would take less than this in the probe thread is finished there:
+# starting workers would cost more (a tiny batch, 200,000 calls of x + 1, say)
+SMALL_REST_SECONDS = 0.05
+QUICK_BATCH_SECONDS = 0.001  # the probe thread's batches grow while they take less than this
+MAX_BATCH = 4096
+_END = object()
 
 
 @dataclass
@@ -68,7 +75,8 @@ class ProbeRunner(threading.Thread):
         self.init_error: ErrorInfo | None = None
         self.item_started = 0.0  # time.monotonic() as the item running now began
         self.items: list[Any] = []  # started, in order
-        self.outcomes: list[tuple[Any, ErrorInfo | None]] = []  # finished, in order
+        self.values: list[Any] = []  # of the finished items, in order (None where failed)
+        self.errors: dict[int, ErrorInfo] = {}  # the failed ones, by position
         self.cpu = 0.0  # thread CPU seconds of the finished items
         self.began = 0.0  # perf_counter() when this thread started running
         self.calling = threading.Event()  # set as the first item is handed to fn
@@ -100,24 +108,41 @@ class ProbeRunner(threading.Thread):
         return True
 
     def _run_items(self) -> None:
+        """Items in batches that grow while they take under a millisecond: quick items cost
+        little more here than in a worker's chunk, slow ones go one at a time."""
+        source, pull, started = self.source, self._pull, self.items
+        timed = not self.clock.readable_elsewhere  # else the meter reads this thread's clock
+        size = 1
         while True:
-            with self._pull:  # the source is only ever read by one thread at a time
+            with pull:  # the source is only ever read by one thread at a time
                 if self._stopping:
                     return
-                try:
-                    item = next(self.source)
-                except StopIteration:
+                batch = list(itertools.islice(source, size))
+                if not batch:
                     return
-                self.items.append(item)
-            self.item_started = time.monotonic()
-            self.calling.set()
-            c0 = time.thread_time()
+                started.extend(batch)
+            self.item_started = began = time.monotonic()  # ~ each of a quick batch's items
+            if not self.calling.is_set():
+                self.calling.set()
+            c0 = time.thread_time() if timed else 0.0
+            self._run_batch(batch)
+            if timed:
+                self.cpu += time.thread_time() - c0
+            took = time.monotonic() - began
+            size = min(size * 2, MAX_BATCH) if took < QUICK_BATCH_SECONDS else 1
+
+    def _run_batch(self, batch: list[Any]) -> None:
+        fn, values = self.fn, self.values
+        append, first, start = values.append, len(values), 0
+        while start < len(batch):
             try:
-                outcome: tuple[Any, ErrorInfo | None] = (self.fn(item), None)
+                for item in batch[start:] if start else batch:
+                    append(fn(item))
+                return
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the item's
-                outcome = (None, describe(exc))
-            self.cpu += time.thread_time() - c0
-            self.outcomes.append(outcome)
+                self.errors[len(values)] = describe(exc)
+                append(None)
+                start = len(values) - first
 
     def stop(self) -> int:
         """Start no more items; returns how many were started (the last may still run)."""
@@ -153,21 +178,22 @@ class Trial:
         once they have finished (None until then)."""
         if self.pending is None:
             return []
-        if len(self.pending.outcomes) < len(self.segment):
+        runner = self.pending
+        if len(runner.values) < len(self.segment):
             return None
-        outcomes = self.pending.outcomes
-        return [(pos, outcomes[pos]) for pos in range(self.first_pending, len(self.segment))]
+        return [(pos, (runner.values[pos], runner.errors.get(pos)))
+                for pos in range(self.first_pending, len(self.segment))]
 
 
     def overdue(self, timeout: float) -> int | None:
         """The position of the item still running in the probe thread if it has run longer
         than ``timeout`` seconds (time.monotonic()); None otherwise."""
         runner = self.pending
-        if runner is None or len(runner.outcomes) >= len(self.segment):
+        if runner is None or len(runner.values) >= len(self.segment):
             return None
         if time.monotonic() - runner.item_started <= timeout:
             return None
-        return len(runner.outcomes)
+        return len(runner.values)
 
 
 class _Sized:
@@ -218,33 +244,54 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     reader = _Source(items)
-    runner = ProbeRunner(fn, iter(reader), options)
+    plain = isinstance(items, (list, tuple, range))  # nothing can fail while reading these
+    runner = ProbeRunner(fn, iter(items) if plain else iter(reader), options)
     cores = usable_cores()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+    small = _small_rest(runner, total)
     try:
         runner.start()
-        measured = measure(runner)
-        count = runner.stop()
+        measured = measure(runner, small)
     finally:
         sys.setswitchinterval(interval)
+    small_batch = small()
+    count = runner.stop()
     if not runner.is_alive() or count == 0:
         runner.join()  # it had finished, or is between items: nothing left to wait for
     if runner.init_error is not None:
         info = runner.init_error
         raise WorkerInitError(f"the initializer failed in auto mode's probe thread: "
                               f"{info.exc_type}: {info.message}\n{info.traceback}")
-    decision = _decide(fn, runner.items, measured, cores, options)
+    if small_batch:
+        decision = Decision("threads", 1, "a small batch: the rest takes one thread less time "
+                            "than starting more workers would (measuring stopped early)")
+    else:
+        decision = _decide(fn, runner.items, measured, cores, options)
     decision.figures.update(measured.figures())
     decision.figures["probe_seconds"] = time.perf_counter() - runner.began
     rest: Iterable[Any]
-    if isinstance(items, (list, tuple, range)):
+    if plain:
         rest = Tail(items, count)  # the engine slices it as it would the whole input
     elif total is not None:
         rest = _Sized(iter(reader.rest()), total - count)
     else:
         rest = reader.rest()
     return _trial(decision, runner, count, rest)
+
+
+def _small_rest(runner: ProbeRunner, total: int | None) -> Callable[[], bool]:
+    """Whether the rest of the batch, at the pace the probe thread keeps, would be over in
+    less than SMALL_REST_SECONDS (never for an input of unknown length)."""
+
+    def small() -> bool:
+        done = len(runner.values)
+        if total is None or done < 100:
+            return False
+        per_item = (time.perf_counter() - runner.began) / done
+        return (total - done) * per_item < SMALL_REST_SECONDS
+
+    return small
 
 
 def _decide(
@@ -293,12 +340,14 @@ def _io_bound(measured: Measure, cores: int, options: Options) -> Decision:
 
 
 def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:
-    segment = Segment(0, runner.items[:count])
-    finished = len(runner.outcomes)
-    segment.values = [value for value, _ in runner.outcomes[:finished]] + [None] * (
-        count - finished
-    )
-    errors = {pos: info for pos, (_, info) in enumerate(runner.outcomes[:finished]) if info}
+    items, values = runner.items, runner.values
+    finished = len(values)  # the runner may still be finishing the items after these
+    segment = Segment(0, items if len(items) == count else items[:count])
+    if finished < count:
+        segment.values = values[:finished] + [None] * (count - finished)
+    else:
+        segment.values = values
+    errors = {pos: info for pos, info in list(runner.errors.items()) if pos < finished}
     segment.open = len(errors) + (count - finished)
     pending = runner if finished < count else None
     if pending is None:

@@ -9,6 +9,7 @@ from gilwise._api import Pool, map
 from gilwise._outcome import (
     Failure,
     GilwiseError,
+    InterpretersUnavailable,
     JournalError,
     Outcome,
     PayloadError,
@@ -19,7 +20,6 @@ from gilwise._outcome import (
 )
 from gilwise._result import MapResult, RunInfo
 from gilwise.auto import Decision, explain
-from gilwise.backends.interpreters import InterpretersUnavailable
 
 __all__ = [
     "Decision",

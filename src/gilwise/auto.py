@@ -18,9 +18,10 @@ for I/O-bound work, one per core otherwise. Sub-interpreters (3.14) are never ch
 here, processes beat them at every batch size (benchmarks/bench_interpreters.py), and only
 processes survive a crash and can kill a task past its timeout.
 
-The probed items are real results. When the window closes the decision is made at once;
-an item still running in the probe thread finishes there while the chosen workers start on
-the rest, and its result joins the others (the engine adopts it).
+The probed items are real results, and the probe thread is a worker of the batch (the
+initializer first, the timeout and retries for its items). When the window closes the
+decision is made at once; an item still running in the probe thread finishes there while the
+chosen workers start on the rest, and its result joins the others (the engine adopts it).
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ from gilwise._segment import Segment, Tail
 from gilwise._threadclock import Sample, ThreadClock
 
 MAX_IO_THREADS = 64
-# A batch whose rest would take less than this in the probe thread is finished there:
-# starting workers would cost more (a tiny batch, 200,000 calls of x + 1, say)
+# A batch whose rest would take one thread less than this, at the probe thread's pace, stops
+# measuring and runs in one thread: starting more workers would cost more than they save
+# (a tiny batch: 200,000 calls of x + 1, say)
 SMALL_REST_SECONDS = 0.05
 QUICK_BATCH_SECONDS = 0.001  # the probe thread's batches grow while they take less than this
 MAX_BATCH = 4096

@@ -116,6 +116,13 @@ def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Meas
     while not runner.calling.wait(PAUSE) and runner.is_alive():  # its start-up
         pass
     ticker = ThreadClock()
+    try:
+        return _tick_beside(runner, ticker, settled)
+    finally:
+        ticker.close()
+
+
+def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool]) -> Measure:
     t0, p0 = ticker.sample(), runner.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
     windows: list[float] = []  # by CPU time only: the share of each 20 ms window

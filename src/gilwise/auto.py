@@ -97,6 +97,7 @@ class ProbeRunner(threading.Thread):
                 self._run_items()
         finally:
             self.final = self.clock.sample()
+            self.clock.close()
 
     def _run_initializer(self) -> bool:
         initializer = self.options.initializer

@@ -356,3 +356,46 @@ def test_a_batch_over_in_milliseconds_starts_no_workers_and_says_so():
     assert list(results) == list(range(1, 200_001))
     assert results.info.mode == "threads" and results.info.workers == 1
     assert "small batch" in results.info.reason
+
+
+def peak_pool_threads(run) -> tuple[object, int]:
+    """``run()``'s result, and the most gilwise pool threads alive at once while it ran."""
+    peak, done = [0], threading.Event()
+
+    def watch():
+        while not done.is_set():
+            alive = sum(t.name.startswith("gilwise-thread") for t in threading.enumerate())
+            peak[0] = max(peak[0], alive)
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        return run(), peak[0]
+    finally:
+        done.set()
+        watcher.join()
+
+
+def test_a_growing_io_pool_records_each_change_and_never_exceeds_its_cap(monkeypatch):
+    from gilwise import auto
+
+    monkeypatch.setattr(auto, "MAX_IO_THREADS", 16)  # where it starts...
+    monkeypatch.setattr(auto, "GROWS_TO", 48)  # ...and a cap that doubling would pass
+
+    def run():
+        results = gilwise.map(wait, [0.02] * 1500)
+        return list(results), results.info
+
+    (values, info), peak = peak_pool_threads(run)
+    assert values == [0.02] * 1500  # every result once, in order
+    assert info.changes, info.reason  # it grew while the batch ran...
+    assert all(change.after <= 48 for change in info.changes)
+    assert peak <= 48  # ...never past the cap
+    assert "workers" in str(info.changes[0])
+
+
+def test_a_pool_with_workers_asked_for_keeps_that_count():
+    results = gilwise.map(wait, [0.02] * 300, workers=8)
+    assert list(results) == [0.02] * 300
+    assert results.info.workers == 8 and not results.info.changes

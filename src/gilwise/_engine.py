@@ -68,8 +68,11 @@ class Engine:
         hooks: Any = None,
         head: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        steer: Any = None,
     ) -> None:
         self.backend, self.options, self.hooks = backend, options, hooks
+        self.steer = steer  # a _steer.Steer sizing the pool as the run goes, or None
+        self.completed = 0  # items whose chunk came back, for the steer
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
         # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
@@ -195,6 +198,7 @@ class Engine:
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
         self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+        self.completed += len(result.values)
         segment = chunk.segment
         if self.hooks:
             self.hooks.ran(segment, chunk.positions, result)
@@ -338,6 +342,8 @@ class Engine:
                         self._on_lost(event)
                 if self.options.timeout is not None:
                     self._check_timeouts()
+                if self.steer is not None:
+                    self.steer.tick(self.completed)
                 if self.hooks:
                     self.hooks.tick()
             finished = True

@@ -41,7 +41,8 @@ from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise._segment import Segment, Tail
 from gilwise._threadclock import Sample, ThreadClock
 
-MAX_IO_THREADS = 64
+MAX_IO_THREADS = 64  # an I/O-bound pool starts with at most this many threads...
+GROWS_TO = 256  # ...and grows while throughput rises, up to this many
 # A batch whose rest would take one thread less than this, at the probe thread's pace, stops
 # measuring and runs in one thread: starting more workers would cost more than they save
 # (a tiny batch: 200,000 calls of x + 1, say)
@@ -59,6 +60,8 @@ class Decision:
     workers: int
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
+    #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
+    grows_to: int = 0
 
     def __str__(self) -> str:
         return f"{self.mode}×{self.workers}: {self.reason}"
@@ -339,7 +342,8 @@ def _io_bound(measured: Measure, cores: int, options: Options) -> Decision:
     workers = options.workers or min(MAX_IO_THREADS, 1 << (needed - 1).bit_length())
     return Decision("threads", workers,
                     f"I/O-bound (waiting {measured.io:.0%} of the time, cpu/wall "
-                    f"{measured.cpu_wall:.2f}): threads cover the wait; {measured.certainty()}")
+                    f"{measured.cpu_wall:.2f}): threads cover the wait; {measured.certainty()}",
+                    grows_to=0 if options.workers else GROWS_TO)
 
 
 def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:

@@ -95,6 +95,8 @@ class Pool:
             raise RuntimeError("this Pool is closed")
         key = (options.mode, options.worker_count())
         backend = self._backends.get(key) or self._resized(key)
+        if backend is not None and backend.size != key[1] and id(backend) not in self._running:
+            backend.resize(key[1])  # grown by the last map's steer: back to what is asked
         if backend is None:
             backend = self._backends[key] = make_backend(options)
         backend.start()

@@ -270,8 +270,9 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
         raise WorkerInitError(f"the initializer failed in auto mode's probe thread: "
                               f"{info.exc_type}: {info.message}\n{info.traceback}")
     if small_batch:
-        decision = Decision("threads", 1, "a small batch: the rest takes one thread less time "
-                            "than starting more workers would (measuring stopped early)")
+        decision = Decision("threads", options.workers or 1, "a small batch: the rest takes "
+                            "one thread less time than starting more workers would (measuring "
+                            "stopped early)")
     else:
         decision = _decide(fn, runner.items, measured, cores, options)
     decision.figures.update(measured.figures())

@@ -76,15 +76,18 @@ class Measure:
 
     @property
     def io(self) -> float:
-        """Share of the probe thread's time blocked on something else than the GIL. Where the
-        work holds the GIL it waits for it while the ticker holds it; where it lets go of
-        it, its waits for the GIL are short and its blocked time is its own."""
-        return max(0.0, self.blocked - (self.ticker_present if self.holds_gil else 0.0))
+        """Share of the probe thread's time blocked on something else than the GIL, of the
+        time it was either blocked or on a core: its waits for a core, which a busy machine
+        lengthens after every wake-up, are left out. Where the work holds the GIL it waits
+        for it while the ticker holds it; where it lets go of it, those waits are short."""
+        own = max(0.0, self.blocked - (self.ticker_present if self.holds_gil else 0.0))
+        return own / (own + self.cpu_wall) if own + self.cpu_wall > 0 else 0.0
 
     @property
     def demand(self) -> float:
-        """Share of the probe thread's time it was on a core or wanted one."""
-        return 1.0 - self.blocked
+        """Share of the probe thread's time it computed, of the time it computed or waited
+        on something else than the GIL (not for a core)."""
+        return 1.0 - self.io
 
     @property
     def clear(self) -> bool:

@@ -63,3 +63,24 @@ def compress(_: int) -> int:
 def set_server(url: str) -> None:
     global SERVER_URL
     SERVER_URL = url
+
+
+def json_parse(_: int) -> int:
+    return len(json.loads(JSON_TEXT))
+
+
+def compress_2mb(_: int) -> int:
+    return len(zlib.compress(BLOB[: 2 << 20], 6))
+
+
+_MATRIX: list = []
+
+
+def matmul(_: int) -> float:
+    """A NumPy matrix product (NumPy releases the GIL in it); needs NumPy."""
+    import numpy
+
+    if not _MATRIX:
+        _MATRIX.append(numpy.random.default_rng(7).random((400, 400)))
+    m = _MATRIX[0]
+    return float((m @ m)[0, 0])

@@ -10,6 +10,7 @@ from gilwise._options import usable_cores
 from gilwise._outcome import (
     Failure,
     GilwiseError,
+    InterpretersUnavailable,
     JournalError,
     Outcome,
     PayloadError,
@@ -20,7 +21,6 @@ from gilwise._outcome import (
 )
 from gilwise._result import MapResult, RunInfo
 from gilwise.auto import Decision, explain
-from gilwise.backends.interpreters import InterpretersUnavailable
 from gilwise.frontier import Frontier
 
 __all__ = [

@@ -72,7 +72,8 @@ class Pool:
         client: Any = None,
     ) -> None:
         self._defaults = Options(**_options_in(locals()))
-        self._backends: dict[tuple[str, int, str | None, int], Backend] = {}
+        self._backends: dict[tuple[str, int, str | None, int], Backend] = {}  # by mode, size
+        # and cluster
         self._closed = False
         self._running: set[int] = set()  # ids of backends a map is iterating over now
 
@@ -98,11 +99,26 @@ class Pool:
         if self._closed:
             raise RuntimeError("this Pool is closed")
         key = (options.mode, options.worker_count(), options.scheduler, id(options.client))
-        backend = self._backends.get(key)
+        backend = self._backends.get(key) or self._resized(key)
+        if backend is not None and backend.size != key[1] and id(backend) not in self._running:
+            backend.resize(key[1])  # grown by the last map's steer: back to what is asked
         if backend is None:
             backend = self._backends[key] = make_backend(options)
         backend.start()
         return backend
+
+    def _resized(self, key: tuple[str, int, str | None, int]) -> Backend | None:
+        """An idle backend of the same mode (and cluster), resized to ``key``'s size: a Pool
+        reuses its workers from map to map rather than keeping a pool per worker count."""
+        for old, backend in list(self._backends.items()):
+            same = old[0] == key[0] and old[2:] == key[2:]
+            if same and id(backend) not in self._running:
+                del self._backends[old]
+                if backend.resize(key[1]):
+                    self._backends[key] = backend
+                    return backend
+                backend.close()
+        return None
 
     # -- work
     def map(

@@ -70,8 +70,11 @@ class Engine:
         hooks: Any = None,
         head: Any = None,
         clock: Callable[[], float] = time.monotonic,
+        steer: Any = None,
     ) -> None:
         self.backend, self.options, self.hooks = backend, options, hooks
+        self.steer = steer  # a _steer.Steer sizing the pool as the run goes, or None
+        self.completed = 0  # items whose chunk came back, for the steer
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
         # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
@@ -233,6 +236,7 @@ class Engine:
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
         self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+        self.completed += len(result.values)
         segment = chunk.segment
         if self.hooks:
             self.hooks.ran(segment, chunk.positions, result)
@@ -309,9 +313,18 @@ class Engine:
         return issubclass(cls, self.options.retry_on)
 
     def _adopt_head(self) -> None:
-        """Take in the items auto mode's probe thread was still running, once finished."""
+        """Take in the items auto mode's probe thread was still running, once finished; one
+        running past the timeout fails (or is retried) like any other, its thread abandoned
+        (a thread cannot be stopped) and its late outcome ignored."""
         finished = self._head.adopt()
         if finished is None:
+            timeout = self.options.timeout
+            late = self._head.overdue(timeout) if timeout is not None else None
+            if late is not None:
+                reason = f"task ran longer than the timeout of {timeout} s"
+                lost = Lost(-1, "timeout", reason + " (its thread is abandoned)", 0)
+                self._fail(self._head.segment, late, _lost_info(lost))
+                self._head = None
             return
         if self._head_key is not None:
             self._gate.vacate(self._head_key)  # type: ignore[union-attr]
@@ -376,6 +389,8 @@ class Engine:
                         self._on_lost(event)
                 if self.options.timeout is not None:
                     self._check_timeouts()
+                if self.steer is not None:
+                    self.steer.tick(self.completed)
                 if self.hooks:
                     self.hooks.tick()
             finished = True

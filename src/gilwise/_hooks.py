@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gilwise._identity import item_digest
 from gilwise._segment import Segment
 from gilwise._task import ChunkResult
 
@@ -45,7 +44,7 @@ class RunHooks:
             return everything
         # digests taken before the items are sent: a task that changes its item in place
         # (threads) must not change what the journal knows it by
-        digests = self._digests[segment.start] = list(map(item_digest, segment.items))
+        digests = self._digests[segment.start] = list(map(_item_digest(), segment.items))
         if not self.journal.resuming:
             return everything
         todo: list[int] = []
@@ -99,9 +98,16 @@ class RunHooks:
             ]
             digests = self._digests.pop(segment.start, None)
             if digests is None:  # the items auto mode ran while choosing: never prefilled
-                digests = list(map(item_digest, segment.items))
+                digests = list(map(_item_digest(), segment.items))
             self.journal.record(segment, positions, self.keys(segment), digests)
 
     def tick(self) -> None:
         if self.journal is not None:
             self.journal.tick()
+
+
+def _item_digest() -> Callable[[Any], bytes]:
+    """``_identity.item_digest``, imported with a journal's first use (hashlib, pickling)."""
+    from gilwise._identity import item_digest
+
+    return item_digest

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from gilwise._cores import usable_cores
 from gilwise.backends.registry import MODE_SPECS
 
 # the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
@@ -17,15 +17,6 @@ StartMethod = Literal["fork", "forkserver", "spawn"]
 MODES: tuple[str, ...] = ("auto", *MODE_SPECS)  # the CLI's --mode choices too
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (affinity-aware where the OS tells)."""
-    if hasattr(os, "process_cpu_count"):  # 3.13+
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ class GilwiseError(Exception):
     """Base class of every error gilwise raises itself."""
 
 
+class InterpretersUnavailable(GilwiseError, RuntimeError):
+    """``mode="interpreters"`` was asked for on a Python without ``concurrent.interpreters``."""
+
+
 class WorkerDied(GilwiseError):
     """The worker process running a task died (segfault, os._exit, a signal such as SIGKILL)."""
 

@@ -9,15 +9,15 @@ initializer and the task function see the same globals.
 
 from __future__ import annotations
 
+import functools
 import io
 import pickle
 import sys
 import types
 from typing import Any
 
-import cloudpickle
-from cloudpickle import cloudpickle as _cloudpickle
-
+# cloudpickle (with logging and platform) is imported where it is first needed, not with
+# gilwise: a run in threads, or of functions pickle can send by reference, never needs it
 from gilwise._outcome import PayloadError, describe
 from gilwise._task import ChunkResult
 
@@ -29,6 +29,8 @@ def dumps(obj: Any) -> bytes:
     try:
         return pickle.dumps(obj, protocol=PROTOCOL)
     except Exception:
+        import cloudpickle
+
         return cloudpickle.dumps(obj, protocol=PROTOCOL)
 
 
@@ -42,7 +44,7 @@ def dumps_to_worker(obj: Any) -> bytes:
     if data is not None and b"__main__" not in data:
         return data
     buffer = io.BytesIO()
-    _MainByValuePickler(buffer, protocol=PROTOCOL).dump(obj)
+    _main_by_value_pickler()(buffer, protocol=PROTOCOL).dump(obj)
     return buffer.getvalue()
 
 
@@ -54,10 +56,11 @@ def main_namespace() -> dict[str, Any]:
 def name_main_classes() -> None:
     """Give each class of ``__main__`` its cloudpickle identity before a fork, so that the class
     sent by value later is, in the forked worker, the worker's own copy (isinstance holds)."""
+    inner = _cloudpickle()  # imported before the fork: each worker has it from the parent
     main = sys.modules.get("__main__")
     for value in list(vars(main).values()) if main is not None else ():
         if isinstance(value, type) and value.__module__ == "__main__":
-            _cloudpickle._get_or_create_tracker_id(value)
+            inner._get_or_create_tracker_id(value)
 
 
 class _MainNamespace:
@@ -70,24 +73,43 @@ class _MainNamespace:
 _MAIN_NAMESPACE = _MainNamespace()
 
 
-class _MainByValuePickler(cloudpickle.Pickler):
-    """cloudpickle, except that a ``__main__`` function is rebuilt on the loader's ``__main__``
-    namespace (not on a private copy of the globals it names), and a ``__main__`` class is
-    installed there under its name (so results that name it go back by reference)."""
+def _cloudpickle() -> Any:
+    """cloudpickle's inner module (its private helpers), imported on first use."""
+    from cloudpickle import cloudpickle as inner
 
-    def reducer_override(self, obj: Any, _by_value_kinds: Any = (type, types.FunctionType)) -> Any:
-        if not isinstance(obj, _by_value_kinds):
-            return NotImplemented  # instances: pickle's own way, the class goes by value
-        reduced = super().reducer_override(obj)
-        if not (isinstance(reduced, tuple) and len(reduced) == 6):
+    return inner
+
+
+@functools.cache
+def _main_by_value_pickler() -> type:
+    """The pickler class below, defined on first use (it derives from cloudpickle's)."""
+    import cloudpickle
+
+    inner = _cloudpickle()
+
+    class _MainByValuePickler(cloudpickle.Pickler):
+        """cloudpickle, except that a ``__main__`` function is rebuilt on the loader's
+        ``__main__`` namespace (not on a private copy of the globals it names), and a
+        ``__main__`` class is installed there under its name (so results that name it go
+        back by reference)."""
+
+        def reducer_override(
+            self, obj: Any, _by_value_kinds: Any = (type, types.FunctionType)
+        ) -> Any:
+            if not isinstance(obj, _by_value_kinds):
+                return NotImplemented  # instances: pickle's own way, the class goes by value
+            reduced = super().reducer_override(obj)
+            if not (isinstance(reduced, tuple) and len(reduced) == 6):
+                return reduced
+            if reduced[5] is inner._function_setstate and _from_main(obj):
+                make, (code, _, name, defaults, closure), state = reduced[:3]
+                new_args = (code, _MAIN_NAMESPACE, name, defaults, closure)
+                return make, new_args, state, None, None, _set_main_function_state
+            if reduced[5] is inner._class_setstate and obj.__module__ == "__main__":
+                return (*reduced[:5], _set_main_class_state)
             return reduced
-        if reduced[5] is _cloudpickle._function_setstate and _from_main(obj):
-            make, (code, _, name, defaults, closure), state = reduced[:3]
-            new_args = (code, _MAIN_NAMESPACE, name, defaults, closure)
-            return make, new_args, state, None, None, _set_main_function_state
-        if reduced[5] is _cloudpickle._class_setstate and obj.__module__ == "__main__":
-            return (*reduced[:5], _set_main_class_state)
-        return reduced
+
+    return _MainByValuePickler
 
 
 def _from_main(fn: types.FunctionType) -> bool:
@@ -118,13 +140,13 @@ def _set_main_function_state(fn: types.FunctionType, state: tuple[dict, dict]) -
     carried = state[1]["__globals__"]
     state[1]["__globals__"] = {k: v for k, v in carried.items() if _replaces(k, v, namespace)}
     builtins = namespace.get("__builtins__")
-    _cloudpickle._function_setstate(fn, state)
+    _cloudpickle()._function_setstate(fn, state)
     if builtins is not None:
         namespace["__builtins__"] = builtins
 
 
 def _set_main_class_state(cls: type, state: Any) -> None:
-    _cloudpickle._class_setstate(cls, state)
+    _cloudpickle()._class_setstate(cls, state)
     namespace, name = main_namespace(), cls.__qualname__
     if "." not in name and _replaces(name, cls, namespace):
         namespace[name] = cls

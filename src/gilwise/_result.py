@@ -11,7 +11,18 @@ from typing import Any
 
 @dataclass
 class RunInfo:
-    """What a ``map`` call did: the mode it used and why, and what became of the items."""
+    """What a ``map`` call did: the mode it used and why, and what became of the items.
+
+    Filled in as the run goes, since ``map`` itself starts nothing:
+
+    - before iteration starts: empty (all zeros);
+    - from the first result on (the first ``next()`` runs auto's measure): ``mode``,
+      ``workers``, ``reason`` and, in auto mode, ``figures``;
+    - as results are read: ``done``, ``failed``, ``skipped``, ``retried``, ``from_journal``,
+      ``changes`` (and ``workers``, where auto resizes an I/O-bound pool);
+    - once the results are all read, or the loop stops early: ``seconds``,
+      ``stopped_early``, ``throughput``, and ``stats`` complete.
+    """
 
     mode: str = ""
     workers: int = 0
@@ -25,6 +36,9 @@ class RunInfo:
     stopped_early: bool = False  # the caller stopped reading (break, close): the rest cancelled
     figures: dict[str, float] = field(default_factory=dict)
     stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
+    #: each change of the worker count while the batch ran (auto mode's I/O-bound pools),
+    #: when and why: gilwise._steer.Change
+    changes: list[Any] = field(default_factory=list)
     _ended: bool = field(default=False, init=False, repr=False, compare=False)
 
     @property

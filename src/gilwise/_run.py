@@ -25,6 +25,10 @@ from gilwise.backends._base import Backend
 from gilwise.backends.registry import MODE_SPECS
 from gilwise.progress import ProgressBar, wanted
 
+#: how long auto mode waits for the probe's running item before starting processes without
+#: fork (its start costs more than this; a longer item would hold back the whole batch)
+FORK_WAIT_SECONDS = 0.05
+
 
 class Run:
     """``fn`` over ``items`` with ``options``, reporting into ``info`` as it goes."""
@@ -39,6 +43,7 @@ class Run:
         self.hooks: RunHooks | None = None
         self.engine: Engine | None = None
         self._saved: tuple[str, int, str] | None = None
+        self.grows_to = 0  # auto's I/O-bound pool may grow to this many workers as it runs
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -67,8 +72,11 @@ class Run:
         trial = probe(self.fn, self.items, opts)
         decision, self.items = trial.decision, trial.rest
         if MODE_SPECS[decision.mode].forks and trial.pending is not None:
-            trial.pending.join()  # forking is cheap and safe only while one thread runs
+            # forking is cheap and safe only while one thread runs: wait a moment for the
+            # probe's item, no longer (the workers then start from a forkserver at once)
+            trial.pending.join(FORK_WAIT_SECONDS)
         self.head = trial if trial.segment.items else None
+        self.grows_to = decision.grows_to
         self.info.reason, self.info.figures = decision.reason, decision.figures
         return opts.with_(mode=decision.mode, workers=decision.workers)
 
@@ -96,10 +104,23 @@ class Run:
     def drive(self, backend: Backend, **engine_options: Any) -> Iterator[Segment]:
         """Finished segments from the engine on a started ``backend``."""
         self.info.mode, self.info.workers = self.options.mode, backend.size
+        steer = None
+        if self.grows_to > backend.size:
+            from gilwise._steer import Steer
+
+            steer = Steer(backend.size, self.grows_to, self._resize(backend),
+                          self.info.changes.append)
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
-                             head=self.head, **engine_options)
+                             head=self.head, steer=steer, **engine_options)
         yield from self.engine.segments()
         self.info.retried = self.engine.retried
+
+    def _resize(self, backend: Backend) -> Callable[[int], None]:
+        def resize(size: int) -> None:
+            backend.resize(size)
+            self.info.workers = size
+
+        return resize
 
     def results(self, segments: Iterable[Segment]) -> Iterator[Any]:
         """Values (or Outcomes) in the segments' order, with ``on_error`` applied."""

@@ -1,29 +1,32 @@
 """``mode="auto"``: measure the first items, then choose threads or processes, and say why.
 
-The first items run in a probe thread while this thread runs a pure-Python ticker for a
-short window (8 to 30 ms, with the GIL handed over every 0.5 ms). Two figures come out:
+The first items run in a probe thread while this thread measures beside it
+(``_gilmeter``, 20 ms, longer while the figures are ambiguous, at most 120 ms). Two figures
+come out, both unaffected by other processes keeping the cores busy where the OS tells the
+time a thread waits for a core (Linux):
 
-1. the share of the window the ticker spent on a core (its CPU time against wall time).
-   Work that holds the GIL (pure Python, json, re) keeps the ticker waiting half the time
-   or more: it goes to processes, if the function and items can be pickled. Work that
-   releases the GIL (waiting on I/O, hashlib, zlib, NumPy, subprocesses) leaves it running
-   (if slower, on a sibling hyperthread).
-2. the probe thread's CPU time against wall time: mostly waiting means I/O-bound, so many
-   threads, enough to cover the wait; mostly computing (with the GIL released) means
-   threads, one per core.
+1. the share of the time a Python thread beside the work waited for the GIL. Work that holds
+   the GIL (pure Python, json, re) keeps it waiting (0.4 to 0.9): it goes to processes, if
+   the function and items can be sent to one. Work that releases the GIL (waiting on I/O,
+   hashlib, zlib, NumPy, subprocesses) hardly at all.
+2. the share of the probe thread's time it was blocked on something else than the GIL: more
+   than half means I/O-bound, so threads, enough to cover the wait, whatever the GIL says;
+   mostly computing with the GIL released means threads, one per core.
 
 On a free-threaded build with the GIL off, threads run Python in parallel: threads, many
 for I/O-bound work, one per core otherwise. Sub-interpreters (3.14) are never chosen: measured
 here, processes beat them at every batch size (benchmarks/bench_interpreters.py), and only
 processes survive a crash and can kill a task past its timeout.
 
-The probed items are real results. When the window closes the decision is made at once;
-an item still running in the probe thread finishes there while the chosen workers start on
-the rest, and its result joins the others (the engine adopts it).
+The probed items are real results, and the probe thread is a worker of the batch (the
+initializer first, the timeout and retries for its items). When the window closes the
+decision is made at once; an item still running in the probe thread finishes there while the
+chosen workers start on the rest, and its result joins the others (the engine adopts it).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import threading
@@ -32,25 +35,21 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import cloudpickle
-
+from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise._options import Options, usable_cores
-from gilwise._outcome import ErrorInfo, describe
+from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise._segment import Segment, Tail
+from gilwise._threadclock import Sample, ThreadClock
 
-WINDOW_SECONDS = 0.03  # the longest the ticker runs beside the probe thread...
-CLEAR_AFTER_SECONDS = 0.008  # ...and the shortest, if the share is clearly one way by then
-CLEARLY_HOLDS, CLEARLY_RELEASES = 0.6, 0.85
-# During the window the GIL changes hands every 0.5 ms instead of 5 ms, so the window
-# holds many hand-overs and the shares it measures are steady
-PROBE_SWITCH_INTERVAL = 0.0005
-TICK = 200  # loop iterations between checks of the ticker's stop condition
-IO_BOUND_BELOW = 0.5  # probe thread's cpu/wall under this: mostly waiting
-# While a task runs in another thread, a pure-Python thread stays on a core this share of
-# the time or more: the task lets go of the GIL (seen here: holding it leaves 0.05 to 0.55,
-# releasing it 0.83 to 1.0)
-RELEASES_ABOVE = 0.7
-MAX_IO_THREADS = 64
+MAX_IO_THREADS = 64  # an I/O-bound pool starts with at most this many threads...
+GROWS_TO = 256  # ...and grows while throughput rises, up to this many
+# A batch whose rest would take one thread less than this, at the probe thread's pace, stops
+# measuring and runs in one thread: starting more workers would cost more than they save
+# (a tiny batch: 200,000 calls of x + 1, say)
+SMALL_REST_SECONDS = 0.05
+QUICK_BATCH_SECONDS = 0.001  # the probe thread's batches grow while they take less than this
+MAX_BATCH = 4096
+_END = object()
 
 
 @dataclass
@@ -61,44 +60,95 @@ class Decision:
     workers: int
     reason: str
     figures: dict[str, float] = field(default_factory=dict)
+    #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
+    grows_to: int = 0
 
     def __str__(self) -> str:
         return f"{self.mode}×{self.workers}: {self.reason}"
 
 
 class ProbeRunner(threading.Thread):
-    """Runs items one after another until asked to stop; keeps each outcome in order."""
+    """Runs the run's initializer, then items one after another until asked to stop; keeps
+    each outcome in order. It is a worker of the batch like any other: what it runs gets the
+    initializer, and the engine holds its items to the timeout and retries them."""
 
-    def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any]) -> None:
+    def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any],
+                 options: Options | None = None) -> None:
         super().__init__(name="gilwise-probe", daemon=True)
         self.fn, self.source = fn, source
+        self.options = options or Options()
+        self.init_error: ErrorInfo | None = None
+        self.item_started = 0.0  # time.monotonic() as the item running now began
         self.items: list[Any] = []  # started, in order
-        self.outcomes: list[tuple[Any, ErrorInfo | None]] = []  # finished, in order
+        self.values: list[Any] = []  # of the finished items, in order (None where failed)
+        self.errors: dict[int, ErrorInfo] = {}  # the failed ones, by position
         self.cpu = 0.0  # thread CPU seconds of the finished items
         self.began = 0.0  # perf_counter() when this thread started running
         self.calling = threading.Event()  # set as the first item is handed to fn
+        self.clock: ThreadClock  # made by the thread itself as it starts
+        self.first: Sample | None = None  # its clocks as it started...
+        self.final: Sample | None = None  # ...and as it ended
         self._pull = threading.Lock()
         self._stopping = False
 
     def run(self) -> None:
         self.began = time.perf_counter()
+        self.clock = ThreadClock()
+        self.first = self.clock.sample()
+        try:
+            if self._run_initializer():
+                self._run_items()
+        finally:
+            self.final = self.clock.sample()
+            self.clock.close()
+
+    def _run_initializer(self) -> bool:
+        initializer = self.options.initializer
+        if initializer is None:
+            return True
+        try:
+            initializer(*self.options.initargs)  # in this thread, as in every worker thread
+        except BaseException as exc:  # noqa: BLE001 - reported as the workers' would be
+            self.init_error = describe(exc)
+            return False
+        return True
+
+    def _run_items(self) -> None:
+        """Items in batches that grow while they take under a millisecond: quick items cost
+        little more here than in a worker's chunk, slow ones go one at a time."""
+        source, pull, started = self.source, self._pull, self.items
+        timed = not self.clock.readable_elsewhere  # else the meter reads this thread's clock
+        size = 1
         while True:
-            with self._pull:  # the source is only ever read by one thread at a time
+            with pull:  # the source is only ever read by one thread at a time
                 if self._stopping:
                     return
-                try:
-                    item = next(self.source)
-                except StopIteration:
+                batch = list(itertools.islice(source, size))
+                if not batch:
                     return
-                self.items.append(item)
-            self.calling.set()
-            c0 = time.thread_time()
+                started.extend(batch)
+            self.item_started = began = time.monotonic()  # ~ each of a quick batch's items
+            if not self.calling.is_set():
+                self.calling.set()
+            c0 = time.thread_time() if timed else 0.0
+            self._run_batch(batch)
+            if timed:
+                self.cpu += time.thread_time() - c0
+            took = time.monotonic() - began
+            size = min(size * 2, MAX_BATCH) if took < QUICK_BATCH_SECONDS else 1
+
+    def _run_batch(self, batch: list[Any]) -> None:
+        fn, values = self.fn, self.values
+        append, first, start = values.append, len(values), 0
+        while start < len(batch):
             try:
-                outcome: tuple[Any, ErrorInfo | None] = (self.fn(item), None)
+                for item in batch[start:] if start else batch:
+                    append(fn(item))
+                return
             except BaseException as exc:  # noqa: BLE001 - SystemExit too: it is the item's
-                outcome = (None, describe(exc))
-            self.cpu += time.thread_time() - c0
-            self.outcomes.append(outcome)
+                self.errors[len(values)] = describe(exc)
+                append(None)
+                start = len(values) - first
 
     def stop(self) -> int:
         """Start no more items; returns how many were started (the last may still run)."""
@@ -106,15 +156,15 @@ class ProbeRunner(threading.Thread):
             self._stopping = True
             return len(self.items)
 
-    def cpu_so_far(self) -> float:
-        """CPU seconds this thread has used, the running item included where the OS tells."""
-        clock = getattr(time, "pthread_getcpuclockid", None)
-        if clock is not None and self.ident is not None and self.is_alive():
-            try:
-                return time.clock_gettime(clock(self.ident))
-            except OSError:
-                pass
-        return self.cpu
+    def sample(self) -> Sample | None:
+        """This thread's clocks now, or its last ones if it has ended; None where another
+        thread's clocks cannot be read (then only ``cpu``, of the finished items, is known)."""
+        if self.final is not None:
+            return self.final
+        try:
+            return self.clock.sample()
+        except OSError:
+            return self.final  # set before its clocks end, if that is why
 
 
 @dataclass
@@ -134,10 +184,22 @@ class Trial:
         once they have finished (None until then)."""
         if self.pending is None:
             return []
-        if self.pending.is_alive():
+        runner = self.pending
+        if len(runner.values) < len(self.segment):
             return None
-        outcomes = self.pending.outcomes
-        return [(pos, outcomes[pos]) for pos in range(self.first_pending, len(self.segment))]
+        return [(pos, (runner.values[pos], runner.errors.get(pos)))
+                for pos in range(self.first_pending, len(self.segment))]
+
+
+    def overdue(self, timeout: float) -> int | None:
+        """The position of the item still running in the probe thread if it has run longer
+        than ``timeout`` seconds (time.monotonic()); None otherwise."""
+        runner = self.pending
+        if runner is None or len(runner.values) >= len(self.segment):
+            return None
+        if time.monotonic() - runner.item_started <= timeout:
+            return None
+        return len(runner.values)
 
 
 class _Sized:
@@ -184,62 +246,39 @@ def gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
-def _tick(stop: Callable[[float], bool]) -> None:
-    """Run pure-Python loops until ``stop(seconds)``."""
-    started = time.perf_counter()
-    seconds = 0.0
-    while not stop(seconds):
-        for _ in range(TICK):
-            pass
-        seconds = time.perf_counter() - started
-
-
-def _ticker_share(runner: ProbeRunner) -> float:
-    """Tick beside ``runner`` for the window: the share of the time this thread was on a
-    core. Waiting for the GIL takes it off; another thread computing with the GIL released
-    (even on a sibling hyperthread, which slows it) does not."""
-    _tick(lambda _: runner.calling.is_set() or not runner.is_alive())  # its start-up
-    cpu_start = time.thread_time()
-    share = 1.0
-
-    def over(seconds: float) -> bool:
-        nonlocal share
-        if seconds <= 0:
-            return False
-        share = (time.thread_time() - cpu_start) / seconds
-        if seconds >= WINDOW_SECONDS or not runner.is_alive():
-            return True
-        clear = share < CLEARLY_HOLDS or share > CLEARLY_RELEASES
-        return seconds >= CLEAR_AFTER_SECONDS and clear
-
-    _tick(over)
-    return min(1.0, share)
-
-
 def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
     """Run the first items, measuring, and decide the mode for the rest."""
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
     reader = _Source(items)
-    runner = ProbeRunner(fn, iter(reader))
+    plain = isinstance(items, (list, tuple, range))  # nothing can fail while reading these
+    runner = ProbeRunner(fn, iter(items) if plain else iter(reader), options)
     cores = usable_cores()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+    small = _small_rest(runner, total)
     try:
         runner.start()
-        share = _ticker_share(runner)
-        count = runner.stop()
-        cpu = runner.cpu_so_far()
-        wall = time.perf_counter() - runner.began
+        measured = measure(runner, small)
     finally:
         sys.setswitchinterval(interval)
+    small_batch = small()
+    count = runner.stop()
     if not runner.is_alive() or count == 0:
         runner.join()  # it had finished, or is between items: nothing left to wait for
-    ratio = min(1.0, cpu / wall) if wall > 0 else 1.0
-    figures = {"cpu_wall": ratio, "ticker_share": share, "probe_seconds": wall}
-    decision = _decide(fn, runner.items, ratio, share, cores, options)
-    decision.figures.update(figures)
+    if runner.init_error is not None:
+        info = runner.init_error
+        raise WorkerInitError(f"the initializer failed in auto mode's probe thread: "
+                              f"{info.exc_type}: {info.message}\n{info.traceback}")
+    if small_batch:
+        decision = Decision("threads", options.workers or 1, "a small batch: the rest takes "
+                            "one thread less time than starting more workers would (measuring "
+                            "stopped early)")
+    else:
+        decision = _decide(fn, runner.items, measured, cores, options)
+    decision.figures.update(measured.figures())
+    decision.figures["probe_seconds"] = time.perf_counter() - runner.began
     rest: Iterable[Any]
-    if isinstance(items, (list, tuple, range)):
+    if plain:
         rest = Tail(items, count)  # the engine slices it as it would the whole input
     elif total is not None:
         rest = _Sized(iter(reader.rest()), total - count)
@@ -248,48 +287,75 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     return _trial(decision, runner, count, rest)
 
 
+def _small_rest(runner: ProbeRunner, total: int | None) -> Callable[[], bool]:
+    """Whether the rest of the batch, at the pace the probe thread keeps, would be over in
+    less than SMALL_REST_SECONDS (never for an input of unknown length)."""
+
+    def small() -> bool:
+        done = len(runner.values)
+        if total is None or done < 100:
+            return False
+        per_item = (time.perf_counter() - runner.began) / done
+        return (total - done) * per_item < SMALL_REST_SECONDS
+
+    return small
+
+
 def _decide(
-    fn: Callable, ran: list[Any], ratio: float, share: float, cores: int, options: Options
+    fn: Callable, ran: list[Any], measured: Measure, cores: int, options: Options
 ) -> Decision:
-    kept = f"a Python thread beside it ran {share:.0%} of the time"
     if not ran:
         return Decision("threads", 1, "no items to run")
-    if not gil_enabled():  # no GIL to contend for: cpu/wall alone tells I/O from CPU
-        if ratio < IO_BOUND_BELOW:
-            return _io_bound(ratio, cores, options)
+    sure = measured.certainty()
+    if not gil_enabled():  # no GIL to contend for: waiting or computing is all that counts
+        if measured.io_bound:
+            return _io_bound(measured, cores, options)
         return Decision("threads", options.workers or cores,
-                        f"CPU-bound (cpu/wall {ratio:.2f}; {kept}) on a free-threaded build "
-                        "with the GIL off: threads run Python in parallel")
-    if share < RELEASES_ABOVE:
+                        f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) on a free-threaded "
+                        f"build with the GIL off: threads run Python in parallel; {sure}")
+    # Where the scheduler tells the GIL's share apart, waiting comes first: I/O-bound work
+    # goes to threads even when it holds the GIL a little. By CPU time alone, a thread that
+    # waits for the GIL looks like one waiting for I/O: the GIL is judged first.
+    if measured.exact and measured.io_bound:
+        return _io_bound(measured, cores, options)
+    kept = measured.gil_words()
+    if measured.holds_gil:
         if cores < 2:
             return Decision("threads", 1, "one usable core: nothing runs in parallel")
-        unpicklable = _unpicklable(fn, ran[0])
+        unpicklable = _unpicklable(fn, ran[0], options)
         if unpicklable:
             return Decision("threads", options.workers or cores, f"holds the GIL ({kept}), "
-                            f"but {unpicklable} cannot go to another process")
+                            f"but {unpicklable} cannot go to another process; {sure}")
         return Decision("processes", options.workers or cores,
-                        f"CPU-bound and holds the GIL ({kept})")
-    if ratio < IO_BOUND_BELOW:
-        return _io_bound(ratio, cores, options)
+                        f"CPU-bound and holds the GIL ({kept}); {sure}")
+    if measured.io_bound:
+        return _io_bound(measured, cores, options)
     return Decision("threads", options.workers or cores,
-                    f"CPU-bound (cpu/wall {ratio:.2f}) but releases the GIL ({kept})")
+                    f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) but releases the GIL "
+                    f"({kept}); {sure}")
 
 
-def _io_bound(ratio: float, cores: int, options: Options) -> Decision:
-    """Mostly waiting: enough threads that the cores stay busy while the others wait."""
-    workers = options.workers or min(
-        MAX_IO_THREADS, max(cores + 4, math.ceil(cores / max(ratio, 1e-3)))
-    )
-    return Decision("threads", workers, f"I/O-bound (cpu/wall {ratio:.2f}): threads cover the wait")
+def _io_bound(measured: Measure, cores: int, options: Options) -> Decision:
+    """Mostly waiting: enough threads that the cores stay busy while the others wait, rounded
+    up to a power of two so that near figures give the same pool."""
+    busy = max(measured.demand, 1e-3)
+    needed = max(cores + 4, math.ceil(cores / busy))
+    workers = options.workers or min(MAX_IO_THREADS, 1 << (needed - 1).bit_length())
+    return Decision("threads", workers,
+                    f"I/O-bound (waiting {measured.io:.0%} of the time, cpu/wall "
+                    f"{measured.cpu_wall:.2f}): threads cover the wait; {measured.certainty()}",
+                    grows_to=0 if options.workers else GROWS_TO)
 
 
 def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:
-    segment = Segment(0, runner.items[:count])
-    finished = len(runner.outcomes)
-    segment.values = [value for value, _ in runner.outcomes[:finished]] + [None] * (
-        count - finished
-    )
-    errors = {pos: info for pos, (_, info) in enumerate(runner.outcomes[:finished]) if info}
+    items, values = runner.items, runner.values
+    finished = len(values)  # the runner may still be finishing the items after these
+    segment = Segment(0, items if len(items) == count else items[:count])
+    if finished < count:
+        segment.values = values[:finished] + [None] * (count - finished)
+    else:
+        segment.values = values
+    errors = {pos: info for pos, info in list(runner.errors.items()) if pos < finished}
     segment.open = len(errors) + (count - finished)
     pending = runner if finished < count else None
     if pending is None:
@@ -297,18 +363,35 @@ def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[A
     return Trial(decision, segment, errors, rest, pending, finished)
 
 
-def _unpicklable(fn: Callable, item: Any) -> str:
-    for what, obj in (("the function", fn), ("an item", item)):
+def _unpicklable(fn: Callable, item: Any, options: Options) -> str:
+    """What cannot go to a worker process, pickled exactly as the processes backend sends it
+    (by reference where that works, by value for ``__main__``); "" if everything can."""
+    from gilwise._pickling import dumps_to_worker
+
+    init = (options.initializer, options.initargs)
+    for what, obj in (("the function", fn), ("an item", item), ("the initializer", init)):
         try:
-            cloudpickle.dumps(obj)
+            dumps_to_worker(obj)
         except Exception as exc:
             return f"{what} ({type(exc).__name__}: {exc})"
     return ""
 
 
 def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> Decision:
-    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why (runs a few).
-    With ``mode="dask"``: the cluster it would run on, its workers and threads (runs none)."""
+    """What ``mode="auto"`` would choose for ``fn`` over ``items``, and why. With
+    ``mode="dask"``: the cluster it would run on, its workers and threads (runs no item).
+
+    It runs ``fn`` on the first items (with the ``initializer``, if given) and drops their
+    results. ``items`` must be a collection (a list, a range...), which it only reads: an
+    iterator or generator is refused (TypeError), since taking items from it would take them
+    from the caller too; pass a sample instead, e.g. ``list(itertools.islice(items, 20))``.
+    """
+    if iter(items) is items:  # type: ignore[comparison-overlap]
+        raise TypeError(
+            f"explain(fn, items): items is an iterator ({type(items).__name__}), and explain "
+            "would consume the items it runs; pass a list of sample items instead, e.g. "
+            "list(itertools.islice(items, 20))"
+        )
     opts = Options(**options)
     if opts.mode == "dask":
         from gilwise.backends.dask import describe_cluster

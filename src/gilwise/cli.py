@@ -210,6 +210,9 @@ def _map(args: argparse.Namespace) -> int:
             out.flush()
             if args.explain and info.mode:
                 print(f"gilwise: {info.mode}×{info.workers}: {info.reason}", file=sys.stderr)
+            if (args.explain or args.stats) and info.changes:
+                for change in info.changes:
+                    print(f"gilwise: {change}", file=sys.stderr)
         if info.stats is not None:
             Console(stderr=True).print(info.stats.render(info.workers))
     return EXIT_FAILED if info.failed else EXIT_OK

@@ -101,6 +101,11 @@ class Backend(ABC):
     def close(self, kill: bool = False) -> None:
         """Stop every worker; with ``kill``, without waiting for them."""
 
+    def resize(self, size: int) -> bool:
+        """Between maps, with nothing in flight: run ``size`` workers from now on. False where
+        this backend cannot (a ``Pool`` then replaces it)."""
+        return False
+
     def describe(self) -> str:
         return f"{self.name}×{self.size}"
 

@@ -64,6 +64,26 @@ class WorkerPool(Backend, Supervised):
         self._last_seconds.clear()
         self._start_workers()
 
+    def resize(self, size: int) -> bool:
+        """Run ``size`` workers from now on, between maps or during one: more are started at
+        once; of those over the count, idle ones stop now, busy ones once their chunks are
+        done (``_retire``). A ``Pool`` reuses its workers from map to map this way."""
+        self.size = size
+        self._retire()
+        self._start_workers()
+        return True
+
+    def _retire(self) -> None:
+        """Stop idle workers while there are more than ``size``."""
+        extra = len(self._workers) - self.size
+        for wid in [w for w in self._workers if not self._held.get(w)]:
+            if extra <= 0:
+                return
+            self._held.pop(wid, None)
+            self._last_seconds.pop(wid, None)
+            self._stop(wid, None)
+            extra -= 1
+
     # -- what each kind of worker pool provides
     @abstractmethod
     def _start_workers(self) -> None:
@@ -135,6 +155,8 @@ class WorkerPool(Backend, Supervised):
                 del self._where[event.result.chunk_id]
                 self._last_seconds[event.worker] = event.result.seconds
                 events.append(Done(event.result.chunk_id, event.result))
+                if len(self._workers) > self.size and not held:
+                    self._retire()  # it has shrunk: this worker is done and idle
                 continue
             self._held.pop(event.worker, None)
             self._last_seconds.pop(event.worker, None)

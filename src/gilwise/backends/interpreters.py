@@ -24,16 +24,12 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, describe
+from gilwise._outcome import ErrorInfo, InterpretersUnavailable, PayloadError, describe
 from gilwise._pickling import decode_result, dumps_to_worker
 from gilwise._task import SLOT_SIZE, Chunk, run_chunk
 from gilwise.backends.threads import STOP, Died, InboxWorker, ThreadBackend
 
 MIN_VERSION = (3, 14)
-
-
-class InterpretersUnavailable(GilwiseError, RuntimeError):
-    """``mode="interpreters"`` was asked for on a Python without ``concurrent.interpreters``."""
 
 
 def check_available() -> None:

@@ -1,0 +1,198 @@
+"""Does the work hold the GIL, and is it waiting or computing? Measured beside it.
+
+The probe thread runs the first items while the caller's thread runs a ticker beside it, in
+cycles: sleep a moment (letting go of the GIL), then run a little pure Python. Work that holds
+the GIL takes it during the sleep and keeps it until made to let go, a switch interval later:
+the ticker waits about that long after every sleep. Work that releases the GIL (I/O, hashlib,
+zlib, NumPy) hands it back at once.
+
+A busy machine delays the ticker too, but by keeping it waiting for a core, which Linux tells
+apart (``/proc/self/task/<tid>/schedstat``) and which is left out; elsewhere the least of
+repeated 20 ms windows counts, since other processes only add to it. Nor does the ticker's
+wait count beyond the time the probe thread was on a core: work preempted while it holds the
+GIL keeps the ticker waiting because the machine is busy, not because of the work.
+
+The ticker holds the GIL a small, known share of the time, so the probe thread's own blocked
+time beyond that share is its waiting on I/O, sleeps or children. Ambiguous figures are
+measured longer, within a bound.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from gilwise._threadclock import Sample, ThreadClock, span
+
+# During the measure the GIL changes hands every 0.5 ms instead of 5 ms: work that holds it
+# keeps the ticker waiting that long after each of its pauses
+PROBE_SWITCH_INTERVAL = 0.0005
+PAUSE = 0.0005  # the ticker's sleep, each cycle: the GIL is free for the work to take...
+RUN = 0.0002  # ...then its pure-Python run, shorter than a switch interval
+# A wait for the GIL after a pause longer than this counts (the timer's slack is ~0.05 ms;
+# work that holds the GIL keeps the ticker waiting a switch interval or more)
+COUNTS_ABOVE = 0.25e-3
+# The share of the measure the ticker waited for the GIL while the work was on a core: beside
+# pure Python 0.3-0.5 (less on a busy machine), beside a long C call that holds it (json, re)
+# up to 0.9, beside work that releases it 0.00-0.05 (I/O that a busy machine preempts while
+# it holds the GIL included)
+HOLDS_ABOVE = 0.15
+GIL_AMBIGUOUS = (0.08, 0.22)
+PLAINLY_HELD = 0.6
+# The share of the probe thread's time it was blocked on something else than the GIL (I/O,
+# a child process, a sleep): over this, I/O-bound
+IO_BOUND_ABOVE = 0.5
+IO_AMBIGUOUS = (0.35, 0.65)
+FEWEST_CYCLES = 8
+WINDOW_SECONDS = 0.02  # the measure lasts this long when its figures are clear...
+LONGEST_MEASURE = 0.12  # ...and up to this while they are ambiguous
+
+
+class Probed(Protocol):
+    """The probe thread, as the meter sees it."""
+
+    calling: threading.Event  # set once it has begun its first item
+    began: float  # perf_counter() when it started
+    cpu: float  # CPU seconds of its finished items
+
+    def is_alive(self) -> bool: ...
+    def sample(self) -> Sample | None: ...
+
+
+@dataclass
+class Measure:
+    """What the ticker saw beside the probe thread, and how sure it is."""
+
+    seconds: float  # how long the ticker ran
+    cycles: int
+    gil_held: float  # share of the measure the ticker waited for the GIL
+    exact: bool  # waiting for a core was told apart (else: the least of repeated windows)
+    blocked: float  # share of the probe thread's time neither on a core nor waiting for one
+    ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
+    cpu_wall: float  # the probe thread's CPU time against its wall time
+
+    @property
+    def io(self) -> float:
+        """Share of the probe thread's time blocked on something else than the GIL, of the
+        time it was either blocked or on a core: its waits for a core, which a busy machine
+        lengthens after every wake-up, are left out. Where the work holds the GIL it waits
+        for it while the ticker holds it; where it lets go of it, those waits are short."""
+        own = max(0.0, self.blocked - (self.ticker_present if self.holds_gil else 0.0))
+        return own / (own + self.cpu_wall) if own + self.cpu_wall > 0 else 0.0
+
+    @property
+    def demand(self) -> float:
+        """Share of the probe thread's time it computed, of the time it computed or waited
+        on something else than the GIL (not for a core)."""
+        return 1.0 - self.io
+
+    @property
+    def clear(self) -> bool:
+        """Each figure clearly on one side of its threshold."""
+        return not _inside(self.gil_held, GIL_AMBIGUOUS) and not _inside(self.io, IO_AMBIGUOUS)
+
+    @property
+    def holds_gil(self) -> bool:
+        return self.gil_held > HOLDS_ABOVE
+
+    @property
+    def io_bound(self) -> bool:
+        return self.io > IO_BOUND_ABOVE
+
+    def gil_words(self) -> str:
+        return f"a Python thread beside it waited for the GIL {self.gil_held:.0%} of the time"
+
+    def certainty(self) -> str:
+        how = "busy cores told apart" if self.exact else "least of 20 ms windows"
+        ms = self.seconds * 1000
+        if self.clear:
+            return f"clear after {ms:.0f} ms, {self.cycles} cycles ({how})"
+        return (f"borderline even after {ms:.0f} ms, {self.cycles} cycles, the most allowed "
+                f"({how})")
+
+    def figures(self) -> dict[str, float]:
+        return {"gil_held": self.gil_held, "io_share": self.io, "demand": self.demand,
+                "cpu_wall": self.cpu_wall, "measured_seconds": self.seconds,
+                "cycles": float(self.cycles), "exact": float(self.exact),
+                "clear": float(self.clear)}
+
+
+def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Measure:
+    """Tick beside ``runner`` until the figures are clear, or for the longest measure, or
+    until ``settled()`` says the decision no longer matters."""
+    while not runner.calling.wait(PAUSE) and runner.is_alive():  # its start-up
+        pass
+    ticker = ThreadClock()
+    try:
+        return _tick_beside(runner, ticker, settled)
+    finally:
+        ticker.close()
+
+
+def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool]) -> Measure:
+    t0, p0 = ticker.sample(), runner.sample()
+    cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
+    windows: list[float] = []  # by CPU time only: the share of each 20 ms window
+    window_began, window_waited = t0.wall, 0.0
+    last = t0
+    while True:
+        time.sleep(PAUSE)  # the GIL is free for the work to take...
+        ran_until = time.perf_counter() + RUN
+        while time.perf_counter() < ran_until:  # ...then a pure-Python run
+            for _ in range(20):
+                pass
+        sample = ticker.sample()
+        # the cycle's time neither on a core nor waiting for one, less the pause: the GIL's
+        present = sample.cpu - last.cpu
+        if sample.waiting is not None and last.waiting is not None:
+            present += sample.waiting - last.waiting  # waiting for a core is not for the GIL
+        wait = sample.wall - last.wall - present - PAUSE
+        if wait > COUNTS_ABOVE:
+            waited += wait
+            window_waited += wait
+        held += present
+        last, now = sample, sample.wall
+        cycles += 1
+        if now - window_began >= WINDOW_SECONDS:
+            windows.append(window_waited / (now - window_began))
+            window_began, window_waited = now, 0.0
+        seconds = now - t0.wall
+        alive = runner.is_alive()
+        exact = t0.waiting is not None
+        share = waited / seconds if exact or not windows else min(windows)
+        # a few long waits (a C call holding the GIL: json, re) are as telling as many short
+        many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
+        if settled():
+            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
+        if (seconds >= WINDOW_SECONDS and many) or not alive or seconds >= LONGEST_MEASURE:
+            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
+            if measured.clear or not alive or seconds >= LONGEST_MEASURE:
+                return measured
+
+
+def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: int,
+             gil_held: float, held: float) -> Measure:
+    seconds = t1.wall - t0.wall
+    p1 = runner.sample()
+    probe = span(p0, p1) if p0 is not None and p1 is not None else None
+    if probe is not None:
+        cpu_wall = probe.on_core
+        blocked = probe.blocked if probe.blocked is not None else 1.0 - probe.on_core
+    else:  # the probe thread's clocks cannot be read from here: its finished items tell
+        wall = time.perf_counter() - runner.began
+        cpu_wall = min(1.0, runner.cpu / wall) if wall > 0 else 1.0
+        blocked = 1.0 - cpu_wall
+    if probe is not None:
+        # the work keeps the ticker waiting by holding the GIL on a core; held while the
+        # probe thread waits for a core (taken by other processes), it says nothing of the work
+        gil_held = min(gil_held, probe.on_core)
+    present = held / seconds if seconds > 0 else 0.0
+    return Measure(seconds, cycles, gil_held, t0.waiting is not None, blocked, present,
+                   cpu_wall)
+
+
+def _inside(value: float, band: tuple[float, float]) -> bool:
+    return band[0] < value < band[1]

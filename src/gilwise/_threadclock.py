@@ -1,0 +1,121 @@
+"""How a thread spent a stretch of wall time: on a core, runnable but waiting for a core, or
+blocked (on the GIL, a lock, I/O).
+
+Auto mode needs the three apart: a machine busy with other processes keeps a thread waiting
+for a core, which says nothing about the GIL; a thread blocked while it only runs Python is
+waiting for the GIL. Linux tells the waiting-for-a-core time per thread
+(``/proc/self/task/<tid>/schedstat``, second field); elsewhere only the time on a core is known.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+#: where Linux keeps a thread's scheduler figures: ns on a core, ns runnable and waiting, runs
+SCHEDSTAT = "/proc/self/task/{tid}/schedstat"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A thread's clocks at one moment (seconds); ``waiting`` is None where the OS hides it."""
+
+    wall: float
+    cpu: float
+    waiting: float | None
+
+
+@dataclass(frozen=True)
+class Span:
+    """Shares of the wall time between two samples of one thread."""
+
+    seconds: float
+    on_core: float
+    waiting: float | None  # runnable, waiting for a core (None: not known here)
+
+    @property
+    def blocked(self) -> float | None:
+        """Neither on a core nor waiting for one: on the GIL, a lock or I/O."""
+        if self.waiting is None:
+            return None
+        return max(0.0, 1.0 - self.on_core - self.waiting)
+
+
+class ThreadClock:
+    """One thread's clocks: made in the thread it measures, sampled from any thread; ``close``
+    it when done.
+
+    The scheduler's file stays open and is read with one call: every system call lets go of
+    the GIL, and work that holds the GIL takes it for as long as it runs (a whole ``re`` or
+    ``json`` call) at each such moment."""
+
+    def __init__(self) -> None:
+        self._owner = threading.get_ident()
+        self._cpu_id = _cpu_clock_id()
+        try:
+            self._fd: int | None = os.open(SCHEDSTAT.format(tid=threading.get_native_id()),
+                                           os.O_RDONLY)
+        except OSError:
+            self._fd = None
+        self.exact = self._waiting() is not None
+
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    @property
+    def readable_elsewhere(self) -> bool:
+        """Whether other threads can read this thread's CPU time (not on every platform)."""
+        return self._cpu_id is not None
+
+    def sample(self) -> Sample:
+        """The clocks now; OSError if they cannot be read from here, or the thread has ended
+        (its clocks end with it)."""
+        # the waiting time first: it is final only for waits that have ended
+        waiting = self._waiting() if self.exact else None
+        if self._cpu_id is not None:
+            cpu = time.clock_gettime(self._cpu_id)
+        elif threading.get_ident() == self._owner:
+            cpu = time.thread_time()
+        else:
+            raise OSError("another thread's CPU time cannot be read on this platform")
+        if self.exact and waiting is None:
+            raise OSError("the thread has ended")
+        return Sample(time.perf_counter(), cpu, waiting)
+
+    def _waiting(self) -> float | None:
+        fd = self._fd
+        if fd is None:
+            return None
+        try:
+            return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return None
+
+
+def span(start: Sample, end: Sample) -> Span:
+    """The shares of the wall time from ``start`` to ``end`` (of one thread)."""
+    seconds = end.wall - start.wall
+    if seconds <= 0:
+        return Span(0.0, 1.0, 0.0 if start.waiting is not None else None)
+    on_core = min(1.0, max(0.0, (end.cpu - start.cpu) / seconds))
+    waiting = None
+    if start.waiting is not None and end.waiting is not None:
+        waiting = min(1.0 - on_core, max(0.0, (end.waiting - start.waiting) / seconds))
+    return Span(seconds, on_core, waiting)
+
+
+def _cpu_clock_id() -> int | None:
+    """The calling thread's CPU clock, readable from other threads (where the OS has one)."""
+    get = getattr(time, "pthread_getcpuclockid", None)
+    if get is None:
+        return None
+    try:
+        cid = get(threading.get_ident())
+        time.clock_gettime(cid)
+    except OSError:
+        return None
+    return cid

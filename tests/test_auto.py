@@ -312,7 +312,7 @@ def test_an_auto_pool_reused_for_identical_io_maps_keeps_one_thread_pool():
 
 
 def test_a_process_pool_resizes_its_workers_from_map_to_map():
-    from conftest import worker_processes
+    from _workers import worker_processes
 
     others = len(worker_processes())  # this module's local server, say
     with gilwise.Pool(mode="processes") as pool:

@@ -55,6 +55,19 @@ def test_io_bound_work_goes_to_threads_with_enough_of_them():
     assert decision.figures["cpu_wall"] < 0.5
 
 
+def test_a_first_call_that_sets_up_in_pure_python_does_not_decide():
+    """The first call pays once (a lazy import, a cache): what the later calls do decides."""
+    set_up = []
+
+    def fetch(seconds: float) -> float:
+        if not set_up:
+            set_up.append(spin(300_000))
+        return wait(seconds)
+
+    decision = gilwise.explain(fetch, [0.01] * 20)
+    assert decision.mode == "threads" and "I/O-bound" in decision.reason, str(decision)
+
+
 def test_pure_python_cpu_work_goes_to_processes():
     if not gil_enabled():  # a free-threaded build runs it in parallel threads
         assert gilwise.explain(spin, [200_000] * 10).mode == "threads"

@@ -1,9 +1,9 @@
 """``mode="auto"``: measure the first items, then choose threads or processes, and say why.
 
 The first items run in a probe thread while this thread measures beside it
-(``_gilmeter``, 20 ms, longer while the figures are ambiguous, at most 120 ms). Two figures
-come out, both unaffected by other processes keeping the cores busy where the OS tells the
-time a thread waits for a core (Linux):
+(``_gilmeter``, 20 ms after the first item, longer while the figures are ambiguous). Two
+figures come out, both unaffected by other processes keeping the cores busy where the OS tells
+the time a thread waits for a core (Linux):
 
 1. the share of the time a Python thread beside the work waited for the GIL. Work that holds
    the GIL (pure Python, json, re) keeps it waiting (0.4 to 0.9): it goes to processes, if

@@ -303,6 +303,9 @@ def parent_pid(_: object) -> int:
 def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_workers):
     # Forking is safe, and cheapest, only while this process has one thread: the threads of
     # the batch before must have exited first, or the workers would come from a forkserver.
+    deadline = time.monotonic() + 5  # an earlier test's server may still be closing
+    while threading.active_count() > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
     if threading.active_count() > 1:
         pytest.skip(f"another test left threads running: {threading.enumerate()}")
     for _ in range(3):

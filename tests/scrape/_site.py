@@ -59,6 +59,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: Site
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go in two writes
+    timeout = 1.0  # an idle kept-alive connection is closed: no handler thread outlives a test
 
     def log_message(self, *args: Any) -> None:
         pass

@@ -20,7 +20,8 @@ import tempfile
 from pathlib import Path
 
 import _harness as h
-from gilwise.encode import encode, usable_cores
+from gilwise import usable_cores
+from gilwise.encode import encode
 from gilwise.encode.ffmpeg import ffmpeg_exe
 
 TARGET = 1.15

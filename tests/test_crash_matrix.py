@@ -14,11 +14,12 @@ applies to them).
 from __future__ import annotations
 
 import os
+import pickle
 
 import pytest
 
 import gilwise
-from _crash import BAD, COUNT, HOWS, IN_THE_PARENT, STEPS, items, task
+from _crash import BAD, COUNT, HOWS, IN_THE_PARENT, STEPS, HttpError, items, task
 from _workers import wait_for_no_workers
 from gilwise.backends.interpreters import InterpretersUnavailable, check_available
 
@@ -91,7 +92,17 @@ def test_a_task_gone_wrong_fails_only_its_own_item(mode, step, how, available):
         assert word in failure.message
     if step == "run" and how not in FATAL:
         assert "in misbehave" in failure.traceback  # the worker's traceback came along
-        if how == "unrebuildable" and mode != "threads":
+        if how == "unrebuildable" and mode != "threads" and not rebuildable_here():
             assert "could not be rebuilt here" in failure.traceback
     if mode == "processes":
         assert wait_for_no_workers() == []
+
+
+def rebuildable_here() -> bool:
+    """Whether this process can rebuild the odd exception after all: importing Dask
+    distributed (an earlier test's) installs tblib's pickling of exceptions, which can."""
+    try:
+        pickle.loads(pickle.dumps(HttpError(404, "not found")))
+    except TypeError:
+        return False
+    return True

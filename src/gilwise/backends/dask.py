@@ -13,6 +13,7 @@ the timeout, a chunk is given up on (its late result is ignored) and its items s
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import logging
 import os
@@ -42,11 +43,12 @@ SCATTER_ABOVE = 100_000
 
 
 def check_available() -> None:
-    """Raise a GilwiseError saying how to install Dask distributed when it is missing."""
-    try:
-        import distributed  # noqa: F401
-    except ImportError:
-        raise GilwiseError(INSTALL_HINT) from None
+    """Raise a GilwiseError saying how to install Dask distributed when it is missing.
+
+    Looked up, not imported: importing distributed changes how every exception class in this
+    process pickles (it installs tblib's pickling support), which a mere check must not do."""
+    if importlib.util.find_spec("distributed") is None:
+        raise GilwiseError(INSTALL_HINT)
 
 
 def scheduler_address(options: Options) -> str | None:

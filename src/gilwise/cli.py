@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from rich.console import Console
 
 import gilwise
+from gilwise._argtypes import number
 from gilwise._options import MODES
 from gilwise.journal import JournalError
 from gilwise.jsonl import InputError, input_format, open_input, read_items, record
@@ -31,33 +32,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"gilwise: error: {message} (see {self.prog} --help)\n")
 
 
-def _whole_number(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``, named in the error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {minimum}")
-        return value
-
-    return parse
-
-
-_positive_int = _whole_number(1)
-_non_negative_int = _whole_number(0)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
-    return value
+_positive_int = number(int, at_least=1)
+_non_negative_int = number(int, at_least=0)
+_seconds = number(float, above=0, unit="seconds")
 
 
 def _parser() -> argparse.ArgumentParser:

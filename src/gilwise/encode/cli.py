@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from gilwise._argtypes import number
 from gilwise.encode import Batch, SettingsError, encode
 from gilwise.encode.recipes import RECIPES
 from gilwise.encode.transcode import Record
@@ -18,16 +19,6 @@ from gilwise.encode.transcode import Record
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def _positive(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
-        return value
-    return parse
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,20 +43,20 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "(mapped to vp9's cpu-used and SVT-AV1's preset), or the encoder's number")
     e.add_argument("--scale", metavar="W:H", help="resize, -2 keeps the aspect ratio with an "
                    "even size (e.g. 1280:-2)")
-    e.add_argument("--fps", type=_positive(float), help="output frame rate")
+    e.add_argument("--fps", type=number(float, above=0), help="output frame rate")
     e.add_argument("--audio", help="aac (default; opus in webm), opus, mp3, or copy")
     e.add_argument("--audio-bitrate", help="e.g. 128k")
     e.add_argument("--no-audio", action="store_true", default=None, help="drop the audio")
     e.add_argument("--format", choices=("mp4", "mkv", "webm"),
                    help="container (default: mp4; webm for vp9 and av1)")
-    e.add_argument("--workers", type=_positive(int), help="encodes at once (default: one per "
+    e.add_argument("--workers", type=number(int, above=0), help="encodes at once (default: one per "
                    "usable core)")
-    e.add_argument("--threads", type=_positive(int), help="threads per encoder (default: 1 "
+    e.add_argument("--threads", type=number(int, above=0), help="threads per encoder (default: 1 "
                    "when there are files for every core; the spare cores otherwise)")
     e.add_argument("--mode", default="threads", choices=("threads", "auto", "processes"),
                    help="how gilwise drives the FFmpeg processes (default: threads; auto: "
                    "measured, and its reason shown)")
-    e.add_argument("--timeout", type=_positive(float), help="seconds one file may take "
+    e.add_argument("--timeout", type=number(float, above=0), help="seconds one file may take "
                    "(its FFmpeg is killed past it)")
     e.add_argument("--force", action="store_true", help="encode again outputs that exist")
     e.add_argument("--verify-decode", action="store_true", help="verify each output by "
@@ -75,7 +66,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    "nothing")
     e.add_argument("--split", action="store_true", help="cut each input at keyframes and "
                    "encode the chunks in parallel (for a few long files)")
-    e.add_argument("--chunk-seconds", type=_positive(float), default=10.0,
+    e.add_argument("--chunk-seconds", type=number(float, above=0), default=10.0,
                    help="--split: about this long a chunk (default 10)")
     e.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

@@ -11,19 +11,13 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+from gilwise._argtypes import number
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_count, _count0 = number(int, at_least=1), number(int, at_least=0)
+_delay, _timeout = number(float, at_least=0), number(float, at_least=0.001)
 
 
-def _number(kind: type, least: float) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {least}")
-        return value
-    return parse
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -42,29 +36,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--field", action="append", default=[], metavar="NAME=SELECTOR",
                    help="a CSS selector to extract, ::text or ::attr(name) (repeatable)")
     s.add_argument("--text", action="store_true", help="add the page's visible text")
-    s.add_argument("--workers", type=_number(int, 1), default=16, help="fetches at once "
+    s.add_argument("--workers", type=_count, default=16, help="fetches at once "
                    "(default 16)")
-    s.add_argument("--per-host", type=_number(int, 1), default=8, help="fetches at once to "
+    s.add_argument("--per-host", type=_count, default=8, help="fetches at once to "
                    "one host (default 8)")
-    s.add_argument("--delay", type=_number(float, 0), default=0.0, help="seconds between two "
+    s.add_argument("--delay", type=_delay, default=0.0, help="seconds between two "
                    "requests to one host (robots.txt's Crawl-delay if longer)")
     s.add_argument("--auto-throttle", action="store_true", help="adapt each host's delay to "
                    "its latency (about one request in flight to it) and back off on errors")
-    s.add_argument("--timeout", type=_number(float, 0.001), default=30.0, help="seconds to "
+    s.add_argument("--timeout", type=_timeout, default=30.0, help="seconds to "
                    "connect, and for each read (default 30)")
-    s.add_argument("--max-bytes", type=_number(int, 1), default=10_000_000,
+    s.add_argument("--max-bytes", type=_count, default=10_000_000,
                    help="largest response body (default 10 MB)")
-    s.add_argument("--retries", type=_number(int, 0), default=2, help="retries on connection "
+    s.add_argument("--retries", type=_count0, default=2, help="retries on connection "
                    "errors, timeouts, 408, 429 and 5xx (default 2)")
     s.add_argument("--user-agent", help="the User-Agent header (default: gilwise-scrape/...)")
     s.add_argument("--ignore-robots", action="store_true", help="do not read robots.txt")
     s.add_argument("--crawl", action="store_true", help="follow links breadth-first, on the "
                    "seeds' hosts, each URL once")
-    s.add_argument("--depth", type=_number(int, 0), default=1, help="--crawl: links followed "
+    s.add_argument("--depth", type=_count0, default=1, help="--crawl: links followed "
                    "this many steps from a seed (default 1)")
     s.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
                    help="--crawl: also follow links to DOMAIN and its subdomains (repeatable)")
-    s.add_argument("--max-pages", type=_number(int, 1), help="--crawl: at most this many URLs")
+    s.add_argument("--max-pages", type=_count, help="--crawl: at most this many URLs")
     s.add_argument("--journal", help="SQLite file of finished pages: run again to resume")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")

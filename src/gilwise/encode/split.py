@@ -21,7 +21,7 @@ from gilwise.encode import ffmpeg
 from gilwise.encode.plan import Job
 from gilwise.encode.probe import MediaInfo, ProbeError, probe
 from gilwise.encode.recipes import AUDIO, CONTAINERS, Settings
-from gilwise.encode.transcode import Record, VerifyError, command, verify
+from gilwise.encode.transcode import Record, VerifyError, command, encoded, publish, verify
 
 if TYPE_CHECKING:
     from gilwise.encode import Batch
@@ -138,13 +138,14 @@ def _one(batch: Batch, job: Job) -> Record:
         rec.duration = info.duration
         folder = work_folder(job)
         segments = cut(job, info, batch.chunk_seconds, folder)
-        encoded = folder / "encoded"
-        encoded.mkdir(exist_ok=True)
-        pieces = [Piece(str(seg), str(encoded / seg.name), job.settings) for seg in segments]
+        chunk_outputs = folder / "encoded"
+        chunk_outputs.mkdir(exist_ok=True)
+        pieces = [Piece(str(seg), str(chunk_outputs / seg.name), job.settings)
+                  for seg in segments]
         s = job.settings
         if info.audio_codec is not None and not s.no_audio and s.audio != "copy":
             # last: short, it fills the gap the last video chunk leaves on the other cores
-            pieces.append(Piece(job.input, str(encoded / "audio.mka"), s, audio=True))
+            pieces.append(Piece(job.input, str(chunk_outputs / "audio.mka"), s, audio=True))
         task = functools.partial(encode_piece, timeout=batch.timeout)
         results = gilwise.map(task, pieces, mode=batch.mode, workers=batch.workers,
                               chunksize=1, ordered=True, journal=folder / "journal.sqlite",
@@ -160,7 +161,7 @@ def _one(batch: Batch, job: Job) -> Record:
         audio = done[-1] if pieces and pieces[-1].audio else None
         chunks = [d for d, p in zip(done, pieces) if not p.audio]
         rec.frames = join(job, info, chunks, audio, batch.decode_all)
-        os.replace(job.temp, job.output)
+        publish(job)
         shutil.rmtree(folder, ignore_errors=True)
     except (ProbeError, ffmpeg.FFmpegError, VerifyError, OSError) as exc:
         rec.error = str(exc)
@@ -169,7 +170,4 @@ def _one(batch: Batch, job: Job) -> Record:
         with contextlib.suppress(OSError):
             os.unlink(job.temp)
         rec.seconds = time.perf_counter() - started
-    rec.ok, rec.status = True, "encoded"
-    rec.out_bytes = os.path.getsize(job.output)
-    rec.speed = rec.duration / rec.seconds if rec.seconds > 0 else 0.0
-    return rec
+    return encoded(rec, job)

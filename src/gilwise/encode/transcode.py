@@ -76,9 +76,7 @@ def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) 
         info = probe(job.input)
         rec.duration = info.duration
         rec.frames = verify(job.temp, info, job.settings, decode_all)
-        _fsync(job.temp)
-        os.replace(job.temp, job.output)
-        _fsync(os.path.dirname(job.output) or ".")
+        publish(job)
     except (ProbeError, ffmpeg.FFmpegError, VerifyError, OSError) as exc:
         rec.error = _reason(exc)
         return rec
@@ -86,6 +84,19 @@ def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) 
         with contextlib.suppress(OSError):
             os.unlink(job.temp)
         rec.seconds = time.perf_counter() - started
+    return encoded(rec, job)
+
+
+def publish(job: Job) -> None:
+    """The verified temporary file becomes the output, durably (on disk before the rename
+    is, so a crash leaves the old state or the whole new file, never a torn one)."""
+    _fsync(job.temp)
+    os.replace(job.temp, job.output)
+    _fsync(os.path.dirname(job.output) or ".")
+
+
+def encoded(rec: Record, job: Job) -> Record:
+    """``rec`` marked done, with the output's size and the speed as a multiple of real time."""
     rec.ok, rec.status = True, "encoded"
     rec.out_bytes = os.path.getsize(job.output)
     rec.speed = rec.duration / rec.seconds if rec.seconds > 0 else 0.0

@@ -9,8 +9,8 @@ with its defaults, so that help() and IDEs show every option (tests/test_api.py 
 import dataclasses
 import functools
 import inspect
+import os
 from collections.abc import Callable, Generator, Iterable
-from pathlib import Path
 from typing import Any, Literal
 
 from gilwise._options import Options
@@ -60,7 +60,7 @@ class Pool:
         retries: int = 0,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
         backoff: float = 0.1,
-        journal: str | Path | None = None,
+        journal: str | os.PathLike[str] | None = None,
         key: Callable[[Any], Any] | None = None,
         retry_failed: bool = False,
         max_in_flight: int | None = None,
@@ -142,7 +142,7 @@ class Pool:
             POOL_DEFAULT
         ),
         backoff: float | PoolDefault = POOL_DEFAULT,
-        journal: str | Path | None | PoolDefault = POOL_DEFAULT,
+        journal: str | os.PathLike[str] | None | PoolDefault = POOL_DEFAULT,
         key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
         retry_failed: bool | PoolDefault = POOL_DEFAULT,
         max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
@@ -214,7 +214,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     retries: int = 0,
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
     backoff: float = 0.1,
-    journal: str | Path | None = None,
+    journal: str | os.PathLike[str] | None = None,
     key: Callable[[Any], Any] | None = None,
     retry_failed: bool = False,
     max_in_flight: int | None = None,

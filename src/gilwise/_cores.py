@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 #: where the cgroup file systems are mounted, and where this process's cgroups are named:
 #: module attributes, so a test can point them at files of its own
@@ -37,39 +36,38 @@ def _affinity() -> int:
 def cgroup_cpu_limit() -> int | None:
     """Whole CPUs the tightest cgroup quota over this process allows; None where none is set
     (or no cgroup file system is there)."""
-    root = Path(CGROUP_ROOT)
-    limits = [quota for folder, v2 in _cgroup_folders(root)
+    limits = [quota for folder, v2 in _cgroup_folders(CGROUP_ROOT)
               if (quota := _quota(folder, v2)) is not None]
     return math.ceil(min(limits)) if limits else None
 
 
-def _cgroup_folders(root: Path) -> list[tuple[Path, bool]]:
+def _cgroup_folders(root: str) -> list[tuple[str, bool]]:
     """This process's cgroup folders with a CPU controller, and every one above them, each
     with whether it is cgroup v2's."""
-    found: list[tuple[Path, bool]] = []
+    found: list[tuple[str, bool]] = []
     for hierarchy, controllers, path in _memberships():
         v2 = hierarchy == "0" and not controllers  # one unified tree
         if v2:
-            bases = [root, root / "unified"]
+            bases = [root, os.path.join(root, "unified")]
         elif "cpu" in controllers.split(","):
-            bases = [root / name for name in _V1_CONTROLLERS]
+            bases = [os.path.join(root, name) for name in _V1_CONTROLLERS]
         else:
             continue
         for base in bases:
-            folder = base / path.lstrip("/")
+            folder = os.path.normpath(os.path.join(base, path.lstrip("/")))
             while True:
                 found.append((folder, v2))
-                if folder == base:
+                if folder == base or len(folder) <= len(base):
                     break
-                folder = folder.parent
+                folder = os.path.dirname(folder)
     # no membership known: the namespace's own roots
-    return found or [(root, True), (root / "cpu", False)]
+    return found or [(root, True), (os.path.join(root, "cpu"), False)]
 
 
 def _memberships() -> list[tuple[str, str, str]]:
     """(hierarchy, controllers, path) per line of /proc/self/cgroup."""
     try:
-        text = Path(PROC_CGROUP).read_text()
+        text = _read(PROC_CGROUP)
     except OSError:
         return []
     rows = []
@@ -80,20 +78,25 @@ def _memberships() -> list[tuple[str, str, str]]:
     return rows
 
 
-def _quota(folder: Path, v2: bool) -> float | None:
+def _quota(folder: str, v2: bool) -> float | None:
     """CPUs the quota in ``folder`` allows (a fraction), or None: no quota, or no such file."""
     if v2:
         try:
-            fields = (folder / "cpu.max").read_text().split()
+            fields = _read(os.path.join(folder, "cpu.max")).split()
         except OSError:
             return None
         return _ratio(fields[0], fields[1]) if len(fields) == 2 else None
     try:
-        quota = (folder / "cpu.cfs_quota_us").read_text().strip()
-        period = (folder / "cpu.cfs_period_us").read_text().strip()
+        quota = _read(os.path.join(folder, "cpu.cfs_quota_us")).strip()
+        period = _read(os.path.join(folder, "cpu.cfs_period_us")).strip()
     except OSError:
         return None
     return _ratio(quota, period)
+
+
+def _read(path: str) -> str:
+    with open(path) as file:
+        return file.read()
 
 
 def _ratio(quota: str, period: str) -> float | None:

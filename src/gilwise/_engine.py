@@ -78,7 +78,7 @@ class Engine:
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
         # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
-        self._timed = bool(hooks is not None and hooks.detailed)
+        self._timed = bool(hooks is not None and hooks.timed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
         fixed = None if options.chunksize == "auto" else options.chunksize

@@ -70,7 +70,7 @@ class Probed(Protocol):
     def sample(self) -> Sample | None: ...
 
 
-@dataclass
+@dataclass(eq=False)
 class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 

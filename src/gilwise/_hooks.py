@@ -29,7 +29,10 @@ class RunHooks:
         detailed: bool = False,
     ) -> None:
         self.info, self.bar, self.journal, self.key, self.stats = info, bar, journal, key, stats
-        self.detailed = detailed or journal is not None or stats is not None
+        # outcomes and stats want each item's own seconds (the engine then times every item);
+        # a journal keeps seconds and worker per item too, a chunk's average where untimed
+        self.timed = detailed or stats is not None
+        self.per_item = self.timed or journal is not None
         self._digests: dict[int, list[bytes]] = {}  # segment start -> its items' digests
 
     def keys(self, segment: Segment) -> list[str]:
@@ -69,9 +72,10 @@ class RunHooks:
         return todo if resumed else everything
 
     def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
-        """Keep per-item seconds and worker. ``detailed`` runs time every item (the engine
-        sends them tracked chunks), so the seconds are each item's own."""
-        if not self.detailed:
+        """Keep per-item seconds and worker. ``timed`` runs time every item (the engine
+        sends them tracked chunks), so the seconds are each item's own; else each item of a
+        chunk gets the chunk's average."""
+        if not self.per_item:
             return
         if segment.seconds is None or segment.worker is None:
             segment.seconds = [0.0] * len(segment.items)

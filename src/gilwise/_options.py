@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Literal, get_args
 
 from gilwise._cores import usable_cores
@@ -39,7 +39,7 @@ class Options:
     retries: int = 0
     retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,)
     backoff: float = 0.1
-    journal: str | Path | None = None
+    journal: str | os.PathLike[str] | None = None
     key: Callable[[Any], Any] | None = None
     retry_failed: bool = False
     max_in_flight: int | None = None

@@ -27,7 +27,7 @@ def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None
     return int(slot[SLOT_POSITION]), slot[SLOT_STARTED]
 
 
-@dataclass
+@dataclass(eq=False)
 class Chunk:
     """Items sent to one worker in one message; ``positions`` point into the owning Segment."""
 
@@ -40,7 +40,7 @@ class Chunk:
     lost: int = 0  # times a worker was lost while holding it
 
 
-@dataclass
+@dataclass(eq=False)
 class ChunkResult:
     """Values in item order (None where an item failed), errors by position, timings."""
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 SCHEDSTAT = "/proc/self/task/{tid}/schedstat"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Sample:
     """A thread's clocks at one moment (seconds); ``waiting`` is None where the OS hides it."""
 
@@ -27,7 +27,7 @@ class Sample:
     waiting: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Span:
     """Shares of the wall time between two samples of one thread."""
 

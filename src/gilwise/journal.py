@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS items (
     worker TEXT NOT NULL,
     finished_at REAL NOT NULL,
     item_digest BLOB NOT NULL
-);
+) WITHOUT ROWID;  -- one b-tree, by key: inserts cost less
 """
 
 

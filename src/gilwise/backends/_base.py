@@ -35,7 +35,7 @@ def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
             return pending
 
 
-@dataclass
+@dataclass(eq=False)
 class Done:
     """Chunk ``chunk_id`` ran: its values, per-item errors and timings."""
 

@@ -24,7 +24,7 @@ DEPTH = 2
 QUICK_CHUNK_SECONDS = 0.005
 
 
-@dataclass
+@dataclass(eq=False)
 class Finished:
     """Worker ``worker`` sent back a result (a worker-level event from ``_collect``)."""
 
@@ -32,7 +32,7 @@ class Finished:
     result: ChunkResult
 
 
-@dataclass
+@dataclass(eq=False)
 class Gone:
     """Worker ``worker`` is gone ("died") or was stopped ("timeout"); ``slot`` is its last
     published progress (see ``_task``), read to blame the item it was running."""

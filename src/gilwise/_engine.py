@@ -18,6 +18,8 @@ The data's way::
 
 The books are kept by chunk id only (``in_flight``). Blame and timeouts use the backend's
 supervision (:class:`~gilwise.backends._base.Supervised`) where it has it; see ``_lost``.
+A ``watch`` (auto mode's) may hand the engine another backend mid-batch: new chunks go there,
+those out finish where they are (``_handover``).
 
 It runs in the caller's thread as a generator, with no helper threads: a Ctrl-C lands here
 as KeyboardInterrupt, and closing the generator (a ``break`` in the caller, an exception)
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from gilwise._chunking import ChunkSizer
+from gilwise._handover import OLD_POLL_SECONDS, Handover
 from gilwise._keygate import KeyGate
 from gilwise._options import Options
 from gilwise._outcome import (
@@ -71,9 +74,14 @@ class Engine:
         head: Any = None,
         clock: Callable[[], float] = time.monotonic,
         steer: Any = None,
+        watch: Any = None,
     ) -> None:
-        self.backend, self.options, self.hooks = backend, options, hooks
+        self.backend, self.options, self.hooks, self.fn = backend, options, hooks, fn
         self.steer = steer  # a _steer.Steer sizing the pool as the run goes, or None
+        # auto mode's: done(result) for each chunk back from this backend; tick() -> another
+        # started backend to move to, or None
+        self.watch = watch
+        self._handover = Handover()
         self.completed = 0  # items whose chunk came back, for the steer
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
@@ -81,10 +89,7 @@ class Engine:
         self._timed = bool(hooks is not None and hooks.detailed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        fixed = None if options.chunksize == "auto" else options.chunksize
-        spec = MODE_SPECS.get(backend.name)
-        target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
-        self.sizer = ChunkSizer(fixed, backend.size, total, target)
+        self.sizer = _sizer(backend, options, total)
         plain = isinstance(items, (list, tuple, range, Tail))
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
@@ -160,6 +165,16 @@ class Engine:
                 return self._chunk(segment, todo)
         return None
 
+    def _move_to(self, backend: Backend) -> None:
+        """Send new chunks to ``backend`` from now on; those out finish where they are."""
+        self._handover.leave(self.backend, self._in_flight)
+        self._handover.take_back(backend)  # a move back to where the batch was before
+        self._sent_at.clear()  # only a backend without supervision needs them: never moved
+        self.backend, self.fn_id = backend, backend.register(self.fn)
+        self._supervised = backend if isinstance(backend, Supervised) else None
+        left = len(self._sequence) - self._taken if self._sequence is not None else None
+        self.sizer = _sizer(backend, self.options, left)
+
     def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
         tracked = (
             self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
@@ -204,6 +219,7 @@ class Engine:
             chunk = self._next_chunk()
             if chunk is None:
                 return
+            chunk.fn_id = self.fn_id  # made before a move to another backend, perhaps
             try:
                 self.backend.submit(chunk)
             except PayloadError as exc:
@@ -225,7 +241,7 @@ class Engine:
         self._requeued.extendleft(reversed(singles))
 
     # ------------------------------------------------------------------ collecting
-    def _on_done(self, event: Done) -> None:
+    def _on_done(self, event: Done, current: bool = True) -> None:
         chunk = self._in_flight.pop(event.chunk_id, None)
         if chunk is None:
             return  # not this run's, or given up on already
@@ -235,7 +251,10 @@ class Engine:
         if -1 in result.errors:  # the chunk, or its result, could not be unpickled
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
-        self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+        if current:  # a chunk from the backend left behind says nothing of the new one
+            self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+            if self.watch is not None:
+                self.watch.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
         if self.hooks:
@@ -342,12 +361,12 @@ class Engine:
         timeout = self.options.timeout
         reason = f"task ran longer than the timeout of {timeout} s"
         now = self.clock()
-        backend = self._supervised
-        if backend is not None:
+        if self._supervised is not None:
             for chunk_id in list(self._in_flight):
-                running = backend.running(chunk_id)
+                backend = self._handover.supervisor(chunk_id, self.backend)
+                running = backend.running(chunk_id) if backend is not None else None
                 if running is not None and now - running[1] > timeout:
-                    backend.kill(chunk_id, reason)
+                    backend.kill(chunk_id, reason)  # type: ignore[union-attr]
             return
         # No supervision: a running task cannot be stopped nor its item named. A chunk out
         # longer than the timeout since it was submitted is given up on (its late result is
@@ -379,26 +398,34 @@ class Engine:
                     break
                 if ready:
                     continue
-                wait = POLL_SECONDS
+                wait = OLD_POLL_SECONDS if self._handover else POLL_SECONDS
                 if self._retries:
                     wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
-                for event in self.backend.poll(wait):
-                    if isinstance(event, Done):
-                        self._on_done(event)
-                    else:
-                        self._on_lost(event)
+                self._collect(self.backend.poll(wait), True)
+                if self._handover:
+                    self._collect(self._handover.poll(), False)
                 if self.options.timeout is not None:
                     self._check_timeouts()
                 if self.steer is not None:
                     self.steer.tick(self.completed)
+                if self.watch is not None and (moved := self.watch.tick()) is not None:
+                    self._move_to(moved)
                 if self.hooks:
                     self.hooks.tick()
             finished = True
         finally:
             self._source, self._sequence = iter(()), None  # let the input go
             if not finished and self._in_flight:
+                self._handover.cancel(list(self._in_flight))
                 self.backend.cancel(list(self._in_flight))
                 self._in_flight.clear()
+
+    def _collect(self, events: list[Any], current: bool) -> None:
+        for event in events:
+            if isinstance(event, Done):
+                self._on_done(event, current)
+            else:
+                self._on_lost(event)
 
     def _pop_ready(self, ordered: bool) -> list[Segment]:
         ready: list[Segment] = []
@@ -415,6 +442,13 @@ class Engine:
             if self.hooks:
                 self.hooks.finished(segment)
         return ready
+
+
+def _sizer(backend: Backend, options: Options, total: int | None) -> ChunkSizer:
+    fixed = None if options.chunksize == "auto" else options.chunksize
+    spec = MODE_SPECS.get(backend.name)
+    target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
+    return ChunkSizer(fixed, backend.size, total, target)
 
 
 def _info(exc: BaseException, kind: str) -> ErrorInfo:

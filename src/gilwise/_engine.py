@@ -17,7 +17,7 @@ The data's way::
               caller (Run applies on_error)
 
 The books are kept by chunk id only (``in_flight``). Blame and timeouts use the backend's
-supervision (:class:`~gilwise.backends._base.Supervised`) where it has it; see ``_lost``.
+supervision (:class:`~gilwise.backends._base.Supervised`) where it has it (``_recovery``).
 A ``watch`` (auto mode's) may hand the engine another backend mid-batch: new chunks go there,
 those out finish where they are (``_handover``).
 
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -42,14 +41,10 @@ from gilwise._handover import OLD_POLL_SECONDS, Handover
 from gilwise._keygate import KeyGate
 from gilwise._options import Options
 from gilwise._outcome import (
-    ErrorInfo,
-    Failure,
     PayloadError,
-    TaskTimeout,
-    WorkerDied,
     describe,
-    error_class,
 )
+from gilwise._recovery import Recovery, _lost_info
 from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost, Supervised
@@ -61,7 +56,7 @@ DEFAULT_CHUNK_SECONDS = 0.02
 _CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
 
 
-class Engine:
+class Engine(Recovery):
     """One batch: ``fn`` over ``items`` on a started ``backend``; iterate :meth:`segments`."""
 
     def __init__(
@@ -230,16 +225,6 @@ class Engine:
             if self._supervised is None and self.options.timeout is not None:
                 self._sent_at[chunk.id] = self.clock()
 
-    def _unsendable(self, chunk: Chunk, exc: PayloadError) -> None:
-        if len(chunk.positions) > 1:  # find the culprit: send the items one by one
-            self._split(chunk)
-        else:
-            self._fail(chunk.segment, chunk.positions[0], _info(exc, "payload"))
-
-    def _split(self, chunk: Chunk) -> None:
-        singles = [self._chunk(chunk.segment, [p]) for p in chunk.positions]
-        self._requeued.extendleft(reversed(singles))
-
     # ------------------------------------------------------------------ collecting
     def _on_done(self, event: Done, current: bool = True) -> None:
         chunk = self._in_flight.pop(event.chunk_id, None)
@@ -284,53 +269,6 @@ class Engine:
         if self._gate is not None:
             self._gate.release(chunk.id)
 
-    def _lost(self, chunk: Chunk, event: Lost) -> None:
-        """A worker died or hung in ``chunk``: blame the item it ran, send the rest again.
-
-        Where the position is not known (an untracked chunk, a backend without supervision),
-        the chunk is sent again whole (its items may never have started), and after three
-        losses, or at once for a timeout, it is split to run its items one by one."""
-        chunk.lost += 1
-        positions = list(chunk.positions)
-        blame = event.position
-        if blame is None or blame >= len(positions):
-            if chunk.tracked and chunk.lost < 3 and event.kind != "timeout":
-                self._requeued.appendleft(chunk)  # no item of it had started
-                return
-            if len(positions) > 1:
-                self._split(chunk)  # no position known: run its items alone to find the culprit
-                return
-            blame = 0  # one item: it is the cause
-        self._fail(chunk.segment, positions[blame], _lost_info(event))
-        rest = positions[:blame] + positions[blame + 1 :]
-        if rest:
-            self._requeued.appendleft(self._chunk(chunk.segment, rest))
-
-    def _fail(self, segment: Segment, pos: int, info: ErrorInfo) -> None:
-        attempts = segment.attempts.get(pos, 1)
-        if attempts <= self.options.retries and self._retryable(info):
-            segment.attempts[pos] = attempts + 1
-            self.retried += 1
-            delay = self.options.backoff * (2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
-            chunk = self._chunk(segment, [pos])
-            heapq.heappush(self._retries, (self.clock() + delay, next(self._retry_when), chunk))
-            return
-        index = segment.start + pos
-        segment.failures[pos] = Failure(
-            index, segment.items[pos], info.exc_type, info.message, info.traceback,
-            attempts, info.exception,
-        )
-        segment.values[pos] = None
-        segment.open -= 1
-
-    def _retryable(self, info: ErrorInfo) -> bool:
-        exc = info.exception
-        cls = error_class(info) or (type(exc) if exc is not None else None)
-        if cls is None:  # the exception did not survive pickling: match by name
-            return any(t in (BaseException, Exception) or t.__qualname__ == info.exc_type
-                       for t in self.options.retry_on)
-        return issubclass(cls, self.options.retry_on)
-
     def _adopt_head(self) -> None:
         """Take in the items auto mode's probe thread was still running, once finished; one
         running past the timeout fails (or is retried) like any other, its thread abandoned
@@ -356,29 +294,6 @@ class Engine:
             else:
                 self._fail(segment, pos, info)
         self._head = None
-
-    def _check_timeouts(self) -> None:
-        timeout = self.options.timeout
-        reason = f"task ran longer than the timeout of {timeout} s"
-        now = self.clock()
-        if self._supervised is not None:
-            for chunk_id in list(self._in_flight):
-                backend = self._handover.supervisor(chunk_id, self.backend)
-                running = backend.running(chunk_id) if backend is not None else None
-                if running is not None and now - running[1] > timeout:
-                    backend.kill(chunk_id, reason)  # type: ignore[union-attr]
-            return
-        # No supervision: a running task cannot be stopped nor its item named. A chunk out
-        # longer than the timeout since it was submitted is given up on (its late result is
-        # ignored) and its items run alone, each failing once it alone overstays.
-        late = [cid for cid, sent in self._sent_at.items() if now - sent > timeout]
-        if late:
-            self.backend.cancel(late)
-        for chunk_id in late:
-            del self._sent_at[chunk_id]
-            chunk = self._in_flight.pop(chunk_id)
-            self._release(chunk)
-            self._lost(chunk, Lost(chunk_id, "timeout", reason, None))
 
     # ------------------------------------------------------------------ the loop
     def segments(self) -> Iterator[Segment]:
@@ -449,15 +364,3 @@ def _sizer(backend: Backend, options: Options, total: int | None) -> ChunkSizer:
     spec = MODE_SPECS.get(backend.name)
     target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
     return ChunkSizer(fixed, backend.size, total, target)
-
-
-def _info(exc: BaseException, kind: str) -> ErrorInfo:
-    info = describe(exc, kind)
-    info.traceback = ""
-    return info
-
-
-def _lost_info(event: Lost) -> ErrorInfo:
-    if event.kind == "timeout":
-        return _info(TaskTimeout(event.reason), "timeout")
-    return _info(WorkerDied(event.reason), "died")

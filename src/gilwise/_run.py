@@ -51,6 +51,7 @@ class Run:
         self._make: Callable[[Options], Backend] | None = None
         self.watch: Any = None
         self._can_fork: bool | None = None
+        self._first_reason = ""
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -86,6 +87,7 @@ class Run:
         self.grows_to = decision.grows_to
         self.decision = decision if trial.segment.items else None
         self.info.reason, self.info.figures = decision.reason, decision.figures
+        self._first_reason = decision.reason
         return opts.with_(mode=decision.mode, workers=decision.workers)
 
     # -- observers
@@ -179,6 +181,9 @@ class Run:
                 return None
         self.options, self.backend = opts, backend
         self.info.mode, self.info.workers = mode, workers
+        if moved is not None:  # the reason is the current mode's: the move's, then the first
+            self.info.reason = f"{why} (moved from {before} at {seconds:.2f} s; {before} was " \
+                               f"first chosen: {self._first_reason})"
         self.info.changes.append(ModeChange(seconds, before, f"{mode}×{workers}", why))
         self.engine.steer = self._steer(backend, grows_to)
         return moved

@@ -119,10 +119,10 @@ class Run:
         self.info.mode, self.info.workers = self.options.mode, backend.size
         self.backend, self._make = backend, make
         watch = None
-        if make is not None and self.decision is not None and backend.size > 1:
+        if make is not None and self.decision is not None:
             from gilwise._watch import Watch
 
-            if backend.name == "threads":
+            if backend.name == "threads" and backend.size > 1:
                 self._processes_ok()  # now: once the pool is busy, pickling the function
                 # to see would wait on its threads for the GIL
 

@@ -15,8 +15,9 @@ cheap figures the run has anyway:
   three times what the probe's figures led to expect, is checked with the probe's ticker
   (``_gilmeter``'s method, up to three times 50 ms): if it holds the GIL, new chunks go to
   **processes**, one per usable core (where the function and items can go to one); if not, it
-  is checked again later, less and less often, then taken as it is. A pool of one thread per
-  core whose threads now mostly wait grows as an I/O-bound one.
+  is checked again later, less and less often, then taken as it is. A pool narrower than auto
+  makes for waiting (one thread per core; one thread for a batch that looked small, its first
+  items being quick) whose threads now mostly wait grows as an I/O-bound one.
 
 A move needs two windows in a row calling for it (one slow chunk moves nothing), and a batch
 moves at most four times. Chunks already out finish where they are: no item runs twice, and the
@@ -43,7 +44,6 @@ AGREE = 2  # windows in a row that must call for the same move
 WAITS_BELOW = 0.25  # a worker computing less than this share of its time: its items wait
 COMPUTES_ABOVE = 0.5  # a thread pool computing this many cores' worth or more...
 RISE = 3.0  # ...and this many times what it was expected to: its work has changed
-COMPUTED = 0.5  # a pool whose threads the probe found computing this share of the time or more
 ONE_GIL = 1.5  # more cores' worth than this cannot be Python under one GIL
 CHECK_SECONDS = 0.05  # the ticker's check of the GIL before a move to processes...
 # ...finds it held: beside 4 threads of pure Python the ticker waited 0.15-0.7 of the time
@@ -150,7 +150,7 @@ class Watch:
             return "processes", (f"it computes now: {rate:.2f} cores' worth of CPU in "
                                  f"{self.workers} threads, where {expected:.2f} was expected")
         share = rate / self.workers
-        if self.cpu_wall >= COMPUTED and share < WAITS_BELOW:
+        if share < WAITS_BELOW:  # a move only if the pool is narrower than auto's for waits
             self._share = share
             return "threads", (f"its items now wait: {self.workers} threads computed "
                                f"{share:.0%} of the time")

@@ -19,8 +19,10 @@ from fake_backend import RUNNING, FakeBackend, FakeClock
 from gilwise._engine import Engine
 from gilwise._options import Options
 from gilwise._task import ChunkResult
-from gilwise._watch import AGREE, CHECK_TIMES, MOST_CHECKS, WINDOW_SECONDS, ModeChange, Watch
+from gilwise._watch import CHECK_TIMES, MOST_CHECKS, WINDOW_SECONDS, ModeChange, Watch
 from gilwise.backends._base import Lost
+
+AGREE = 2  # windows of 0.1 s in a row that call for a move before it is made
 
 
 def plus_one(x: int) -> int:

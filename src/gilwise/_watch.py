@@ -19,9 +19,9 @@ cheap figures the run has anyway:
   makes for waiting (one thread per core; one thread for a batch that looked small, its first
   items being quick) whose threads now mostly wait grows as an I/O-bound one.
 
-A move needs two windows in a row calling for it (one slow chunk moves nothing), and a batch
-moves at most four times. Chunks already out finish where they are: no item runs twice, and the
-order is the engine's, kept by segment (``_handover``). Each move is recorded in
+A move needs windows in a row calling for it for 0.2 s (one slow chunk moves nothing), and a
+batch moves at most four times. Chunks already out finish where they are: no item runs twice,
+and the order is the engine's, kept by segment (``_handover``). Each move is recorded in
 ``RunInfo.changes`` with its figures.
 """
 
@@ -40,7 +40,9 @@ from gilwise._threadclock import ThreadClock
 
 WINDOW_SECONDS = 0.1  # figures are judged over at least this long...
 WINDOW_CHUNKS = 3  # ...and, in processes, over at least this many chunks back
-AGREE = 2  # windows in a row that must call for the same move
+# windows in a row must call for the same move for this long (two windows of 0.1 s; one, where
+# a pool holding the GIL slows the engine's loop to windows longer than this)
+AGREE_SECONDS = 0.2
 WAITS_BELOW = 0.25  # a worker computing less than this share of its time: its items wait
 COMPUTES_ABOVE = 0.5  # a thread pool computing this many cores' worth or more...
 RISE = 3.0  # ...and this many times what it was expected to: its work has changed
@@ -93,7 +95,7 @@ class Watch:
         self._gil_share = gil_share or gil_wait_share
         self._background = background  # the check ticks in a thread of its own (else inline)
         self._check: _Check | None = None
-        self._agreed: tuple[str, int] = ("", 0)
+        self._agreed: tuple[str, float] = ("", 0.0)  # the move called for, and for how long
         self._open_window()
 
     def _open_window(self) -> None:
@@ -121,14 +123,14 @@ class Watch:
         wanted = self._judge(seconds)
         self._open_window()
         if wanted is None:
-            self._agreed = ("", 0)
+            self._agreed = ("", 0.0)
             return None
         mode, why = wanted
-        count = self._agreed[1] + 1 if self._agreed[0] == mode else 1
-        self._agreed = (mode, count)
-        if count < AGREE:
+        lasted = seconds + (self._agreed[1] if self._agreed[0] == mode else 0.0)
+        self._agreed = (mode, lasted)
+        if lasted < AGREE_SECONDS:
             return None
-        self._agreed = ("", 0)
+        self._agreed = ("", 0.0)
         return self._go(mode, why)
 
     def _judge(self, seconds: float) -> tuple[str, str] | None:

@@ -321,10 +321,10 @@ class Engine(Recovery):
                     self._collect(self._handover.poll(), False)
                 if self.options.timeout is not None:
                     self._check_timeouts()
-                if self.steer is not None:
-                    self.steer.tick(self.completed)
                 if self.watch is not None and (moved := self.watch.tick()) is not None:
                     self._move_to(moved)
+                if self.steer is not None:
+                    self.steer.tick(self.completed)
                 if self.hooks:
                     self.hooks.tick()
             finished = True

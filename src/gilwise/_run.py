@@ -52,6 +52,7 @@ class Run:
         self.watch: Any = None
         self._can_fork: bool | None = None
         self._first_reason = ""
+        self._held_steer: Any = None
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -128,7 +129,7 @@ class Run:
 
             watch = Watch(backend.name, backend.size,
                           self.decision.figures.get("cpu_wall", 1.0), _cores(), self._move,
-                          self._processes_ok, self._io_workers)
+                          self._processes_ok, self._io_workers, hold=self._hold)
         self.watch = watch
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
                              head=self.head, steer=self._steer(backend, self.grows_to),
@@ -187,6 +188,14 @@ class Run:
         self.info.changes.append(ModeChange(seconds, before, f"{mode}×{workers}", why))
         self.engine.steer = self._steer(backend, grows_to)
         return moved
+
+    def _hold(self, held: bool) -> None:
+        """Stop (or let again) the pool's steer from growing it: see Watch."""
+        assert self.engine is not None
+        if held:
+            self._held_steer, self.engine.steer = self.engine.steer, None
+        elif self.engine.steer is None:
+            self.engine.steer, self._held_steer = self._held_steer, None
 
     def _processes_ok(self) -> bool:
         """Whether the batch may go to processes: several cores, a GIL, and what is sent

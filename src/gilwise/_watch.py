@@ -85,6 +85,7 @@ class Watch:
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.process_time,
         gil_share: Callable[[], float] | None = None, background: bool = True,
+        hold: Callable[[bool], None] = lambda held: None,
     ) -> None:
         self.mode, self.workers, self.cpu_wall = mode, workers, cpu_wall
         self.cores, self.moves, self.checks = cores, 0, 0
@@ -95,6 +96,9 @@ class Watch:
         self._gil_share = gil_share or gil_wait_share
         self._background = background  # the check ticks in a thread of its own (else inline)
         self._check: _Check | None = None
+        # hold(True) while a move to processes is being checked: a thread pool must not grow
+        # then (starting threads beside ones holding the GIL stalls the engine), hold(False) after
+        self._hold = hold
         self._agreed: tuple[str, float] = ("", 0.0)  # the move called for, and for how long
         self._open_window()
 
@@ -163,6 +167,7 @@ class Watch:
             # checked from another thread: this one must go on feeding the pool, whose
             # threads would otherwise sit idle, the GIL free, while it ticks
             self._check = _Check(self._gil_share, why)
+            self._hold(True)
             if not self._background:
                 self._check.run()
                 return self.tick()
@@ -176,6 +181,7 @@ class Watch:
 
     def _checked(self, held: float, why: str) -> Any:
         """The check of the GIL is over: move to processes if it was held."""
+        self._hold(False)
         if held <= GIL_HELD_ABOVE:  # it computes with the GIL released: threads suit it
             self.checks += 1
             self._quiet = 2 ** (self.checks - 1)  # look again, less and less often

@@ -109,7 +109,8 @@ class Clocks:
 
 
 def watch(mode: str, clocks: Clocks, moves: list, held: float = 0.5, workers: int = 64,
-          checks: list | None = None, cpu_wall: float = 0.001) -> Watch:
+          checks: list | None = None, cpu_wall: float = 0.001, holds: list | None = None
+          ) -> Watch:
     """A watch of a pool whose threads the probe found computing ``cpu_wall`` of the time."""
 
     def move(mode: str, workers: int, grows_to: int, why: str) -> str:
@@ -122,7 +123,8 @@ def watch(mode: str, clocks: Clocks, moves: list, held: float = 0.5, workers: in
 
     return Watch(mode, workers, cpu_wall, 2, move, lambda: True,
                  lambda demand: (64, 256), clock=lambda: clocks.wall,
-                 cpu_clock=lambda: clocks.cpu, gil_share=gil_share, background=False)
+                 cpu_clock=lambda: clocks.cpu, gil_share=gil_share, background=False,
+                 hold=(holds if holds is not None else []).append)
 
 
 def windows(w: Watch, clocks: Clocks, count: int, cores: float = 0.0,
@@ -146,6 +148,13 @@ def test_a_thread_pool_that_starts_holding_the_gil_moves_to_processes_after_two_
     (mode, workers, why), = moves
     assert (mode, workers) == ("processes", 2)
     assert "1.00 cores' worth" in why and "waited for the GIL 50%" in why
+
+
+def test_the_pool_does_not_grow_while_a_move_to_processes_is_checked():
+    clocks, moves, holds = Clocks(), [], []
+    w = watch("threads", clocks, moves, held=0.02, holds=holds)
+    windows(w, clocks, AGREE, cores=1.0)
+    assert holds == [True, False] and moves == []
 
 
 def test_one_busy_window_moves_nothing():

@@ -12,6 +12,7 @@ the engine, apply ``on_error``.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -53,6 +54,7 @@ class Run:
         self._can_fork: bool | None = None
         self._first_reason = ""
         self._held_steer: Any = None
+        self._switch_interval: float | None = None  # to restore at the end, if changed
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -134,7 +136,11 @@ class Run:
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
                              head=self.head, steer=self._steer(backend, self.grows_to),
                              watch=watch, **engine_options)
-        yield from self.engine.segments()
+        try:
+            yield from self.engine.segments()
+        finally:
+            if self._switch_interval is not None:
+                sys.setswitchinterval(self._switch_interval)
         self.info.retried = self.engine.retried
 
     def _steer(self, backend: Backend, grows_to: int) -> Any:
@@ -182,6 +188,14 @@ class Run:
                 return None
         self.options, self.backend = opts, backend
         self.info.mode, self.info.workers = mode, workers
+        if current.name == "threads" and moved is not None and self._switch_interval is None:
+            # the threads left behind hold the GIL until their items end, and this thread
+            # feeds the processes: it waits a switch interval for the GIL behind each of
+            # them, 5 ms by default, so the rest of the batch hands it over every 0.5 ms
+            from gilwise._gilmeter import PROBE_SWITCH_INTERVAL
+
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
         if moved is not None:  # the reason is the current mode's: the move's, then the first
             self.info.reason = f"{why} (moved from {before} at {seconds:.2f} s; {before} was " \
                                f"first chosen: {self._first_reason})"

@@ -96,6 +96,7 @@ class Watch:
         self._gil_share = gil_share or gil_wait_share
         self._background = background  # the check ticks in a thread of its own (else inline)
         self._check: _Check | None = None
+        self._interval = 0.005  # the switch interval to restore after a check
         # hold(True) while a move to processes is being checked: a thread pool must not grow
         # then (starting threads beside ones holding the GIL stalls the engine), hold(False) after
         self._hold = hold
@@ -168,6 +169,10 @@ class Watch:
             # threads would otherwise sit idle, the GIL free, while it ticks
             self._check = _Check(self._gil_share, why)
             self._hold(True)
+            # beside threads holding the GIL, each of the check's system calls waits for it
+            # again, a switch interval behind each thread: 5 ms by default, 0.5 ms while it runs
+            self._interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._interval, PROBE_SWITCH_INTERVAL))
             if not self._background:
                 self._check.run()
                 return self.tick()
@@ -182,6 +187,7 @@ class Watch:
     def _checked(self, held: float, why: str) -> Any:
         """The check of the GIL is over: move to processes if it was held."""
         self._hold(False)
+        sys.setswitchinterval(self._interval)
         if held <= GIL_HELD_ABOVE:  # it computes with the GIL released: threads suit it
             self.checks += 1
             self._quiet = 2 ** (self.checks - 1)  # look again, less and less often
@@ -218,9 +224,9 @@ def gil_wait_share(seconds: float = CHECK_SECONDS) -> float:
     does (``_gilmeter``): a pool holding the GIL keeps it waiting after each pause; one that
     waits or computes with the GIL released does not. Waiting for a core is left out where
     the OS tells it (Linux)."""
-    clock = ThreadClock()
     interval = sys.getswitchinterval()
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+    clock = ThreadClock()
     try:
         first = last = clock.sample()
         waited = 0.0
@@ -237,6 +243,8 @@ def gil_wait_share(seconds: float = CHECK_SECONDS) -> float:
             if wait > COUNTS_ABOVE:
                 waited += wait
             last = sample
+            if waited > seconds / 2:  # plainly held: no need to measure on
+                break
         return waited / (last.wall - first.wall)
     finally:
         sys.setswitchinterval(interval)

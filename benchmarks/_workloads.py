@@ -60,6 +60,16 @@ def compress(_: int) -> int:
     return len(zlib.compress(BLOB, 6))
 
 
+def wait_or_spin(item: tuple[str, float]) -> float:
+    """("wait", seconds): sleep; ("spin", loops): pure Python (a batch that changes nature)."""
+    kind, amount = item
+    if kind == "wait":
+        time.sleep(amount)
+    else:
+        python_loop(int(amount))
+    return amount
+
+
 def set_server(url: str) -> None:
     global SERVER_URL
     SERVER_URL = url

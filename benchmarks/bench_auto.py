@@ -13,6 +13,10 @@ same mode in at least 19 of 20 runs for each, and I/O-bound work never in proces
 An I/O workload whose best thread count is far from the default (300 waits of 100 ms):
 auto's pool, resized as it runs, against the best fixed count (target within 1.15x).
 
+Two batches whose items change nature halfway (waits, then pure Python; pure Python, then
+waits): auto, which moves the batch to the other mode as it runs, against the best fixed mode
+(target within 1.2x). ``--nature-only`` runs only these.
+
 Last, the cold start: ``import gilwise; list(gilwise.map(f, [1]))`` as a whole process against
 the same with ``ProcessPoolExecutor`` (medians of several runs). Target: no slower.
 """
@@ -167,6 +171,49 @@ def far_io(repeats: int) -> list[bool]:
     return [passed]
 
 
+def changing_nature(repeats: int) -> list[bool]:
+    """Batches whose items change nature halfway: auto against the best fixed mode."""
+    from _work import calibrate
+
+    ms10, ms50 = calibrate(0.01), calibrate(0.05)
+    batches = [
+        ("40 waits of 50 ms, then 200 x 10 ms pure Python",
+         [("wait", 0.05)] * 40 + [("spin", ms10)] * 200),
+        ("20 x 50 ms pure Python, then 200 waits of 50 ms",
+         [("spin", ms50)] * 20 + [("wait", 0.05)] * 200),
+    ]
+    rows = [("batch", "best threads s", "processes s", "auto s", "auto's moves", "auto / best")]
+    passed = []
+    for name, items in batches:
+        times: dict[tuple[str, int | None], list[float]] = {c: [] for c in CHOICES}
+        moves = ""
+        for _ in range(repeats):  # round-robin: outside load lands on every choice alike
+            for mode, workers in CHOICES:
+                if mode == "auto":
+                    started = time.perf_counter()
+                    results = gilwise.map(w.wait_or_spin, items, progress=False)
+                    list(results)
+                    times[mode, workers].append(time.perf_counter() - started)
+                    moves = "; ".join(str(c) for c in results.info.changes
+                                      if "->" in str(c) and "workers" not in str(c)) or "none"
+                else:
+                    times[mode, workers].append(run_batch(w.wait_or_spin, items, mode,
+                                                          workers)[0])
+        med = {choice: statistics.median(t) for choice, t in times.items()}
+        threads = min(THREAD_COUNTS, key=lambda k: med["threads", k])
+        best = min(med["threads", threads], med["processes", None])
+        ratio = med["auto", None] / best
+        passed.append(ratio <= 1.2)
+        rows.append((name, f"{med['threads', threads]:.3f} (x{threads})",
+                     f"{med['processes', None]:.3f}", f"{med['auto', None]:.3f}", moves,
+                     f"{ratio:.2f}x"))
+    print(render(f"Work that changes nature mid-batch (median of {repeats})", rows))
+    print()
+    print(verdict(all(passed), "auto within 1.2x of the best fixed mode on both batches "
+                  f"(worst {max(float(r[-1][:-1]) for r in rows[1:]):.2f}x)"))
+    return [all(passed)]
+
+
 COLD = {
     "gilwise.map (auto)": "import gilwise\nlist(gilwise.map(abs, [1]))",
     "ProcessPoolExecutor": "from concurrent.futures import ProcessPoolExecutor\n"
@@ -212,8 +259,12 @@ def main() -> int:
     p.add_argument("--stability-runs", type=int, default=None,
                    help="explain calls per workload in the stability table (default 20)")
     p.add_argument("--stability-only", action="store_true", help="only the stability table")
+    p.add_argument("--nature-only", action="store_true",
+                   help="only the batches whose items change nature halfway")
     args = p.parse_args()
     repeats = 1 if args.quick else 3
+    if args.nature_only:
+        return exit_status(changing_nature(repeats))
     runs = args.stability_runs or (5 if args.quick else 20)
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
@@ -261,7 +312,9 @@ def main() -> int:
     print()
     far = far_io(1 if args.quick else 3)
     print()
-    return exit_status(passed + stable + far + cold_start(5 if args.quick else 15))
+    nature = changing_nature(repeats)
+    print()
+    return exit_status(passed + stable + far + nature + cold_start(5 if args.quick else 15))
 
 
 if __name__ == "__main__":

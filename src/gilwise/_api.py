@@ -172,27 +172,35 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Generator[Any, None, None]:
         run = Run(fn, items, opts, info)
-        claimed = None
+        claimed: list[int] = []
         finished = False
-        try:
-            run.settle()
-            run.attach()
-            backend = self._backend(run.options)
+
+        def claim(options: Options) -> Backend:
+            """A started backend for ``options``, this map's until it ends."""
+            backend = self._backend(options)
+            if id(backend) in claimed:
+                return backend  # back to workers this map left: they are its own
             if id(backend) in self._running:
                 raise RuntimeError(
                     "this Pool is already running a map on these workers: finish or close() "
                     "the first map's results before starting another"
                 )
-            claimed = id(backend)
-            self._running.add(claimed)
-            yield from run.results(run.drive(backend))
+            claimed.append(id(backend))
+            self._running.add(id(backend))
+            return backend
+
+        try:
+            run.settle()
+            run.attach()
+            backend = claim(run.options)
+            yield from run.results(run.drive(backend, make=claim))
             finished = True
         except GeneratorExit:  # closed, or freed by the loop that held it: a stop, not an error
             info.stopped_early = True
             raise
         finally:
-            if claimed is not None:
-                self._running.discard(claimed)
+            for backend_id in claimed:
+                self._running.discard(backend_id)
             run.close()
             if own:
                 self.close(kill=not finished)

@@ -17,7 +17,9 @@ The data's way::
               caller (Run applies on_error)
 
 The books are kept by chunk id only (``in_flight``). Blame and timeouts use the backend's
-supervision (:class:`~gilwise.backends._base.Supervised`) where it has it; see ``_lost``.
+supervision (:class:`~gilwise.backends._base.Supervised`) where it has it (``_recovery``).
+A ``watch`` (auto mode's) may hand the engine another backend mid-batch: new chunks go there,
+those out finish where they are (``_handover``).
 
 It runs in the caller's thread as a generator, with no helper threads: a Ctrl-C lands here
 as KeyboardInterrupt, and closing the generator (a ``break`` in the caller, an exception)
@@ -29,24 +31,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from gilwise._chunking import ChunkSizer
+from gilwise._handover import OLD_POLL_SECONDS, Handover
 from gilwise._keygate import KeyGate
 from gilwise._options import Options
 from gilwise._outcome import (
-    ErrorInfo,
-    Failure,
     PayloadError,
-    TaskTimeout,
-    WorkerDied,
     describe,
-    error_class,
 )
+from gilwise._recovery import Recovery, _lost_info
 from gilwise._segment import Segment, Tail
 from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost, Supervised
@@ -58,7 +56,7 @@ DEFAULT_CHUNK_SECONDS = 0.02
 _CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
 
 
-class Engine:
+class Engine(Recovery):
     """One batch: ``fn`` over ``items`` on a started ``backend``; iterate :meth:`segments`."""
 
     def __init__(
@@ -71,9 +69,14 @@ class Engine:
         head: Any = None,
         clock: Callable[[], float] = time.monotonic,
         steer: Any = None,
+        watch: Any = None,
     ) -> None:
-        self.backend, self.options, self.hooks = backend, options, hooks
+        self.backend, self.options, self.hooks, self.fn = backend, options, hooks, fn
         self.steer = steer  # a _steer.Steer sizing the pool as the run goes, or None
+        # auto mode's: done(result) for each chunk back from this backend; tick() -> another
+        # started backend to move to, or None
+        self.watch = watch
+        self._handover = Handover()
         self.completed = 0  # items whose chunk came back, for the steer
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
@@ -81,10 +84,7 @@ class Engine:
         self._timed = bool(hooks is not None and hooks.timed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        fixed = None if options.chunksize == "auto" else options.chunksize
-        spec = MODE_SPECS.get(backend.name)
-        target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
-        self.sizer = ChunkSizer(fixed, backend.size, total, target)
+        self.sizer = _sizer(backend, options, total)
         plain = isinstance(items, (list, tuple, range, Tail))
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
@@ -160,6 +160,16 @@ class Engine:
                 return self._chunk(segment, todo)
         return None
 
+    def _move_to(self, backend: Backend) -> None:
+        """Send new chunks to ``backend`` from now on; those out finish where they are."""
+        self._handover.leave(self.backend, self._in_flight)
+        self._handover.take_back(backend)  # a move back to where the batch was before
+        self._sent_at.clear()  # only a backend without supervision needs them: never moved
+        self.backend, self.fn_id = backend, backend.register(self.fn)
+        self._supervised = backend if isinstance(backend, Supervised) else None
+        left = len(self._sequence) - self._taken if self._sequence is not None else None
+        self.sizer = _sizer(backend, self.options, left)
+
     def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
         tracked = (
             self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
@@ -204,6 +214,7 @@ class Engine:
             chunk = self._next_chunk()
             if chunk is None:
                 return
+            chunk.fn_id = self.fn_id  # made before a move to another backend, perhaps
             try:
                 self.backend.submit(chunk)
             except PayloadError as exc:
@@ -214,18 +225,8 @@ class Engine:
             if self._supervised is None and self.options.timeout is not None:
                 self._sent_at[chunk.id] = self.clock()
 
-    def _unsendable(self, chunk: Chunk, exc: PayloadError) -> None:
-        if len(chunk.positions) > 1:  # find the culprit: send the items one by one
-            self._split(chunk)
-        else:
-            self._fail(chunk.segment, chunk.positions[0], _info(exc, "payload"))
-
-    def _split(self, chunk: Chunk) -> None:
-        singles = [self._chunk(chunk.segment, [p]) for p in chunk.positions]
-        self._requeued.extendleft(reversed(singles))
-
     # ------------------------------------------------------------------ collecting
-    def _on_done(self, event: Done) -> None:
+    def _on_done(self, event: Done, current: bool = True) -> None:
         chunk = self._in_flight.pop(event.chunk_id, None)
         if chunk is None:
             return  # not this run's, or given up on already
@@ -235,7 +236,10 @@ class Engine:
         if -1 in result.errors:  # the chunk, or its result, could not be unpickled
             self._unsendable(chunk, PayloadError(result.errors[-1].message))
             return
-        self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+        if current:  # a chunk from the backend left behind says nothing of the new one
+            self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
+            if self.watch is not None:
+                self.watch.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
         if self.hooks:
@@ -265,53 +269,6 @@ class Engine:
         if self._gate is not None:
             self._gate.release(chunk.id)
 
-    def _lost(self, chunk: Chunk, event: Lost) -> None:
-        """A worker died or hung in ``chunk``: blame the item it ran, send the rest again.
-
-        Where the position is not known (an untracked chunk, a backend without supervision),
-        the chunk is sent again whole (its items may never have started), and after three
-        losses, or at once for a timeout, it is split to run its items one by one."""
-        chunk.lost += 1
-        positions = list(chunk.positions)
-        blame = event.position
-        if blame is None or blame >= len(positions):
-            if chunk.tracked and chunk.lost < 3 and event.kind != "timeout":
-                self._requeued.appendleft(chunk)  # no item of it had started
-                return
-            if len(positions) > 1:
-                self._split(chunk)  # no position known: run its items alone to find the culprit
-                return
-            blame = 0  # one item: it is the cause
-        self._fail(chunk.segment, positions[blame], _lost_info(event))
-        rest = positions[:blame] + positions[blame + 1 :]
-        if rest:
-            self._requeued.appendleft(self._chunk(chunk.segment, rest))
-
-    def _fail(self, segment: Segment, pos: int, info: ErrorInfo) -> None:
-        attempts = segment.attempts.get(pos, 1)
-        if attempts <= self.options.retries and self._retryable(info):
-            segment.attempts[pos] = attempts + 1
-            self.retried += 1
-            delay = self.options.backoff * (2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
-            chunk = self._chunk(segment, [pos])
-            heapq.heappush(self._retries, (self.clock() + delay, next(self._retry_when), chunk))
-            return
-        index = segment.start + pos
-        segment.failures[pos] = Failure(
-            index, segment.items[pos], info.exc_type, info.message, info.traceback,
-            attempts, info.exception,
-        )
-        segment.values[pos] = None
-        segment.open -= 1
-
-    def _retryable(self, info: ErrorInfo) -> bool:
-        exc = info.exception
-        cls = error_class(info) or (type(exc) if exc is not None else None)
-        if cls is None:  # the exception did not survive pickling: match by name
-            return any(t in (BaseException, Exception) or t.__qualname__ == info.exc_type
-                       for t in self.options.retry_on)
-        return issubclass(cls, self.options.retry_on)
-
     def _adopt_head(self) -> None:
         """Take in the items auto mode's probe thread was still running, once finished; one
         running past the timeout fails (or is retried) like any other, its thread abandoned
@@ -338,29 +295,6 @@ class Engine:
                 self._fail(segment, pos, info)
         self._head = None
 
-    def _check_timeouts(self) -> None:
-        timeout = self.options.timeout
-        reason = f"task ran longer than the timeout of {timeout} s"
-        now = self.clock()
-        backend = self._supervised
-        if backend is not None:
-            for chunk_id in list(self._in_flight):
-                running = backend.running(chunk_id)
-                if running is not None and now - running[1] > timeout:
-                    backend.kill(chunk_id, reason)
-            return
-        # No supervision: a running task cannot be stopped nor its item named. A chunk out
-        # longer than the timeout since it was submitted is given up on (its late result is
-        # ignored) and its items run alone, each failing once it alone overstays.
-        late = [cid for cid, sent in self._sent_at.items() if now - sent > timeout]
-        if late:
-            self.backend.cancel(late)
-        for chunk_id in late:
-            del self._sent_at[chunk_id]
-            chunk = self._in_flight.pop(chunk_id)
-            self._release(chunk)
-            self._lost(chunk, Lost(chunk_id, "timeout", reason, None))
-
     # ------------------------------------------------------------------ the loop
     def segments(self) -> Iterator[Segment]:
         """Finished segments: in input order if ``ordered``, else as they complete."""
@@ -379,16 +313,16 @@ class Engine:
                     break
                 if ready:
                     continue
-                wait = POLL_SECONDS
+                wait = OLD_POLL_SECONDS if self._handover else POLL_SECONDS
                 if self._retries:
                     wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
-                for event in self.backend.poll(wait):
-                    if isinstance(event, Done):
-                        self._on_done(event)
-                    else:
-                        self._on_lost(event)
+                self._collect(self.backend.poll(wait), True)
+                if self._handover:
+                    self._collect(self._handover.poll(), False)
                 if self.options.timeout is not None:
                     self._check_timeouts()
+                if self.watch is not None and (moved := self.watch.tick()) is not None:
+                    self._move_to(moved)
                 if self.steer is not None:
                     self.steer.tick(self.completed)
                 if self.hooks:
@@ -397,8 +331,16 @@ class Engine:
         finally:
             self._source, self._sequence = iter(()), None  # let the input go
             if not finished and self._in_flight:
+                self._handover.cancel(list(self._in_flight))
                 self.backend.cancel(list(self._in_flight))
                 self._in_flight.clear()
+
+    def _collect(self, events: list[Any], current: bool) -> None:
+        for event in events:
+            if isinstance(event, Done):
+                self._on_done(event, current)
+            else:
+                self._on_lost(event)
 
     def _pop_ready(self, ordered: bool) -> list[Segment]:
         ready: list[Segment] = []
@@ -417,13 +359,8 @@ class Engine:
         return ready
 
 
-def _info(exc: BaseException, kind: str) -> ErrorInfo:
-    info = describe(exc, kind)
-    info.traceback = ""
-    return info
-
-
-def _lost_info(event: Lost) -> ErrorInfo:
-    if event.kind == "timeout":
-        return _info(TaskTimeout(event.reason), "timeout")
-    return _info(WorkerDied(event.reason), "died")
+def _sizer(backend: Backend, options: Options, total: int | None) -> ChunkSizer:
+    fixed = None if options.chunksize == "auto" else options.chunksize
+    spec = MODE_SPECS.get(backend.name)
+    target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
+    return ChunkSizer(fixed, backend.size, total, target)

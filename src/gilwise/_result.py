@@ -19,7 +19,7 @@ class RunInfo:
     - from the first result on (the first ``next()`` runs auto's measure): ``mode``,
       ``workers``, ``reason`` and, in auto mode, ``figures``;
     - as results are read: ``done``, ``failed``, ``skipped``, ``retried``, ``from_journal``,
-      ``changes`` (and ``workers``, where auto resizes an I/O-bound pool);
+      ``changes`` (and ``mode`` and ``workers``, where auto moves or resizes the batch);
     - once the results are all read, or the loop stops early: ``seconds``,
       ``stopped_early``, ``throughput``, and ``stats`` complete.
     """
@@ -36,8 +36,9 @@ class RunInfo:
     stopped_early: bool = False  # the caller stopped reading (break, close): the rest cancelled
     figures: dict[str, float] = field(default_factory=dict)
     stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
-    #: each change of the worker count while the batch ran (auto mode's I/O-bound pools),
-    #: when and why: gilwise._steer.Change
+    #: each change while the batch ran, when and why: of the worker count (auto mode's I/O-bound
+    #: pools, gilwise._steer.Change) and of the mode (auto mode's moves as the work changes
+    #: nature, gilwise._watch.ModeChange)
     changes: list[Any] = field(default_factory=list)
     _ended: bool = field(default=False, init=False, repr=False, compare=False)
 

@@ -5,12 +5,14 @@ the engine, apply ``on_error``.
     run = Run(fn, items, options, info)
     run.settle()                      # auto's probe, or the journal's saved mode
     run.attach()                      # journal, progress bar, stats: the RunHooks
-    for value in run.results(run.drive(backend)): ...
+    for value in run.results(run.drive(backend, make)): ...
     run.close()                       # always, in a finally
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -37,6 +39,7 @@ class Run:
         self, fn: Callable[[Any], Any], items: Iterable[Any], options: Options, info: RunInfo
     ) -> None:
         self.fn, self.items, self.options, self.info = fn, items, options, info
+        self._asked = options  # before auto's choice filled in the mode and workers
         self.started = time.monotonic()
         self.journal: Any = None
         self.head: Any = None  # the items auto mode ran while choosing (a Trial)
@@ -44,6 +47,14 @@ class Run:
         self.engine: Engine | None = None
         self._saved: tuple[str, int, str] | None = None
         self.grows_to = 0  # auto's I/O-bound pool may grow to this many workers as it runs
+        self.decision: Any = None  # auto's, when it probed: the batch is watched as it runs
+        self.backend: Backend | None = None  # the one the engine sends new chunks to
+        self._make: Callable[[Options], Backend] | None = None
+        self.watch: Any = None
+        self._can_fork: bool | None = None
+        self._first_reason = ""
+        self._held_steer: Any = None
+        self._switch_interval: float | None = None  # to restore at the end, if changed
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -77,7 +88,9 @@ class Run:
             trial.pending.join(FORK_WAIT_SECONDS)
         self.head = trial if trial.segment.items else None
         self.grows_to = decision.grows_to
+        self.decision = decision if trial.segment.items else None
         self.info.reason, self.info.figures = decision.reason, decision.figures
+        self._first_reason = decision.reason
         return opts.with_(mode=decision.mode, workers=decision.workers)
 
     # -- observers
@@ -101,26 +114,123 @@ class Run:
         return self.hooks
 
     # -- the work
-    def drive(self, backend: Backend, **engine_options: Any) -> Iterator[Segment]:
-        """Finished segments from the engine on a started ``backend``."""
+    def drive(self, backend: Backend, make: Callable[[Options], Backend] | None = None,
+              **engine_options: Any) -> Iterator[Segment]:
+        """Finished segments from the engine on a started ``backend``. With ``make`` (a
+        started backend for other options), auto mode may move the batch to another mode as
+        its work changes nature (``_watch``)."""
         self.info.mode, self.info.workers = self.options.mode, backend.size
-        steer = None
-        if self.grows_to > backend.size:
-            from gilwise._steer import Steer
+        self.backend, self._make = backend, make
+        watch = None
+        if make is not None and self.decision is not None:
+            from gilwise._watch import Watch
 
-            steer = Steer(backend.size, self.grows_to, self._resize(backend),
-                          self.info.changes.append)
+            if backend.name == "threads" and backend.size > 1:
+                self._processes_ok()  # now: once the pool is busy, pickling the function
+                # to see would wait on its threads for the GIL
+
+            watch = Watch(backend.name, backend.size,
+                          self.decision.figures.get("cpu_wall", 1.0), _cores(), self._move,
+                          self._processes_ok, self._io_workers, hold=self._hold)
+        self.watch = watch
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
-                             head=self.head, steer=steer, **engine_options)
-        yield from self.engine.segments()
+                             head=self.head, steer=self._steer(backend, self.grows_to),
+                             watch=watch, **engine_options)
+        try:
+            yield from self.engine.segments()
+        finally:
+            if self._switch_interval is not None:
+                sys.setswitchinterval(self._switch_interval)
         self.info.retried = self.engine.retried
+
+    def _steer(self, backend: Backend, grows_to: int) -> Any:
+        if grows_to <= backend.size:
+            return None
+        from gilwise._steer import Steer
+
+        began = time.monotonic() - self.started
+
+        def record(change: Any) -> None:  # its time from the run's start, as a move's
+            self.info.changes.append(dataclasses.replace(change, seconds=began + change.seconds))
+
+        return Steer(backend.size, grows_to, self._resize(backend), record)
 
     def _resize(self, backend: Backend) -> Callable[[int], None]:
         def resize(size: int) -> None:
             backend.resize(size)
             self.info.workers = size
+            if self.watch is not None:
+                self.watch.workers = size
 
         return resize
+
+    # -- auto mode's moves as the batch runs (asked for by the watch)
+    def _move(self, mode: str, workers: int, grows_to: int, why: str) -> Backend | None:
+        """Go on in ``mode`` on ``workers``: resize the pool if it is the same mode, else the
+        started backend the engine sends new chunks to from now on (None where it cannot)."""
+        from gilwise._watch import ModeChange
+
+        current = self.backend
+        assert current is not None and self._make is not None and self.engine is not None
+        before = f"{self.info.mode}×{self.info.workers}"
+        seconds = time.monotonic() - self.started
+        workers = self._asked.workers or workers
+        opts = self.options.with_(mode=mode, workers=workers)
+        if mode == current.name:
+            backend, moved = current, None
+            current.resize(workers)
+        else:
+            try:
+                backend = moved = self._make(opts)
+            except Exception as exc:  # noqa: BLE001 - it stays where it is, and says why
+                self.info.changes.append(ModeChange(seconds, before, before,
+                                                    f"{why}; but {mode} could not start: {exc}"))
+                return None
+        self.options, self.backend = opts, backend
+        self.info.mode, self.info.workers = mode, workers
+        if current.name == "threads" and moved is not None and self._switch_interval is None:
+            # the threads left behind hold the GIL until their items end, and this thread
+            # feeds the processes: it waits a switch interval for the GIL behind each of
+            # them, 5 ms by default, so the rest of the batch hands it over every 0.5 ms
+            from gilwise._gilmeter import PROBE_SWITCH_INTERVAL
+
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+        if moved is not None:  # the reason is the current mode's: the move's, then the first
+            self.info.reason = f"{why} (moved from {before} at {seconds:.2f} s; {before} was " \
+                               f"first chosen: {self._first_reason})"
+        self.info.changes.append(ModeChange(seconds, before, f"{mode}×{workers}", why))
+        self.engine.steer = self._steer(backend, grows_to)
+        return moved
+
+    def _hold(self, held: bool) -> None:
+        """Stop (or let again) the pool's steer from growing it: see Watch."""
+        assert self.engine is not None
+        if held:
+            self._held_steer, self.engine.steer = self.engine.steer, None
+        elif self.engine.steer is None:
+            self.engine.steer, self._held_steer = self._held_steer, None
+
+    def _processes_ok(self) -> bool:
+        """Whether the batch may go to processes: several cores, a GIL, and what is sent
+        (the function, an item, the initializer) can go to a process."""
+        from gilwise.auto import _unpicklable, gil_enabled
+
+        if self._can_fork is None:
+            item = self.head.segment.items[0] if self.head else None
+            self._can_fork = (_cores() >= 2 and gil_enabled()
+                              and not _unpicklable(self.fn, item, self.options))
+        return self._can_fork
+
+    def _io_workers(self, demand: float) -> tuple[int, int]:
+        """(threads, the most the pool may grow to) as auto sizes I/O-bound work computing
+        ``demand`` of its time."""
+        from gilwise._gilmeter import Measure
+        from gilwise.auto import _io_bound
+
+        measured = Measure(0.0, 0, 0.0, True, 1.0 - demand, 0.0, demand)
+        decision = _io_bound(measured, _cores(), self._asked)
+        return decision.workers, decision.grows_to
 
     def results(self, segments: Iterable[Segment]) -> Iterator[Any]:
         """Values (or Outcomes) in the segments' order, with ``on_error`` applied."""
@@ -148,6 +258,12 @@ class Run:
             self.hooks.bar.close()
         if self.journal is not None:
             self.journal.close()
+
+
+def _cores() -> int:
+    from gilwise._options import usable_cores
+
+    return usable_cores()
 
 
 def _open_journal(fn: Callable[[Any], Any], opts: Options) -> Any:

@@ -42,7 +42,9 @@ class Chunk:
 
 @dataclass(eq=False)
 class ChunkResult:
-    """Values in item order (None where an item failed), errors by position, timings."""
+    """Values in item order (None where an item failed), errors by position, timings: wall
+    ``seconds``, the CPU seconds of the thread that ran it and, where known, the seconds it
+    waited for a core (a worker process tells them: auto mode's watch reads them)."""
 
     chunk_id: int
     values: list[Any]
@@ -50,6 +52,8 @@ class ChunkResult:
     seconds: float
     item_seconds: list[float] | None = None
     worker: str = ""
+    cpu: float = 0.0
+    waited: float = 0.0
 
 
 def run_chunk(
@@ -69,7 +73,7 @@ def run_chunk(
     errors: dict[int, ErrorInfo] = {}
     append = values.append
     it = iter(items)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     item_seconds: list[float] | None = None
     if tracked and slot is not None:
         item_seconds = []
@@ -102,4 +106,5 @@ def run_chunk(
                     raise
                 errors[len(values)] = describe(exc)
                 append(None)
-    return ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds)
+    return ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds,
+                       cpu=time.thread_time() - cpu)

@@ -30,6 +30,7 @@ from gilwise._pickling import (
     undecodable,
 )
 from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise._threadclock import ThreadClock
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
@@ -88,6 +89,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     name = str(os.getpid())
     fns: dict[int, Callable[[Any], Any]] = {}
+    clock = ThreadClock()  # its waits for a core, per chunk (Linux): auto mode's watch reads them
     try:
         initializer, initargs = pickle.loads(inbox.get())
         if initializer is not None:
@@ -109,8 +111,11 @@ def worker_main(conn: Connection, slot: Any) -> None:
             info.kind, info.exception = "payload", None
             conn.send_bytes(dumps(("undecodable", chunk_id, info)))
             continue
+        waited = clock.sample().waiting if clock.exact else None
         result = run_chunk(fns[fn_id], chunk_id, items, tracked, slot)
         result.worker = name
+        if waited is not None:
+            result.waited = (clock.sample().waiting or waited) - waited
         conn.send_bytes(encode_result(result))
 
 

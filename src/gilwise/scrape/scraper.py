@@ -15,7 +15,7 @@ import gilwise
 from gilwise.scrape import client as _fetch
 from gilwise.scrape.client import FetchSettings, Response
 from gilwise.scrape.hosts import HostPacer
-from gilwise.scrape.parse import Field, FieldError, decode, extract, is_html
+from gilwise.scrape.parse import Field, FieldError, extract, is_html, markup
 from gilwise.scrape.records import Writer, columns, failed
 from gilwise.scrape.robots import RobotsCache
 from gilwise.scrape.urls import InvalidURL, host_of, lines, normalise
@@ -69,10 +69,10 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     if record["error"] is None and not is_html(response.content_type):
         record["error"] = f"not HTML: {response.content_type}"
     if record["error"] is None:
-        html = decode(response.body, response.content_type)
+        html = markup(response.body, response.content_type)
         record.update(extract(html, response.final_url, job.fields, job.text))
         if job.parse is not None:
-            response.body = html.encode("utf-8")
+            response.body = html.encode("utf-8") if isinstance(html, str) else html
             record.update(job.parse(response))
     return record
 

@@ -171,13 +171,12 @@ def _follow(url: str, settings: FetchSettings, response: Response) -> None:
 def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer | None = None,
           host: str = "") -> Response:
     """GET ``url`` with retries on connection errors, timeouts and 408/429/5xx (backoff,
-    Retry-After honoured, and told to ``pacer`` so the whole host waits)."""
+    Retry-After honoured, and told to ``pacer`` so that the host's other requests wait in
+    the map's gate, not in a thread)."""
     response = Response(url)
     started = time.perf_counter()
     for attempt in range(1, settings.retries + 2):
         response.attempts, response.error = attempt, None
-        if pacer is not None:
-            pacer.wait_turn(host)
         sent = time.perf_counter()
         try:
             _follow(url, settings, response)
@@ -196,7 +195,8 @@ def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer 
         if not retry or attempt > settings.retries:
             break
         backoff = settings.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-        # with a pacer, Retry-After holds off the whole host and wait_turn waits for it
-        time.sleep(backoff if pacer is not None else max(backoff, wait or 0.0))
+        # this request's own retry waits here; the host's delay counts too
+        floor = pacer.delay_of(host) if pacer is not None else 0.0
+        time.sleep(max(backoff, wait or 0.0, floor))
     response.elapsed = time.perf_counter() - started
     return response

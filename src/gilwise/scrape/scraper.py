@@ -43,20 +43,32 @@ class _Job:
 
 
 class _Shared:
-    """State the fetching threads share: robots.txt per host and per-host pacing."""
+    """State the fetching threads share: robots.txt per host, and per-host pacing through
+    ``per_key``, the map's gate: at most ``per_host`` at once, spaced by the host's delay."""
 
-    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False) -> None:
+    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False,
+                 per_host: int = 8) -> None:
         self.robots = RobotsCache(job.settings) if job.robots else None
+        self.per_key = gilwise.PerKey(self.key, per_host, interval=delay)
         self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None,
-                               auto_throttle)
+                               auto_throttle, per_key=self.per_key, per_host=per_host)
+
+    def key(self, url: str) -> str:
+        """The map's key of a URL, its host (run by the feeder, before the URL is sent)."""
+        host = host_of(url)
+        self.pacer.first_sight(host)
+        return host
 
 
 def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     """Fetch and extract one normalised URL: its record, without ``url`` (the input's)."""
     names = [f.name for f in job.fields]
     host = host_of(url)
-    if shared.robots is not None and not shared.robots.allowed(url, host):
-        return failed(url, DISALLOWED, names, job.text)
+    if shared.robots is not None:
+        allowed = shared.robots.allowed(url, host)
+        shared.pacer.opened(host)
+        if not allowed:
+            return failed(url, DISALLOWED, names, job.text)
     fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     response = _fetch.fetch(url, job.settings, shared.pacer, host)
     record = dict.fromkeys(columns(names, job.text))
@@ -156,16 +168,18 @@ def scrape(
     settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
                              user_agent=user_agent)
     job = _Job(settings, parsed, text, parse, robots)
-    task = functools.partial(_page, job, _Shared(job, delay, auto_throttle))
+    shared = _Shared(job, delay, auto_throttle, per_host)
+    task = functools.partial(_page, job, shared)
     crawler = functools.partial(_crawler, depth=depth, allow_domains=allow_domains,
                                 max_pages=max_pages) if crawl else None
-    return _records(urls, task, job, crawler, workers=workers, per_host=per_host,
+    return _records(urls, task, job, crawler, workers=workers, per_key=shared.per_key,
                     journal=journal, progress=progress)
 
 
 def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
-             crawler: Callable[[list[str]], Any] | None, *, workers: int, per_host: int,
-             journal: str | Path | None, progress: bool | None) -> Iterator[dict[str, Any]]:
+             crawler: Callable[[list[str]], Any] | None, *, workers: int,
+             per_key: gilwise.PerKey, journal: str | Path | None,
+             progress: bool | None) -> Iterator[dict[str, Any]]:
     """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
     names, text = [f.name for f in job.fields], job.text
     early: deque[dict[str, Any]] = deque()  # records made without fetching
@@ -193,9 +207,9 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
     if crawler is not None:
         source, follow = crawler(list(unique()))
     results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
-                          on_error="return", per_key=(host_of, per_host), journal=journal,
+                          on_error="return", per_key=per_key, journal=journal,
                           key=_same if journal is not None else None, progress=progress,
-                          max_in_flight=max(10_000, 4 * workers * per_host))
+                          max_in_flight=max(10_000, 4 * workers * per_key.limit))
     with results:
         for value in results:
             while early:

@@ -41,3 +41,20 @@ def test_without_auto_throttle_latency_changes_nothing():
     pacer = HostPacer(delay=0.2)
     pacer.observe("h", 5.0, ok=True)
     assert pacer.delay_of("h") == 0.2
+
+
+def test_the_pacer_tells_the_maps_gate_each_hosts_slots_delay_and_retry_after():
+    from fake_backend import FakeClock
+    from gilwise import PerKey
+
+    per_key = PerKey(str, 8, clock=FakeClock())
+    pacer = HostPacer(0.1, crawl_delay=lambda host: 0.5, auto_throttle=True,
+                      per_key=per_key, per_host=4)
+    pacer.first_sight("h")
+    assert per_key.limit_of("h") == 1  # one at a time until its robots.txt is read
+    pacer.opened("h")
+    assert (per_key.limit_of("h"), per_key.interval_of("h")) == (4, 0.5)
+    pacer.observe("h", 2.0, ok=True)
+    assert per_key.interval_of("h") == pytest.approx(1.25)
+    pacer.hold_off("h", 30.0)
+    assert per_key.not_before("h") == pytest.approx(per_key.clock() + 30.0)

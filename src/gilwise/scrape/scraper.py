@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gilwise
+from gilwise.progress import wanted
 from gilwise.scrape import client as _fetch
 from gilwise.scrape.client import FetchSettings, Response
 from gilwise.scrape.hosts import HostPacer
 from gilwise.scrape.parse import Field, FieldError, extract, is_html, markup
-from gilwise.scrape.records import Writer, columns, failed
+from gilwise.scrape.progress import ScrapeProgress
+from gilwise.scrape.records import FinishedPages, Writer, columns, failed
 from gilwise.scrape.robots import RobotsCache
 from gilwise.scrape.urls import InvalidURL, host_of, lines, normalise
 
@@ -90,8 +92,10 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
 
 
 def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
-             max_pages: int | None) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
-    """The frontier of a crawl from ``seeds``, and what adds a page's links to it."""
+             max_pages: int | None, on_add: Callable[[str], None] | None = None,
+             ) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
+    """The frontier of a crawl from ``seeds``, and what adds a page's links to it (each
+    link added told to ``on_add``)."""
     frontier = gilwise.Frontier(unique=True)
     depth_of = dict.fromkeys(seeds, 0)
     limit = max_pages if max_pages is not None else float("inf")
@@ -117,6 +121,8 @@ def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
                 continue
             if on_domain(link) and frontier.add(link):
                 depth_of[link] = level + 1
+                if on_add is not None:
+                    on_add(link)
 
     return frontier, follow
 
@@ -158,7 +164,8 @@ def scrape(
     ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
     ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.
     ``auto_throttle``: each host's delay follows its latency (about one request in flight)
-    and never drops on errors, as Scrapy's AutoThrottle."""
+    and never drops on errors, as Scrapy's AutoThrottle. ``progress``: a line on stderr
+    (pages, rate, errors by kind, the hosts with most URLs waiting); None: on a terminal."""
     parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
     _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
     if retries < 0 or delay < 0 or depth < 0:
@@ -177,7 +184,7 @@ def scrape(
 
 
 def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
-             crawler: Callable[[list[str]], Any] | None, *, workers: int,
+             crawler: Callable[..., Any] | None, *, workers: int,
              per_key: gilwise.PerKey, journal: str | Path | None,
              progress: bool | None) -> Iterator[dict[str, Any]]:
     """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
@@ -185,7 +192,9 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
     early: deque[dict[str, Any]] = deque()  # records made without fetching
     first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it
     waiting: dict[str, list[str]] = {}  # normalised URL in flight -> its duplicates' lines
-    done: dict[str, dict[str, Any]] = {}  # finished pages, for duplicates that come later
+    done = FinishedPages()  # for duplicates that come later
+    shown = ScrapeProgress(delay=1.0 if progress is None else 0.0) if wanted(progress) \
+        else None
 
     def unique() -> Iterator[str]:
         for raw in lines(urls):
@@ -195,39 +204,56 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
                 early.append(failed(raw, str(exc), names, text))
                 continue
             if url in done:
-                early.append({**done[url], "url": raw})
+                early.append({**done.get(url), "url": raw})
             elif url in first:
                 waiting.setdefault(url, []).append(raw)
             else:
                 first[url] = raw
+                if shown is not None:
+                    shown.queued(host_of(url))
                 yield url
+
+    def early_records() -> Iterator[dict[str, Any]]:
+        while early:
+            record = early.popleft()
+            if shown is not None:
+                shown.finished(record, None)
+            yield record
 
     source: Iterable[str] = unique()
     follow: Callable[[str, dict[str, Any]], None] | None = None
     if crawler is not None:
-        source, follow = crawler(list(unique()))
+        added = (lambda url: shown.queued(host_of(url))) if shown is not None else None
+        source, follow = crawler(list(unique()), on_add=added)
     results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
                           on_error="return", per_key=per_key, journal=journal,
-                          key=_same if journal is not None else None, progress=progress,
+                          key=_same if journal is not None else None, progress=False,
                           max_in_flight=max(10_000, 4 * workers * per_key.limit))
-    with results:
-        for value in results:
-            while early:
-                yield early.popleft()
-            if isinstance(value, gilwise.Failure):
-                url = value.item
-                record = failed(url, f"{value.exc_type}: {value.message}", names, text)
-            else:
-                url, record = value["url"], value
-            record = {**record, "url": first.pop(url, url)}
-            done[url] = record
-            yield record
-            if follow is not None:
-                follow(url, record)
-            for raw in waiting.pop(url, ()):
-                yield {**record, "url": raw}
-        while early:
-            yield early.popleft()
+    try:
+        with results:
+            for value in results:
+                yield from early_records()
+                if isinstance(value, gilwise.Failure):
+                    url = value.item
+                    record = failed(url, f"{value.exc_type}: {value.message}", names, text)
+                else:
+                    url, record = value["url"], value
+                record = {**record, "url": first.pop(url, url)}
+                done.add(url, record)
+                if shown is not None:
+                    shown.finished(record, host_of(url))
+                yield record
+                if follow is not None:
+                    follow(url, record)
+                for raw in waiting.pop(url, ()):
+                    if shown is not None:
+                        shown.finished(record, None)
+                    yield {**record, "url": raw}
+            yield from early_records()
+    finally:
+        done.close()
+        if shown is not None:
+            shown.close()
 
 
 def _check(**positive: float) -> None:

@@ -4,7 +4,6 @@ hop is checked (http/https only, at most 10, no loop) and retries with backoff."
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 import threading
@@ -138,6 +137,8 @@ def retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
+    import email.utils  # here, not at start-up: ~7 ms, for the rare date form
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

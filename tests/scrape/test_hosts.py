@@ -58,3 +58,23 @@ def test_the_pacer_tells_the_maps_gate_each_hosts_slots_delay_and_retry_after():
     assert per_key.interval_of("h") == pytest.approx(1.25)
     pacer.hold_off("h", 30.0)
     assert per_key.not_before("h") == pytest.approx(per_key.clock() + 30.0)
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("3", 3.0), ("100000", 120.0), (None, None), ("soon", None),
+    ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # a date in the past: now
+])
+def test_retry_after_reads_seconds_or_an_http_date(value, seconds):
+    from gilwise.scrape.client import retry_after
+
+    assert retry_after(value) == seconds
+
+
+def test_retry_after_as_a_future_date_is_the_seconds_until_then():
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    from gilwise.scrape.client import retry_after
+
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    assert 25 < retry_after(when) <= 30

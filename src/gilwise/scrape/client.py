@@ -32,6 +32,10 @@ class FetchSettings:
     retries: int = 2
     backoff: float = 0.5
     user_agent: str = "gilwise-scrape/0.1 (+https://pypi.org/project/gilwise/)"
+    # every response header in Response.headers; False: only content-type, location and
+    # retry-after, asked of libcurl after the transfer (capturing the headers costs a call
+    # into Python per header line, each taking the GIL back: about half a fetch's CPU)
+    all_headers: bool = True
 
 
 @dataclass
@@ -84,13 +88,16 @@ def _handle(settings: FetchSettings) -> pycurl.Curl:
 
 
 def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]:
-    """One request, no redirect followed: (status, headers lowercased, body). The body and
-    headers are written by libcurl into buffers, no Python call per piece."""
+    """One request, no redirect followed: (status, headers lowercased, body). The body is
+    written by libcurl into a buffer, no Python call per piece; so are the headers if
+    ``settings.all_headers``."""
     curl = _handle(settings)
-    body, head = BytesIO(), BytesIO()
+    body = BytesIO()
+    head = BytesIO() if settings.all_headers else None
     curl.setopt(pycurl.URL, url)
     curl.setopt(pycurl.WRITEDATA, body)
-    curl.setopt(pycurl.WRITEHEADER, head)
+    if head is not None:
+        curl.setopt(pycurl.WRITEHEADER, head)
     try:
         curl.perform()
     except pycurl.error as exc:
@@ -100,7 +107,23 @@ def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]
         raise _error(code, message) from None
     if body.tell() > settings.max_bytes:  # decoded gzip may outgrow the limit on the wire
         raise _Failed(f"too large: more than {settings.max_bytes} bytes", False)
-    return curl.getinfo(pycurl.RESPONSE_CODE), _headers(head.getvalue()), body.getvalue()
+    headers = _headers(head.getvalue()) if head is not None else _few_headers(curl)
+    return curl.getinfo(pycurl.RESPONSE_CODE), headers, body.getvalue()
+
+
+def _few_headers(curl: pycurl.Curl) -> dict[str, str]:
+    """The headers the scraper reads, as libcurl parsed them."""
+    headers = {}
+    content_type = curl.getinfo(pycurl.CONTENT_TYPE)
+    if content_type:
+        headers["content-type"] = content_type
+    location = curl.getinfo(pycurl.REDIRECT_URL)  # absolute, resolved by libcurl
+    if location:
+        headers["location"] = location
+    wait = curl.getinfo(pycurl.RETRY_AFTER)  # seconds, from seconds or an HTTP date
+    if wait and wait > 0:
+        headers["retry-after"] = str(wait)
+    return headers
 
 
 def _headers(raw: bytes) -> dict[str, str]:

@@ -173,7 +173,7 @@ def scrape(
     if max_pages is not None and max_pages < 1:
         raise ValueError(f"max_pages={max_pages!r} must be a positive integer")
     settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
-                             user_agent=user_agent)
+                             user_agent=user_agent, all_headers=parse is not None)
     job = _Job(settings, parsed, text, parse, robots)
     shared = _Shared(job, delay, auto_throttle, per_host)
     task = functools.partial(_page, job, shared)

@@ -48,7 +48,9 @@ class FinishedPages:
 
     def add(self, url: str, record: dict[str, Any]) -> None:
         if self._file is None:
-            self._file = tempfile.TemporaryFile(prefix="gilwise-scrape-")  # noqa: SIM115
+            # a big buffer, as the Writer's: each write to the disk waits for the GIL back
+            self._file = tempfile.TemporaryFile(prefix="gilwise-scrape-",  # noqa: SIM115
+                                                buffering=1 << 20)
         data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
         self._file.write(data)
         self._place[url] = (self._end, len(data))

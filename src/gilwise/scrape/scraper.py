@@ -158,8 +158,10 @@ def scrape(
 
     Duplicates (after normalising) are fetched once; an invalid URL gets a record with its
     ``error``. ``fields``: ``NAME=SELECTOR`` CSS selectors (``::text``, ``::attr(x)``);
-    ``parse(response) -> dict`` adds keys to the record. ``per_host`` requests at most at
-    once to one host, ``delay`` seconds between two (or robots.txt's Crawl-delay).
+    ``parse(response) -> dict`` adds keys to the record (``response.headers`` has every
+    header; without ``parse`` only the few the scraper reads are taken). ``per_host``
+    requests at most at once to one host, ``delay`` seconds between two (or robots.txt's
+    Crawl-delay), waiting in the map's gate, not in a thread.
     ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
     ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
     ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.

@@ -25,7 +25,9 @@ class PerKey:
     seconds apart. ``set`` changes one key's limit or interval, ``defer`` holds back its
     next items: both may be called from any thread while a map runs (the function itself,
     as a scraper does for a host's Crawl-delay or Retry-After, or the consumer).
-    ``clock``: what the seconds are measured on (a test's fake clock)."""
+    ``clock``: what the seconds are measured on (a test's fake clock). mode="auto" runs its
+    first items one at a time to measure them before the gate exists: the limit holds for
+    them, the interval does not (give a mode for an interval that holds from the start)."""
 
     def __init__(self, key: Callable[[Any], Hashable], limit: int, interval: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:

@@ -26,6 +26,7 @@ PUBLIC_NAMES = [
     "MapResult",
     "Outcome",
     "PayloadError",
+    "PerKey",
     "Pool",
     "RunInfo",
     "TaskError",

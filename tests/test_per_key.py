@@ -101,7 +101,7 @@ def test_a_failing_key_function_fails_only_its_item():
 
 
 @pytest.mark.parametrize("per_key, message", [
-    ((host,), "must be a (key function, limit) pair"),
+    ((host,), "must be a (key function, limit) pair or a gilwise.PerKey"),
     (("host", 2), "must be a (key function, limit) pair"),
     ((host, 0), "per_key's limit 0 must be a positive integer"),
     ((host, True), "per_key's limit True must be a positive integer"),
@@ -109,6 +109,67 @@ def test_a_failing_key_function_fails_only_its_item():
 def test_bad_per_key_is_named_in_the_error(per_key, message):
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         gilwise.map(fetch, ["a/1"], per_key=per_key)
+
+
+def paced(items: list[str], fn: Any, per_key: Any, capacity: int = 4) -> FakeBackend:
+    """Run ``fn`` over ``items`` under ``per_key`` (a PerKey on the backend's clock)."""
+    backend = FakeBackend(Options(workers=capacity, per_key=per_key), per_key.clock, capacity)
+    engine = Engine(backend, fn, items, backend.options, clock=backend.clock)
+    assert [v for s in engine.segments() for v in s.values] == [fn(i) for i in items]
+    return backend
+
+
+def starts(backend: FakeBackend, key: str) -> list[float]:
+    return [at for at, items in backend.submitted if host(items[0]) == key]
+
+
+def test_an_interval_spaces_one_keys_starts_and_other_keys_go_meanwhile():
+    per_key = gilwise.PerKey(host, 8, interval=2.0, clock=FakeClock())
+    items = [f"a/{i}" for i in range(3)] + [f"b/{i}" for i in range(3)]
+    backend = paced(items, fetch, per_key)
+    assert [round(t - 100, 6) for t in starts(backend, "a")] == [0.0, 2.0, 4.0]
+    assert [round(t - 100, 6) for t in starts(backend, "b")] == [0.0, 2.0, 4.0]
+
+
+def test_defer_from_the_function_holds_back_only_its_key():
+    clock = FakeClock()
+    per_key = gilwise.PerKey(host, 8, clock=clock)
+
+    def work(item: str) -> str:
+        if item == "a/0":  # as a 429 with Retry-After: 5 would
+            per_key.defer("a", 5.0)
+        return item.upper()
+
+    items = ["a/0", "a/1", "a/2", "b/0", "b/1"]
+    backend = FakeBackend(Options(workers=1, per_key=per_key), clock, 1)
+    engine = Engine(backend, work, items, backend.options, clock=clock)
+    assert [v for s in engine.segments() for v in s.values] == [i.upper() for i in items]
+    order = [(round(at - 100, 6), items[0]) for at, items in backend.submitted]
+    # one worker: b's items run while a waits out its 5 s, then a's go
+    assert order == [(0.0, "a/0"), (0.0, "b/0"), (0.0, "b/1"), (5.0, "a/1"), (5.0, "a/2")]
+
+
+def test_set_gives_one_key_its_own_limit_and_interval_while_the_map_runs():
+    per_key = gilwise.PerKey(host, 1, clock=FakeClock())
+
+    def work(item: str) -> str:
+        if item == "a/0":  # as a robots.txt read with the first page would
+            per_key.set("a", limit=3, interval=1.0)
+        return item.upper()
+
+    backend = paced([f"a/{i}" for i in range(4)], work, per_key, capacity=4)
+    assert [round(t - 100, 6) for t in starts(backend, "a")] == [0.0, 0.0, 1.0, 2.0]
+    assert (per_key.limit_of("a"), per_key.limit_of("b")) == (3, 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((host, 0), "per_key's limit 0 must be a positive integer"),
+    ((host, 2, -1.0), "per_key's interval -1.0 must be seconds >= 0"),
+    (("host", 2), "PerKey's key 'host' must be a function of an item"),
+])
+def test_a_bad_per_key_object_is_named_in_the_error(args, message):
+    with pytest.raises((TypeError, ValueError), match=re.escape(message)):
+        gilwise.PerKey(*args)
 
 
 # ---------------------------------------------------------------- real threads

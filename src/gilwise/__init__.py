@@ -6,6 +6,7 @@
 """
 
 from gilwise._api import Pool, map
+from gilwise._keygate import PerKey
 from gilwise._options import usable_cores
 from gilwise._outcome import (
     Failure,
@@ -33,6 +34,7 @@ __all__ = [
     "MapResult",
     "Outcome",
     "PayloadError",
+    "PerKey",
     "Pool",
     "RunInfo",
     "TaskError",

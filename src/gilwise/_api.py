@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Literal
 
+from gilwise._keygate import PerKey
 from gilwise._options import Options
 from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
@@ -64,7 +65,7 @@ class Pool:
         key: Callable[[Any], Any] | None = None,
         retry_failed: bool = False,
         max_in_flight: int | None = None,
-        per_key: tuple[Callable[[Any], Any], int] | None = None,
+        per_key: tuple[Callable[[Any], Any], int] | PerKey | None = None,
         start_method: Literal["fork", "forkserver", "spawn"] | None = None,
         outcomes: bool = False,
         stats: bool = False,
@@ -146,7 +147,7 @@ class Pool:
         key: Callable[[Any], Any] | None | PoolDefault = POOL_DEFAULT,
         retry_failed: bool | PoolDefault = POOL_DEFAULT,
         max_in_flight: int | None | PoolDefault = POOL_DEFAULT,
-        per_key: tuple[Callable[[Any], Any], int] | None | PoolDefault = POOL_DEFAULT,
+        per_key: tuple[Callable[[Any], Any], int] | PerKey | None | PoolDefault = POOL_DEFAULT,
         start_method: Literal["fork", "forkserver", "spawn"] | None | PoolDefault = POOL_DEFAULT,
         outcomes: bool | PoolDefault = POOL_DEFAULT,
         stats: bool | PoolDefault = POOL_DEFAULT,
@@ -226,7 +227,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     key: Callable[[Any], Any] | None = None,
     retry_failed: bool = False,
     max_in_flight: int | None = None,
-    per_key: tuple[Callable[[Any], Any], int] | None = None,
+    per_key: tuple[Callable[[Any], Any], int] | PerKey | None = None,
     start_method: Literal["fork", "forkserver", "spawn"] | None = None,
     outcomes: bool = False,
     stats: bool = False,
@@ -253,6 +254,9 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
     - ``per_key=(key_fn, n)``: at most ``n`` items with the same ``key_fn(item)`` run at once
       (per host, per tenant); items of a full key wait aside while other keys' items go.
+      ``per_key=PerKey(key_fn, n, interval=s)`` also spaces one key's starts ``s`` seconds
+      apart, and its ``set(key, ...)`` / ``defer(key, seconds)`` change one key while the
+      map runs (a Crawl-delay, a Retry-After): its items wait aside, no worker sleeps.
     - ``start_method``: how worker processes start ("fork", "forkserver", "spawn"; default:
       the cheapest that is safe here).
     - ``outcomes=True`` yields an :class:`Outcome` per item (index, item, value or failure,

@@ -107,10 +107,10 @@ class Engine(Recovery):
         self.retried = 0
         self._head = head  # the items auto mode ran while choosing: their results count
         # per_key: one item per chunk, a chunk whose key is full held aside (_keygate)
-        self._gate = KeyGate(*options.per_key) if options.per_key else None
+        self._gate = KeyGate(options.per_key) if options.per_key else None
         self._head_key: Any = None  # the key of the item auto's probe still runs
         if self._gate and head and head.pending is not None:
-            self._head_key = options.per_key[0](head.segment.items[head.first_pending])
+            self._head_key = self._gate.key_fn(head.segment.items[head.first_pending])
             self._gate.occupy(self._head_key)
         # read by the probe, not the feeder: they must not hold back the feeder's first
         # chunks while an item of theirs still runs
@@ -316,6 +316,8 @@ class Engine(Recovery):
                 wait = OLD_POLL_SECONDS if self._handover else POLL_SECONDS
                 if self._retries:
                     wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
+                if self._gate is not None:  # a key held back until its time
+                    wait = self._gate.wait(wait)
                 self._collect(self.backend.poll(wait), True)
                 if self._handover:
                     self._collect(self._handover.poll(), False)

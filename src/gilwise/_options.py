@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from gilwise._cores import usable_cores
+from gilwise._keygate import PerKey, per_key_of
 from gilwise.backends.registry import MODE_SPECS
 
 # the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
@@ -43,7 +44,7 @@ class Options:
     key: Callable[[Any], Any] | None = None
     retry_failed: bool = False
     max_in_flight: int | None = None
-    per_key: tuple[Callable[[Any], Any], int] | None = None
+    per_key: tuple[Callable[[Any], Any], int] | PerKey | None = None
     start_method: StartMethod | None = None
     outcomes: bool = False
     stats: bool = False
@@ -95,12 +96,7 @@ class Options:
             raise ValueError("give scheduler= or client=, not both")
 
     def _check_per_key(self) -> None:
-        per_key = self.per_key
-        if not (isinstance(per_key, tuple) and len(per_key) == 2 and callable(per_key[0])):
-            raise TypeError(f"per_key={per_key!r} must be a (key function, limit) pair")
-        limit = per_key[1]
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            raise ValueError(f"per_key's limit {limit!r} must be a positive integer")
+        per_key_of(self.per_key)  # raises, naming what is wrong
 
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""

@@ -118,6 +118,23 @@ def test_crawl_delay_spaces_the_requests_to_a_host():
         assert len(gaps) == 3 and min(gaps) >= 0.18
 
 
+@pytest.mark.parametrize("wait", ["crawl_delay", "retry_after"])
+def test_a_host_that_must_wait_does_not_hold_back_another_host(wait):
+    """Its waiting pages wait in the map's gate, not on a worker: with two workers, every
+    page of the other host is done before the waiting host's next page is even asked."""
+    with Site(crawl_delay=0.5 if wait == "crawl_delay" else 0.0) as slow, Site() as fast:
+        first = "/page/0" if wait == "crawl_delay" else "/limited"  # 429, Retry-After: 1
+        urls = [f"{slow.base}{first}", f"{slow.base}/page/1", f"{slow.base}/page/2"]
+        urls += [f"{fast.base}/page/{i}" for i in range(20)]
+        order = [r["url"] for r in scrape(urls, workers=2, per_host=2, **FAST)]
+        starts = [t for t, p in slow.log if p != "/robots.txt"]
+    assert max(order.index(u) for u in urls[3:]) < order.index(urls[1])
+    if wait == "crawl_delay":
+        assert len(starts) == 3 and min(b - a for a, b in zip(starts, starts[1:])) >= 0.45
+    else:  # the 429's own retry and the other pages: a second later
+        assert len(starts) == 4 and min(starts[1:]) - starts[0] >= 0.95
+
+
 def test_every_input_line_gets_one_record_and_duplicates_are_fetched_once(site):
     page = f"{site.base}/page/20"
     lines = ["# a comment", "", f"  {page}  ", page.replace("http://127.0.0.1", "HTTP://127.0.0.1")

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from gilwise._argtypes import number
+from gilwise.scrape.progress import error_kind
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _count, _count0 = number(int, at_least=1), number(int, at_least=0)
@@ -136,7 +137,7 @@ class _Summary:
         self.bytes += record.get("bytes") or 0
         self.status[record.get("status")] += 1
         if record.get("error"):
-            self.errors[str(record["error"]).split(":")[0]] += 1
+            self.errors[error_kind(record["error"])] += 1
         if record.get("fetched_at"):
             host = (record.get("final_url") or record["url"]).split("/")[2]
             self.host_seconds[host].append(record.get("elapsed") or 0.0)

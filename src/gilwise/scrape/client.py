@@ -4,7 +4,6 @@ hop is checked (http/https only, at most 10, no loop) and retries with backoff."
 
 from __future__ import annotations
 
-import email.utils
 import math
 import random
 import threading
@@ -33,6 +32,10 @@ class FetchSettings:
     retries: int = 2
     backoff: float = 0.5
     user_agent: str = "gilwise-scrape/0.1 (+https://pypi.org/project/gilwise/)"
+    # every response header in Response.headers; False: only content-type, location and
+    # retry-after, asked of libcurl after the transfer (capturing the headers costs a call
+    # into Python per header line, each taking the GIL back: about half a fetch's CPU)
+    all_headers: bool = True
 
 
 @dataclass
@@ -85,13 +88,16 @@ def _handle(settings: FetchSettings) -> pycurl.Curl:
 
 
 def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]:
-    """One request, no redirect followed: (status, headers lowercased, body). The body and
-    headers are written by libcurl into buffers, no Python call per piece."""
+    """One request, no redirect followed: (status, headers lowercased, body). The body is
+    written by libcurl into a buffer, no Python call per piece; so are the headers if
+    ``settings.all_headers``."""
     curl = _handle(settings)
-    body, head = BytesIO(), BytesIO()
+    body = BytesIO()
+    head = BytesIO() if settings.all_headers else None
     curl.setopt(pycurl.URL, url)
     curl.setopt(pycurl.WRITEDATA, body)
-    curl.setopt(pycurl.WRITEHEADER, head)
+    if head is not None:
+        curl.setopt(pycurl.WRITEHEADER, head)
     try:
         curl.perform()
     except pycurl.error as exc:
@@ -101,7 +107,23 @@ def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]
         raise _error(code, message) from None
     if body.tell() > settings.max_bytes:  # decoded gzip may outgrow the limit on the wire
         raise _Failed(f"too large: more than {settings.max_bytes} bytes", False)
-    return curl.getinfo(pycurl.RESPONSE_CODE), _headers(head.getvalue()), body.getvalue()
+    headers = _headers(head.getvalue()) if head is not None else _few_headers(curl)
+    return curl.getinfo(pycurl.RESPONSE_CODE), headers, body.getvalue()
+
+
+def _few_headers(curl: pycurl.Curl) -> dict[str, str]:
+    """The headers the scraper reads, as libcurl parsed them."""
+    headers = {}
+    content_type = curl.getinfo(pycurl.CONTENT_TYPE)
+    if content_type:
+        headers["content-type"] = content_type
+    location = curl.getinfo(pycurl.REDIRECT_URL)  # absolute, resolved by libcurl
+    if location:
+        headers["location"] = location
+    wait = curl.getinfo(pycurl.RETRY_AFTER)  # seconds, from seconds or an HTTP date
+    if wait and wait > 0:
+        headers["retry-after"] = str(wait)
+    return headers
 
 
 def _headers(raw: bytes) -> dict[str, str]:
@@ -138,6 +160,8 @@ def retry_after(value: str | None) -> float | None:
     value = value.strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
+    import email.utils  # here, not at start-up: ~7 ms, for the rare date form
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -171,13 +195,12 @@ def _follow(url: str, settings: FetchSettings, response: Response) -> None:
 def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer | None = None,
           host: str = "") -> Response:
     """GET ``url`` with retries on connection errors, timeouts and 408/429/5xx (backoff,
-    Retry-After honoured, and told to ``pacer`` so the whole host waits)."""
+    Retry-After honoured, and told to ``pacer`` so that the host's other requests wait in
+    the map's gate, not in a thread)."""
     response = Response(url)
     started = time.perf_counter()
     for attempt in range(1, settings.retries + 2):
         response.attempts, response.error = attempt, None
-        if pacer is not None:
-            pacer.wait_turn(host)
         sent = time.perf_counter()
         try:
             _follow(url, settings, response)
@@ -196,7 +219,8 @@ def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer 
         if not retry or attempt > settings.retries:
             break
         backoff = settings.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-        # with a pacer, Retry-After holds off the whole host and wait_turn waits for it
-        time.sleep(backoff if pacer is not None else max(backoff, wait or 0.0))
+        # this request's own retry waits here; the host's delay counts too
+        floor = pacer.delay_of(host) if pacer is not None else 0.0
+        time.sleep(max(backoff, wait or 0.0, floor))
     response.elapsed = time.perf_counter() - started
     return response

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import json
+import pickle
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from typing import IO, Any
@@ -28,6 +30,48 @@ def failed(url: str, error: str, names: Sequence[str] = (), text: bool = False
     record = dict.fromkeys(columns(names, text))
     record.update(url=url, links=[], bytes=0, elapsed=0.0, attempts=0, error=error)
     return record
+
+
+class FinishedPages:
+    """The records of finished URLs, for duplicates that come later in the input: pickled to
+    a temporary file, only each URL's place in it kept in memory (a million pages' records
+    with their links would take gigabytes)."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._place: dict[str, tuple[int, int]] = {}  # URL -> (offset, length)
+        self._end = 0
+        self._unflushed = False
+
+    def __contains__(self, url: str) -> bool:
+        return url in self._place
+
+    def add(self, url: str, record: dict[str, Any]) -> None:
+        if self._file is None:
+            # a big buffer, as the Writer's: each write to the disk waits for the GIL back
+            self._file = tempfile.TemporaryFile(prefix="gilwise-scrape-",  # noqa: SIM115
+                                                buffering=1 << 20)
+        data = pickle.dumps(record, pickle.HIGHEST_PROTOCOL)
+        self._file.write(data)
+        self._place[url] = (self._end, len(data))
+        self._end += len(data)
+        self._unflushed = True
+
+    def get(self, url: str) -> dict[str, Any]:
+        offset, length = self._place[url]
+        assert self._file is not None
+        if self._unflushed:
+            self._file.flush()
+            self._unflushed = False
+        self._file.seek(offset)
+        data = self._file.read(length)
+        self._file.seek(self._end)
+        return pickle.loads(data)  # noqa: S301 (written by this object)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class Writer:

@@ -12,11 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import gilwise
+from gilwise.progress import wanted
 from gilwise.scrape import client as _fetch
 from gilwise.scrape.client import FetchSettings, Response
 from gilwise.scrape.hosts import HostPacer
-from gilwise.scrape.parse import Field, FieldError, decode, extract, is_html
-from gilwise.scrape.records import Writer, columns, failed
+from gilwise.scrape.parse import Field, FieldError, extract, is_html, markup
+from gilwise.scrape.progress import ScrapeProgress
+from gilwise.scrape.records import FinishedPages, Writer, columns, failed
 from gilwise.scrape.robots import RobotsCache
 from gilwise.scrape.urls import InvalidURL, host_of, lines, normalise
 
@@ -43,20 +45,32 @@ class _Job:
 
 
 class _Shared:
-    """State the fetching threads share: robots.txt per host and per-host pacing."""
+    """State the fetching threads share: robots.txt per host, and per-host pacing through
+    ``per_key``, the map's gate: at most ``per_host`` at once, spaced by the host's delay."""
 
-    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False) -> None:
+    def __init__(self, job: _Job, delay: float, auto_throttle: bool = False,
+                 per_host: int = 8) -> None:
         self.robots = RobotsCache(job.settings) if job.robots else None
+        self.per_key = gilwise.PerKey(self.key, per_host, interval=delay)
         self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None,
-                               auto_throttle)
+                               auto_throttle, per_key=self.per_key, per_host=per_host)
+
+    def key(self, url: str) -> str:
+        """The map's key of a URL, its host (run by the feeder, before the URL is sent)."""
+        host = host_of(url)
+        self.pacer.first_sight(host)
+        return host
 
 
 def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     """Fetch and extract one normalised URL: its record, without ``url`` (the input's)."""
     names = [f.name for f in job.fields]
     host = host_of(url)
-    if shared.robots is not None and not shared.robots.allowed(url, host):
-        return failed(url, DISALLOWED, names, job.text)
+    if shared.robots is not None:
+        allowed = shared.robots.allowed(url, host)
+        shared.pacer.opened(host)
+        if not allowed:
+            return failed(url, DISALLOWED, names, job.text)
     fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     response = _fetch.fetch(url, job.settings, shared.pacer, host)
     record = dict.fromkeys(columns(names, job.text))
@@ -69,17 +83,19 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     if record["error"] is None and not is_html(response.content_type):
         record["error"] = f"not HTML: {response.content_type}"
     if record["error"] is None:
-        html = decode(response.body, response.content_type)
+        html = markup(response.body, response.content_type)
         record.update(extract(html, response.final_url, job.fields, job.text))
         if job.parse is not None:
-            response.body = html.encode("utf-8")
+            response.body = html.encode("utf-8") if isinstance(html, str) else html
             record.update(job.parse(response))
     return record
 
 
 def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
-             max_pages: int | None) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
-    """The frontier of a crawl from ``seeds``, and what adds a page's links to it."""
+             max_pages: int | None, on_add: Callable[[str], None] | None = None,
+             ) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
+    """The frontier of a crawl from ``seeds``, and what adds a page's links to it (each
+    link added told to ``on_add``)."""
     frontier = gilwise.Frontier(unique=True)
     depth_of = dict.fromkeys(seeds, 0)
     limit = max_pages if max_pages is not None else float("inf")
@@ -105,6 +121,8 @@ def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
                 continue
             if on_domain(link) and frontier.add(link):
                 depth_of[link] = level + 1
+                if on_add is not None:
+                    on_add(link)
 
     return frontier, follow
 
@@ -140,13 +158,16 @@ def scrape(
 
     Duplicates (after normalising) are fetched once; an invalid URL gets a record with its
     ``error``. ``fields``: ``NAME=SELECTOR`` CSS selectors (``::text``, ``::attr(x)``);
-    ``parse(response) -> dict`` adds keys to the record. ``per_host`` requests at most at
-    once to one host, ``delay`` seconds between two (or robots.txt's Crawl-delay).
+    ``parse(response) -> dict`` adds keys to the record (``response.headers`` has every
+    header; without ``parse`` only the few the scraper reads are taken). ``per_host``
+    requests at most at once to one host, ``delay`` seconds between two (or robots.txt's
+    Crawl-delay), waiting in the map's gate, not in a thread.
     ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
     ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
     ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.
     ``auto_throttle``: each host's delay follows its latency (about one request in flight)
-    and never drops on errors, as Scrapy's AutoThrottle."""
+    and never drops on errors, as Scrapy's AutoThrottle. ``progress``: a line on stderr
+    (pages, rate, errors by kind, the hosts with most URLs waiting); None: on a terminal."""
     parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
     _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
     if retries < 0 or delay < 0 or depth < 0:
@@ -154,24 +175,28 @@ def scrape(
     if max_pages is not None and max_pages < 1:
         raise ValueError(f"max_pages={max_pages!r} must be a positive integer")
     settings = FetchSettings(timeout=timeout, max_bytes=max_bytes, retries=retries,
-                             user_agent=user_agent)
+                             user_agent=user_agent, all_headers=parse is not None)
     job = _Job(settings, parsed, text, parse, robots)
-    task = functools.partial(_page, job, _Shared(job, delay, auto_throttle))
+    shared = _Shared(job, delay, auto_throttle, per_host)
+    task = functools.partial(_page, job, shared)
     crawler = functools.partial(_crawler, depth=depth, allow_domains=allow_domains,
                                 max_pages=max_pages) if crawl else None
-    return _records(urls, task, job, crawler, workers=workers, per_host=per_host,
+    return _records(urls, task, job, crawler, workers=workers, per_key=shared.per_key,
                     journal=journal, progress=progress)
 
 
 def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
-             crawler: Callable[[list[str]], Any] | None, *, workers: int, per_host: int,
-             journal: str | Path | None, progress: bool | None) -> Iterator[dict[str, Any]]:
+             crawler: Callable[..., Any] | None, *, workers: int,
+             per_key: gilwise.PerKey, journal: str | Path | None,
+             progress: bool | None) -> Iterator[dict[str, Any]]:
     """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
     names, text = [f.name for f in job.fields], job.text
     early: deque[dict[str, Any]] = deque()  # records made without fetching
     first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it
     waiting: dict[str, list[str]] = {}  # normalised URL in flight -> its duplicates' lines
-    done: dict[str, dict[str, Any]] = {}  # finished pages, for duplicates that come later
+    done = FinishedPages()  # for duplicates that come later
+    shown = ScrapeProgress(delay=1.0 if progress is None else 0.0) if wanted(progress) \
+        else None
 
     def unique() -> Iterator[str]:
         for raw in lines(urls):
@@ -181,39 +206,56 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
                 early.append(failed(raw, str(exc), names, text))
                 continue
             if url in done:
-                early.append({**done[url], "url": raw})
+                early.append({**done.get(url), "url": raw})
             elif url in first:
                 waiting.setdefault(url, []).append(raw)
             else:
                 first[url] = raw
+                if shown is not None:
+                    shown.queued(host_of(url))
                 yield url
+
+    def early_records() -> Iterator[dict[str, Any]]:
+        while early:
+            record = early.popleft()
+            if shown is not None:
+                shown.finished(record, None)
+            yield record
 
     source: Iterable[str] = unique()
     follow: Callable[[str, dict[str, Any]], None] | None = None
     if crawler is not None:
-        source, follow = crawler(list(unique()))
+        added = (lambda url: shown.queued(host_of(url))) if shown is not None else None
+        source, follow = crawler(list(unique()), on_add=added)
     results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
-                          on_error="return", per_key=(host_of, per_host), journal=journal,
-                          key=_same if journal is not None else None, progress=progress,
-                          max_in_flight=max(10_000, 4 * workers * per_host))
-    with results:
-        for value in results:
-            while early:
-                yield early.popleft()
-            if isinstance(value, gilwise.Failure):
-                url = value.item
-                record = failed(url, f"{value.exc_type}: {value.message}", names, text)
-            else:
-                url, record = value["url"], value
-            record = {**record, "url": first.pop(url, url)}
-            done[url] = record
-            yield record
-            if follow is not None:
-                follow(url, record)
-            for raw in waiting.pop(url, ()):
-                yield {**record, "url": raw}
-        while early:
-            yield early.popleft()
+                          on_error="return", per_key=per_key, journal=journal,
+                          key=_same if journal is not None else None, progress=False,
+                          max_in_flight=max(10_000, 4 * workers * per_key.limit))
+    try:
+        with results:
+            for value in results:
+                yield from early_records()
+                if isinstance(value, gilwise.Failure):
+                    url = value.item
+                    record = failed(url, f"{value.exc_type}: {value.message}", names, text)
+                else:
+                    url, record = value["url"], value
+                record = {**record, "url": first.pop(url, url)}
+                done.add(url, record)
+                if shown is not None:
+                    shown.finished(record, host_of(url))
+                yield record
+                if follow is not None:
+                    follow(url, record)
+                for raw in waiting.pop(url, ()):
+                    if shown is not None:
+                        shown.finished(record, None)
+                    yield {**record, "url": raw}
+            yield from early_records()
+    finally:
+        done.close()
+        if shown is not None:
+            shown.close()
 
 
 def _check(**positive: float) -> None:

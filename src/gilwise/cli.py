@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
-from rich.console import Console
-
 import gilwise
 from gilwise._argtypes import number
 from gilwise._options import MODES
@@ -131,6 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("encode", "scrape"):
             return args.run(args)
         if args.command == "lab":
+            from rich.console import Console
+
             from gilwise.lab import run_lab
 
             run_lab(_folder(args.out), quick=args.quick, console=Console())
@@ -191,6 +191,8 @@ def _map(args: argparse.Namespace) -> int:
                 for change in info.changes:
                     print(f"gilwise: {change}", file=sys.stderr)
         if info.stats is not None:
+            from rich.console import Console  # here: rich costs every command ~30 ms
+
             Console(stderr=True).print(info.stats.render(info.workers))
     return EXIT_FAILED if info.failed else EXIT_OK
 

@@ -55,14 +55,17 @@ class WorkerPool(Backend, Supervised):
         self._held: dict[int, deque[tuple[Chunk, Any]]] = {}  # (chunk, what was sent)
         self._waiting: deque[tuple[Chunk, Any]] = deque()  # submitted, no worker had room
         self._where: dict[int, int] = {}  # chunk id -> the worker holding it
-        self._last_seconds: dict[int, float] = {}  # per worker: how long its last chunk took
         self._stopping: set[int] = set()  # workers being killed, not reported yet
+        # kept as they change, so that placing a chunk does not scan a pool of 512 threads:
+        self._idle: dict[int, None] = {}  # workers found holding nothing (a hint, checked)
+        self._quick: set[int] = set()  # workers whose last chunk was quick: room for depth
 
     def start(self) -> None:
         """Workers up to ``size``, all of them as yet unmeasured: a new map's tasks may be
         slow where the last map's were quick."""
-        self._last_seconds.clear()
+        self._quick.clear()
         self._start_workers()
+        self._find_idle()
 
     def resize(self, size: int) -> bool:
         """Run ``size`` workers from now on, between maps or during one: more are started at
@@ -71,6 +74,7 @@ class WorkerPool(Backend, Supervised):
         self.size = size
         self._retire()
         self._start_workers()
+        self._find_idle()
         return True
 
     def _retire(self) -> None:
@@ -80,7 +84,7 @@ class WorkerPool(Backend, Supervised):
             if extra <= 0:
                 return
             self._held.pop(wid, None)
-            self._last_seconds.pop(wid, None)
+            self._quick.discard(wid)
             self._stop(wid, None)
             extra -= 1
 
@@ -115,37 +119,47 @@ class WorkerPool(Backend, Supervised):
     def capacity(self) -> int:
         """Room on the live workers, plus the chunks still held by a worker being stopped
         (out until its loss is reported)."""
-        gone = sum(len(held) for wid, held in self._held.items() if wid not in self._workers)
-        return sum(self._room(wid) for wid in self._workers) + gone
+        workers, held_by = self._workers, self._held
+        gone = sum(len(held_by.get(wid, ())) for wid in self._stopping if wid not in workers)
+        quick = sum(1 for wid in self._quick if wid in workers)
+        return len(workers) + (self.depth - 1) * quick + gone
 
     def _room(self, worker: int) -> int:
-        quick = self._last_seconds.get(worker, 1.0) < QUICK_CHUNK_SECONDS
-        return self.depth if quick else 1
+        return self.depth if worker in self._quick else 1
+
+    def _find_idle(self) -> None:
+        """Every live worker holding nothing (after workers started, stopped or replaced)."""
+        held_by = self._held
+        self._idle = {wid: None for wid in self._workers if not held_by.get(wid)}
 
     def submit(self, chunk: Chunk) -> None:
         self._waiting.append((chunk, self._pack(chunk)))
         self._place()
 
     def _place(self) -> None:
-        """Hand waiting chunks to workers with room: idle ones first."""
-        waiting, held_by = self._waiting, self._held
-        for idle_only in (True, False):
-            for wid in self._workers:
-                if not waiting:
-                    return
-                held = held_by.get(wid)
-                if held is None:
-                    held = held_by[wid] = deque()
-                elif idle_only and held:
-                    continue
-                while waiting and len(held) < self._room(wid):
-                    chunk, packed = waiting.popleft()
-                    held.append((chunk, packed))
-                    self._where[chunk.id] = wid
-                    self._send(wid, chunk, packed)
+        """Hand waiting chunks to workers with room: idle ones first, then quick ones (which
+        may hold ``depth`` chunks)."""
+        waiting, held_by, workers, idle = self._waiting, self._held, self._workers, self._idle
+        while waiting and idle:
+            wid = next(iter(idle))
+            del idle[wid]
+            if wid in workers and not held_by.get(wid):
+                self._fill(wid, held_by.setdefault(wid, deque()))
+        for wid in list(self._quick) if waiting else ():
+            if wid in workers:
+                self._fill(wid, held_by.setdefault(wid, deque()))
+
+    def _fill(self, wid: int, held: deque[tuple[Chunk, Any]]) -> None:
+        waiting, room = self._waiting, self._room(wid)
+        while waiting and len(held) < room:
+            chunk, packed = waiting.popleft()
+            held.append((chunk, packed))
+            self._where[chunk.id] = wid
+            self._send(wid, chunk, packed)
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []
+        replaced = False  # a worker was lost, and another started in its place
         for event in self._collect(timeout):
             held = self._held.get(event.worker)
             if isinstance(event, Finished):
@@ -153,13 +167,19 @@ class WorkerPool(Backend, Supervised):
                     continue  # a cancelled chunk's late result: not this run's
                 held.popleft()
                 del self._where[event.result.chunk_id]
-                self._last_seconds[event.worker] = event.result.seconds
+                if event.result.seconds < QUICK_CHUNK_SECONDS:
+                    self._quick.add(event.worker)
+                else:
+                    self._quick.discard(event.worker)
                 events.append(Done(event.result.chunk_id, event.result))
-                if len(self._workers) > self.size and not held:
-                    self._retire()  # it has shrunk: this worker is done and idle
+                if not held:
+                    self._idle[event.worker] = None
+                    if len(self._workers) > self.size:
+                        self._retire()  # it has shrunk: this worker is done and idle
                 continue
+            replaced = True
             self._held.pop(event.worker, None)
-            self._last_seconds.pop(event.worker, None)
+            self._quick.discard(event.worker)
             self._stopping.discard(event.worker)
             if held:
                 for chunk, _ in held:
@@ -169,6 +189,8 @@ class WorkerPool(Backend, Supervised):
                 position = running[0] if running else None
                 events.append(Lost(chunk.id, event.kind, event.reason, position))
                 self._waiting.extendleft(reversed(held))  # queued behind it, never started
+        if replaced:
+            self._find_idle()
         self._place()
         return events
 
@@ -179,10 +201,11 @@ class WorkerPool(Backend, Supervised):
             held = self._held.pop(wid)
             for chunk, _ in held:
                 del self._where[chunk.id]
-            self._last_seconds.pop(wid, None)
+            self._quick.discard(wid)
             if wid in self._workers:
                 self._stop(wid, None)
             self._waiting.extend(w for w in held if w[0].id not in ids)
+        self._find_idle()
         self._place()
 
     # -- supervision
@@ -214,5 +237,6 @@ class WorkerPool(Backend, Supervised):
         self._held.clear()
         self._waiting.clear()
         self._where.clear()
-        self._last_seconds.clear()
         self._stopping.clear()
+        self._idle.clear()
+        self._quick.clear()

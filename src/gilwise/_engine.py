@@ -97,6 +97,10 @@ class Engine(Recovery):
         self._next_index = len(head.segment) if head else 0
         self._exhausted = False
         self._segments: deque[Segment] = deque()  # fed, not yet yielded (ordered mode)
+        self._live = 0  # segments fed, not yet yielded
+        # unordered: the segments that had items finish since the last look, the only ones
+        # that can have become ready (the scraper holds thousands open: no scan of them all)
+        self._touched: list[Segment] | None = None if options.ordered else []
         self._outstanding = 0  # items the feeder read and not yet yielded: the bound on input
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
@@ -116,7 +120,7 @@ class Engine(Recovery):
         # chunks while an item of theirs still runs
         self._probed = head.segment if head else None
         if head:
-            self._segments.append(head.segment)
+            self._add(head.segment)
             for pos, info in head.errors.items():
                 self._fail(head.segment, pos, info)
 
@@ -133,6 +137,13 @@ class Engine(Recovery):
             return self.options.max_in_flight
         return max(64, 3 * self._capacity * self.sizer.next_size())
 
+    def _add(self, segment: Segment) -> None:
+        self._live += 1
+        if self._touched is None:
+            self._segments.append(segment)
+        else:
+            self._touched.append(segment)  # a journal may fill it whole
+
     def _fresh_chunk(self) -> Chunk | None:
         while not self._exhausted and self._outstanding < self._limit():
             size = self.sizer.next_size()
@@ -145,11 +156,11 @@ class Engine(Recovery):
                 batch = list(itertools.islice(self._source, size))
             if not batch:
                 # a frontier's results, all yielded, added nothing: it is done
-                self._exhausted = self._frontier is None or not self._segments
+                self._exhausted = self._frontier is None or not self._live
                 return None
             segment = Segment(self._next_index, batch)
             self._next_index += len(batch)
-            self._segments.append(segment)
+            self._add(segment)
             self._outstanding += len(segment.items)
             todo = self.hooks.prefill(segment) if self.hooks else range(len(segment.items))
             if todo and self._gate is not None:
@@ -242,6 +253,8 @@ class Engine(Recovery):
                 self.watch.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
+        if self._touched is not None:
+            self._touched.append(segment)
         if self.hooks:
             self.hooks.ran(segment, chunk.positions, result)
         if not result.errors and isinstance(chunk.positions, range) and (
@@ -287,6 +300,8 @@ class Engine(Recovery):
             self._gate.vacate(self._head_key)  # type: ignore[union-attr]
             self._head_key = None
         segment = self._head.segment
+        if self._touched is not None:
+            self._touched.append(segment)
         for pos, (value, info) in finished:
             if info is None:
                 segment.values[pos] = value
@@ -298,16 +313,15 @@ class Engine(Recovery):
     # ------------------------------------------------------------------ the loop
     def segments(self) -> Iterator[Segment]:
         """Finished segments: in input order if ``ordered``, else as they complete."""
-        ordered = self.options.ordered
         finished = False
         try:
             while True:
                 if self._head is not None:
                     self._adopt_head()
                 self._dispatch()
-                ready = self._pop_ready(ordered)
+                ready = self._pop_ready()
                 yield from ready
-                if not self._segments and self._exhausted and not self._retries:
+                if not self._live and self._exhausted and not self._retries:
                     if self.source_error is not None:
                         raise self.source_error
                     break
@@ -344,15 +358,16 @@ class Engine(Recovery):
             else:
                 self._on_lost(event)
 
-    def _pop_ready(self, ordered: bool) -> list[Segment]:
+    def _pop_ready(self) -> list[Segment]:
         ready: list[Segment] = []
-        segments = self._segments
-        if ordered:
+        if self._touched is None:
+            segments = self._segments
             while segments and segments[0].open == 0:
                 ready.append(segments.popleft())
-        elif any(s.open == 0 for s in segments):
-            ready = [s for s in segments if s.open == 0]
-            self._segments = deque(s for s in segments if s.open)
+        elif self._touched:
+            ready = [s for s in dict.fromkeys(self._touched) if s.open == 0]
+            self._touched.clear()
+        self._live -= len(ready)
         for segment in ready:
             if segment is not self._probed:
                 self._outstanding -= len(segment.items)

@@ -41,6 +41,7 @@ class Recovery:
     _retry_when: Any
     _in_flight: dict[int, Chunk]
     _sent_at: dict[int, float]
+    _touched: list[Segment] | None
 
     def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
         raise NotImplementedError
@@ -96,6 +97,8 @@ class Recovery:
         )
         segment.values[pos] = None
         segment.open -= 1
+        if self._touched is not None:
+            self._touched.append(segment)
 
     def _retryable(self, info: ErrorInfo) -> bool:
         exc = info.exception

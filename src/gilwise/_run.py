@@ -43,7 +43,7 @@ class Run:
         self.hooks: RunHooks | None = None
         self.engine: Engine | None = None
         self._saved: tuple[str, int, str] | None = None
-        self.grows_to = 0  # auto's I/O-bound pool may grow to this many workers as it runs
+        self.grows_to = 0  # auto's I/O-bound pool is resized as it runs, up to this many
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -105,15 +105,20 @@ class Run:
         """Finished segments from the engine on a started ``backend``."""
         self.info.mode, self.info.workers = self.options.mode, backend.size
         steer = None
-        if self.grows_to > backend.size:
+        if self.grows_to:
             from gilwise._steer import Steer
 
+            alone = self.head.alone_seconds if self.head else (lambda: 0.0)
             steer = Steer(backend.size, self.grows_to, self._resize(backend),
-                          self.info.changes.append)
+                          self.info.changes.append, self._latency, alone)
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
                              head=self.head, steer=steer, **engine_options)
         yield from self.engine.segments()
         self.info.retried = self.engine.retried
+
+    def _latency(self) -> float | None:
+        """An item's seconds as the workers time them lately (None before any came back)."""
+        return self.engine.sizer.per_item if self.engine is not None else None
 
     def _resize(self, backend: Backend) -> Callable[[int], None]:
         def resize(size: int) -> None:

@@ -392,13 +392,13 @@ def peak_pool_threads(run) -> tuple[object, int]:
 
 
 def test_a_growing_io_pool_records_each_change_and_never_exceeds_its_cap(monkeypatch):
-    from gilwise import auto
+    from gilwise import _iosize, auto
 
-    monkeypatch.setattr(auto, "MAX_IO_THREADS", 16)  # where it starts...
-    monkeypatch.setattr(auto, "GROWS_TO", 48)  # ...and a cap that doubling would pass
+    monkeypatch.setattr(auto, "UNSIZED_START", 16)  # where an input of unknown length starts...
+    monkeypatch.setattr(_iosize, "MOST_THREADS", 48)  # ...and a cap that doubling would pass
 
     def run():
-        results = gilwise.map(wait, [0.02] * 1500)
+        results = gilwise.map(wait, (0.02 for _ in range(1500)))
         return list(results), results.info
 
     (values, info), peak = peak_pool_threads(run)
@@ -407,6 +407,37 @@ def test_a_growing_io_pool_records_each_change_and_never_exceeds_its_cap(monkeyp
     assert all(change.after <= 48 for change in info.changes)
     assert peak <= 48  # ...never past the cap
     assert "workers" in str(info.changes[0])
+
+
+def test_an_io_bound_batch_gets_a_thread_for_each_item_left():
+    """300 waits of 50 ms run in one round (Little's law: waiting items need a thread each),
+    not in rounds of a fixed default."""
+    results = gilwise.map(wait, [0.05] * 300)
+    assert list(results) == [0.05] * 300
+    changes = results.info.changes
+    started = changes[0].before if changes else results.info.workers
+    assert 256 <= started < 300, results.info.reason  # the probe thread ran the others
+
+
+def test_a_pool_that_only_queues_at_a_busy_resource_shrinks_and_says_why(monkeypatch):
+    """A resource that serves four at a time (a server's connection limit, say): more
+    threads only wait longer for it, so the pool backs off as latency climbs."""
+    from gilwise import _iosize
+
+    monkeypatch.setattr(_iosize, "MOST_THREADS", 64)  # periods of one item a worker: short
+    slots = threading.BoundedSemaphore(4)
+
+    def served(item: int) -> int:
+        with slots:
+            time.sleep(0.01)
+        return item
+
+    results = gilwise.map(served, range(600))
+    assert list(results) == list(range(600))
+    info = results.info
+    shrinks = [c for c in info.changes if c.after < c.before]
+    assert shrinks and "latency" in shrinks[0].why, [str(c) for c in info.changes]
+    assert info.workers < 64
 
 
 def test_a_pool_with_workers_asked_for_keeps_that_count():

@@ -46,7 +46,7 @@ class Run:
         self.hooks: RunHooks | None = None
         self.engine: Engine | None = None
         self._saved: tuple[str, int, str] | None = None
-        self.grows_to = 0  # auto's I/O-bound pool may grow to this many workers as it runs
+        self.grows_to = 0  # auto's I/O-bound pool is resized as it runs, up to this many
         self.decision: Any = None  # auto's, when it probed: the batch is watched as it runs
         self.backend: Backend | None = None  # the one the engine sends new chunks to
         self._make: Callable[[Options], Backend] | None = None
@@ -144,7 +144,8 @@ class Run:
         self.info.retried = self.engine.retried
 
     def _steer(self, backend: Backend, grows_to: int) -> Any:
-        if grows_to <= backend.size:
+        """Auto's I/O-bound pool, resized as it runs (it may also shrink from its cap)."""
+        if not grows_to:
             return None
         from gilwise._steer import Steer
 
@@ -153,7 +154,12 @@ class Run:
         def record(change: Any) -> None:  # its time from the run's start, as a move's
             self.info.changes.append(dataclasses.replace(change, seconds=began + change.seconds))
 
-        return Steer(backend.size, grows_to, self._resize(backend), record)
+        alone = self.head.alone_seconds if self.head else (lambda: 0.0)
+        return Steer(backend.size, grows_to, self._resize(backend), record, self._latency, alone)
+
+    def _latency(self) -> float | None:
+        """An item's seconds as the workers time them lately (None before any came back)."""
+        return self.engine.sizer.per_item if self.engine is not None else None
 
     def _resize(self, backend: Backend) -> Callable[[int], None]:
         def resize(size: int) -> None:
@@ -229,7 +235,7 @@ class Run:
         from gilwise.auto import _io_bound
 
         measured = Measure(0.0, 0, 0.0, True, 1.0 - demand, 0.0, demand)
-        decision = _io_bound(measured, _cores(), self._asked)
+        decision = _io_bound(measured, _cores(), self._asked, None)  # what is left: unknown
         return decision.workers, decision.grows_to
 
     def results(self, segments: Iterable[Segment]) -> Iterator[Any]:

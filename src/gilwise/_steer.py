@@ -1,11 +1,17 @@
-"""An I/O-bound thread pool sized as it runs: grow while throughput rises, go back when it
-does not (a hill climb, in the manner of a congestion controller), never past a cap.
+"""An I/O-bound thread pool sized as it runs, in the manner of a congestion controller: more
+workers while throughput rises, fewer when latency climbs while throughput does not, never
+past a cap.
 
 The engine calls :meth:`Steer.tick` from its loop with the number of items finished so far;
-every period (a round of the pool at least) it compares the throughput of the last period with
-the one before, and doubles the pool while that pays (from the first period on). After a
-change that did not pay (less than ``GAIN`` better), it returns to the last good size and
-stays there a few periods before trying again. Each change is recorded (``RunInfo.changes``).
+every period (a round of the pool at least) the throughput of the period is compared with the
+one before. An item's latency (its own seconds, as the workers time it) is compared with the
+least seen, an item run alone in the probe where one finished: past ``CLIMB`` times that, the
+extra workers only queue (a server overloaded by connections, the cores taken by children),
+so the pool is halved and kept smaller if throughput holds. Otherwise, below the cap, it is
+doubled and kept larger if throughput rises. By Little's law, at the same throughput fewer
+workers means each item waits less. A change that does not pay is undone, and the pool rests
+at its last good size before trying again, twice as long after each miss (up to
+``LONGEST_REST``). Each change is recorded (``RunInfo.changes``) with why.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from dataclasses import dataclass
 
 PERIOD_SECONDS = 0.05  # the shortest period over which throughput is compared
 PERIOD_ITEMS = 1  # ...and a period holds at least this many finished items per worker
-GAIN = 1.1  # a change pays when throughput rises by this factor
-REST_PERIODS = 5  # periods to stay at a good size before trying a larger one again
+GAIN = 1.1  # a larger pool pays when throughput rises by this factor...
+HOLDS = 1.1  # ...and a smaller one when it falls by less than this factor
+CLIMB = 1.5  # latency this many times the least seen: the extra workers only queue
+REST_PERIODS = 4  # periods to stay at a good size before trying another one...
+LONGEST_REST = 64  # ...doubling after each change that did not pay, up to this many
 
 
 @dataclass(frozen=True)
@@ -35,19 +44,25 @@ class Change:
 
 
 class Steer:
-    """Resizes a pool through ``resize(n)`` between ``floor`` and ``cap`` workers."""
+    """Resizes a pool through ``resize(n)`` between 1 and ``cap`` workers. ``latency()``
+    is the seconds an item takes lately (None until known); ``alone()`` the seconds an item
+    took run alone (0.0 while not known)."""
 
     def __init__(self, size: int, cap: int, resize: Callable[[int], None],
-                 record: Callable[[Change], None], clock: Callable[[], float] = time.monotonic
-                 ) -> None:
-        self.size, self.cap, self.floor = size, cap, size
-        self._resize, self._record, self._clock = resize, record, clock
+                 record: Callable[[Change], None], latency: Callable[[], float | None],
+                 alone: Callable[[], float] = lambda: 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.cap, self.floor = size, cap, 1
+        self._resize, self._record, self._latency = resize, record, latency
+        self._alone, self._clock = alone, clock
+        self._base = 0.0  # the least latency seen, alone or in the pool
         self._began = self._period_began = clock()
         self._done_at_start = 0
         self._last_rate = 0.0
-        self._good = size  # the size of the best throughput seen
+        self._good = size  # the size the pool returns to when a change does not pay
         self._resting = 0
-        self._trying = False  # the last change was an experiment still to be judged
+        self._rest_for = REST_PERIODS
+        self._trying = 0  # the change being judged: +1 more workers, -1 fewer, 0 none
 
     def tick(self, done: int) -> None:
         """``done`` items are finished in all: judge the period if it is over."""
@@ -59,22 +74,39 @@ class Steer:
         rate = finished / seconds
         self._period_began, self._done_at_start = now, done
         last, self._last_rate = self._last_rate, rate
-        if self._trying:
-            self._trying = False
-            if rate >= last * GAIN:
-                self._good = self.size
-            else:
-                self._change(self._good, f"{rate:.0f}/s at {self.size} workers is no better "
-                             f"than {last:.0f}/s at {self._good}", now)
-                self._resting = REST_PERIODS
-                return
+        latency = self._latency()
+        for seen in (latency, self._alone()):
+            if seen:
+                self._base = min(self._base, seen) if self._base else seen
+        if self._trying and not self._judge(rate, last, now):
+            return
         if self._resting:
             self._resting -= 1
             return
-        if self.size < self.cap:  # from the first period on: growing early pays most
-            self._trying = True
-            self._change(min(self.cap, self.size * 2),
-                         f"{rate:.0f} items/s at {self.size} workers: trying more", now)
+        if latency and latency > CLIMB * self._base and self.size > self.floor:
+            self._try(-1, max(self.floor, self.size // 2),
+                      f"latency {latency * 1000:.0f} ms, {latency / self._base:.1f}x the "
+                      f"least seen, at {rate:.0f} items/s: trying fewer", now)
+        elif self.size < self.cap:
+            self._try(+1, min(self.cap, self.size * 2),
+                      f"{rate:.0f} items/s at {self.size} workers: trying more", now)
+
+    def _judge(self, rate: float, last: float, now: float) -> bool:
+        """Keep the size tried if it paid (True), else go back and rest (False)."""
+        more, self._trying = self._trying > 0, 0
+        paid = rate >= last * GAIN if more else rate * HOLDS >= last
+        if paid:
+            self._good, self._rest_for = self.size, REST_PERIODS
+            return True
+        self._change(self._good, f"{rate:.0f} items/s at {self.size} workers against "
+                     f"{last:.0f}/s at {self._good}: going back", now)
+        self._resting = self._rest_for
+        self._rest_for = min(LONGEST_REST, self._rest_for * 2)
+        return False
+
+    def _try(self, direction: int, size: int, why: str, now: float) -> None:
+        self._trying = direction
+        self._change(size, why, now)
 
     def _change(self, size: int, why: str, now: float) -> None:
         if size == self.size:

@@ -27,7 +27,6 @@ chosen workers start on the rest, and its result joins the others (the engine ad
 from __future__ import annotations
 
 import itertools
-import math
 import sys
 import threading
 import time
@@ -36,13 +35,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
+from gilwise._input import Sized, Source
+from gilwise._iosize import io_threads, thread_cap
 from gilwise._options import Options, usable_cores
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise._segment import Segment, Tail
 from gilwise._threadclock import Sample, ThreadClock
 
-MAX_IO_THREADS = 64  # an I/O-bound pool starts with at most this many threads...
-GROWS_TO = 256  # ...and grows while throughput rises, up to this many
+# An input of unknown length starts an I/O-bound pool with at most this many threads, and
+# grows it while throughput rises: the engine reads up to three items a thread ahead of the
+# pool, which a stream pays for in memory and waiting (a known length gives what it needs)
+UNSIZED_START = 64
 # A batch whose rest would take one thread less than this, at the probe thread's pace, stops
 # measuring and runs in one thread: starting more workers would cost more than they save
 # (a tiny batch: 200,000 calls of x + 1, say)
@@ -62,6 +65,8 @@ class Decision:
     figures: dict[str, float] = field(default_factory=dict)
     #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
     grows_to: int = 0
+    #: seconds an item took in the probe thread, alone (0: none finished in time)
+    item_seconds: float = 0.0
 
     def __str__(self) -> str:
         return f"{self.mode}×{self.workers}: {self.reason}"
@@ -83,6 +88,7 @@ class ProbeRunner(threading.Thread):
         self.values: list[Any] = []  # of the finished items, in order (None where failed)
         self.errors: dict[int, ErrorInfo] = {}  # the failed ones, by position
         self.cpu = 0.0  # thread CPU seconds of the finished items
+        self.walls: list[float] = []  # wall seconds of each finished slow item
         self.began = 0.0  # perf_counter() when this thread started running
         self.calling = threading.Event()  # set as the first item is handed to fn
         self.clock: ThreadClock  # made by the thread itself as it starts
@@ -135,6 +141,8 @@ class ProbeRunner(threading.Thread):
             if timed:
                 self.cpu += time.thread_time() - c0
             took = time.monotonic() - began
+            if len(batch) == 1:
+                self.walls.append(took)
             size = min(size * 2, MAX_BATCH) if took < QUICK_BATCH_SECONDS else 1
 
     def _run_batch(self, batch: list[Any]) -> None:
@@ -191,6 +199,12 @@ class Trial:
                 for pos in range(self.first_pending, len(self.segment))]
 
 
+    def alone_seconds(self) -> float:
+        """Seconds an item took alone in the probe thread; 0.0 while none has finished."""
+        if self.decision.item_seconds or self.pending is None:
+            return self.decision.item_seconds
+        return _item_seconds(self.pending.walls)
+
     def overdue(self, timeout: float) -> int | None:
         """The position of the item still running in the probe thread if it has run longer
         than ``timeout`` seconds (time.monotonic()); None otherwise."""
@@ -202,44 +216,6 @@ class Trial:
         return len(runner.values)
 
 
-class _Sized:
-    """The items not yet run, keeping ``len`` when the input had one."""
-
-    def __init__(self, it: Iterator[Any], length: int) -> None:
-        self._it, self._length = it, length
-
-    def __iter__(self) -> Iterator[Any]:
-        return self._it
-
-    def __len__(self) -> int:
-        return self._length
-
-
-class _Source:
-    """Reads the input for the probe; an error while reading waits for the engine to raise
-    it, after everything read before it has run."""
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._it = iter(items)
-        self._error: Exception | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        while self._error is None:
-            try:
-                item = next(self._it)
-            except StopIteration:
-                return
-            except Exception as exc:
-                self._error = exc
-                return
-            yield item
-
-    def rest(self) -> Iterator[Any]:
-        if self._error is not None:
-            raise self._error
-        yield from self._it
-
-
 def gil_enabled() -> bool:
     """False only on a free-threaded build running with the GIL off."""
     check = getattr(sys, "_is_gil_enabled", None)
@@ -248,8 +224,13 @@ def gil_enabled() -> bool:
 
 def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> Trial:
     """Run the first items, measuring, and decide the mode for the rest."""
+    from gilwise.backends.threads import join_stopping
+
+    # the threads of a batch just over hold the GIL as they exit: beside the probe, they
+    # would slow it and count as the work's (300 exit in about 20 ms on a busy machine)
+    join_stopping()
     total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-    reader = _Source(items)
+    reader = Source(items)
     plain = isinstance(items, (list, tuple, range))  # nothing can fail while reading these
     runner = ProbeRunner(fn, iter(items) if plain else iter(reader), options)
     cores = usable_cores()
@@ -274,14 +255,16 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
                             "one thread less time than starting more workers would (measuring "
                             "stopped early)")
     else:
-        decision = _decide(fn, runner.items, measured, cores, options)
+        remaining = None if total is None else total - count
+        decision = _decide(fn, runner.items, measured, cores, options, remaining)
+        decision.item_seconds = _item_seconds(runner.walls)
     decision.figures.update(measured.figures())
     decision.figures["probe_seconds"] = time.perf_counter() - runner.began
     rest: Iterable[Any]
     if plain:
         rest = Tail(items, count)  # the engine slices it as it would the whole input
     elif total is not None:
-        rest = _Sized(iter(reader.rest()), total - count)
+        rest = Sized(iter(reader.rest()), total - count)
     else:
         rest = reader.rest()
     return _trial(decision, runner, count, rest)
@@ -301,15 +284,14 @@ def _small_rest(runner: ProbeRunner, total: int | None) -> Callable[[], bool]:
     return small
 
 
-def _decide(
-    fn: Callable, ran: list[Any], measured: Measure, cores: int, options: Options
-) -> Decision:
+def _decide(fn: Callable, ran: list[Any], measured: Measure, cores: int, options: Options,
+            remaining: int | None) -> Decision:
     if not ran:
         return Decision("threads", 1, "no items to run")
     sure = measured.certainty()
     if not gil_enabled():  # no GIL to contend for: waiting or computing is all that counts
         if measured.io_bound:
-            return _io_bound(measured, cores, options)
+            return _io_bound(measured, cores, options, remaining)
         return Decision("threads", options.workers or cores,
                         f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) on a free-threaded "
                         f"build with the GIL off: threads run Python in parallel; {sure}")
@@ -317,7 +299,7 @@ def _decide(
     # goes to threads even when it holds the GIL a little. By CPU time alone, a thread that
     # waits for the GIL looks like one waiting for I/O: the GIL is judged first.
     if measured.exact and measured.io_bound:
-        return _io_bound(measured, cores, options)
+        return _io_bound(measured, cores, options, remaining)
     kept = measured.gil_words()
     if measured.holds_gil:
         if cores < 2:
@@ -329,22 +311,30 @@ def _decide(
         return Decision("processes", options.workers or cores,
                         f"CPU-bound and holds the GIL ({kept}); {sure}")
     if measured.io_bound:
-        return _io_bound(measured, cores, options)
+        return _io_bound(measured, cores, options, remaining)
     return Decision("threads", options.workers or cores,
                     f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) but releases the GIL "
                     f"({kept}); {sure}")
 
 
-def _io_bound(measured: Measure, cores: int, options: Options) -> Decision:
-    """Mostly waiting: enough threads that the cores stay busy while the others wait, rounded
-    up to a power of two so that near figures give the same pool."""
-    busy = max(measured.demand, 1e-3)
-    needed = max(cores + 4, math.ceil(cores / busy))
-    workers = options.workers or min(MAX_IO_THREADS, 1 << (needed - 1).bit_length())
+def _io_bound(measured: Measure, cores: int, options: Options, remaining: int | None
+              ) -> Decision:
+    """Mostly waiting: threads enough to keep the cores busy while the others wait (Little's
+    law, ``_iosize``), resized as the batch runs (``_steer``) up to the cap."""
+    cap = thread_cap() if remaining is None else max(1, min(thread_cap(), remaining))
+    start = cap if remaining is not None else min(cap, UNSIZED_START)
+    workers = options.workers or io_threads(measured.demand, cores, remaining, start)
     return Decision("threads", workers,
                     f"I/O-bound (waiting {measured.io:.0%} of the time, cpu/wall "
                     f"{measured.cpu_wall:.2f}): threads cover the wait; {measured.certainty()}",
-                    grows_to=0 if options.workers else GROWS_TO)
+                    grows_to=0 if options.workers else cap)
+
+
+def _item_seconds(walls: list[float]) -> float:
+    """An item's wall time alone, from the probe's slow items (the first left out where
+    there are more: it pays one-time costs); 0.0 if none finished."""
+    kept = walls[1:] or walls
+    return sorted(kept)[len(kept) // 2] if kept else 0.0
 
 
 def _trial(decision: Decision, runner: ProbeRunner, count: int, rest: Iterable[Any]) -> Trial:

@@ -16,7 +16,7 @@ CPU seconds (FFmpeg's and gilwise's, measured) spread perfectly over every core.
 what parallel single-thread encodes reach without gilwise. Other load on the machine
 (printed: the load average, and the CPU seconds others used during each contender) makes
 every ratio shrink toward 1: with every core busy anyway, the order of the work changes
-nothing. Measured here with the machine otherwise idle (2025-11-25): the default-threads
+nothing. Measured here with the machine otherwise idle (2026-11-25): the default-threads
 loop already keeps the 2 cores ~92% busy, so the bound is 1.09x (target 1.15x kept); the
 unsplit 60 s encode keeps them 94% busy, so --split's bound is 1.07x (target 1.3x kept:
 it needs more cores than one x264 encode of 640x360 can use).

@@ -219,7 +219,10 @@ class Engine(Recovery):
 
     def _dispatch(self) -> None:
         """Submit chunks while the backend has room: it decides where each runs."""
-        self._capacity = capacity = self.backend.capacity()
+        capacity = self.backend.capacity()
+        if self._head is not None and self._head.pending is not None:
+            capacity -= 1  # auto's probe thread still runs an item: it fills a worker's place
+        self._capacity = capacity
         in_flight = self._in_flight
         while len(in_flight) < capacity:
             chunk = self._next_chunk()

@@ -65,3 +65,23 @@ def test_an_interrupted_split_resumes_its_finished_chunks(tmp_path, how):
     assert count_frames(out / "long.mp4") == 180
     assert abs(probe(clip).duration - probe(out / "long.mp4").duration) <= 1 / 30 + 1e-3
     assert sorted(p.name for p in out.iterdir()) == ["long.mp4"]  # no chunk folder left
+
+
+def test_a_split_encode_reports_progress_as_its_chunks_encode(tmp_path, clips):
+    seen: list[tuple[float, float]] = []
+    batch = encode(clips["long"], tmp_path / "out", split=True, chunk_seconds=2, workers=1,
+                   on_progress=lambda done, total: seen.append((done, total)))
+    assert next(iter(batch)).ok
+    total = seen[-1][1]
+    assert any(0 < done < total for done, _ in seen)  # moving before the end, not a jump
+    assert seen[-1][0] == pytest.approx(total)
+
+
+def test_a_split_encode_removes_the_chunks_left_for_other_settings(tmp_path, clips):
+    out = tmp_path / "out"
+    left = out / ".long.mp4.gilwise-split-0123456789" / "encoded"  # as a killed --crf 30 run
+    left.mkdir(parents=True)
+    (left / "00000.mkv").write_bytes(b"a chunk of another encode")
+    rec = next(iter(encode(clips["long"], out, split=True, chunk_seconds=2)))
+    assert rec.ok, rec.error
+    assert sorted(p.name for p in out.iterdir()) == ["long.mp4"]

@@ -3,6 +3,8 @@ options, and bad inputs as records with no partial output."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _clips import leftovers, put
 
@@ -101,6 +103,12 @@ def test_a_batch_mirrors_the_tree_and_says_how_it_ran(tmp_path, clips, mode):
         "a/x.mp4", "b/c/ñame with space.mp4", "b/x.mp4"]
     assert (batch.mode, batch.workers) == (mode, batch.workers) and batch.reason
     assert all(r.speed > 0 and r.seconds > 0 and r.duration > 0.9 for r in records)
+
+
+def test_the_longest_inputs_are_encoded_first(tmp_path, clips):
+    # one worker: records come in the order the encodes started
+    batch = encode([clips["a"], clips["long"]], tmp_path, workers=1, preset="ultrafast")
+    assert [Path(r.input).name for r in batch] == ["long.mkv", "a.mp4"]
 
 
 def test_auto_mode_decides_and_gives_its_reason(tmp_path, clips):

@@ -46,7 +46,8 @@ class Batch:
         self.cleaned: list[Path] = []
         self.resumed = 0  # --split: chunks found done in the journal of an interrupted run
         self.on_progress = on_progress
-        self.total_seconds = sum(_duration(j.input) for j in jobs)
+        self.durations = {j.input: _duration(j.input) for j in jobs}
+        self.total_seconds = sum(self.durations.values())
         self._done: dict[str, float] = {}
 
     def __len__(self) -> int:
@@ -55,10 +56,18 @@ class Batch:
     def seconds_done(self) -> float:
         return sum(self._done.values())
 
-    def _progress(self, source: str, seconds: float) -> None:
+    def report(self, source: str, seconds: float) -> None:
+        """``seconds`` of ``source`` (an input, or a --split chunk) are encoded so far."""
         self._done[source] = seconds
         if self.on_progress:
             self.on_progress(self.seconds_done(), self.total_seconds)
+
+    def finished(self, source: str, seconds: float, parts: list[str] | tuple = ()) -> None:
+        """``source`` is done: its ``seconds`` count whole, in place of its ``parts``' (its
+        --split chunks, those resumed from a journal included)."""
+        for part in parts:
+            self._done.pop(part, None)
+        self.report(source, seconds)
 
     def ran(self, info: gilwise.RunInfo) -> None:
         """Note how gilwise ran the jobs (auto's reason when it measured)."""
@@ -102,20 +111,20 @@ class Batch:
                         os.unlink(job.temp)
 
     def _map(self) -> Iterator[Record]:
-        """Every job through ``gilwise.map``, one FFmpeg each; records as they finish."""
-        transcode.progress_sink = self._progress
+        """Every job through ``gilwise.map``, one FFmpeg each, the longest first (a long
+        file started last would finish alone on one core); records as they finish."""
+        transcode.progress_sink = self.report
         task = functools.partial(transcode.transcode, timeout=self.timeout,
                                  decode_all=self.decode_all)
-        results = gilwise.map(task, self.jobs, mode=self.mode, workers=self.workers,
+        longest_first = sorted(self.jobs, key=lambda job: -self.durations[job.input])
+        results = gilwise.map(task, longest_first, mode=self.mode, workers=self.workers,
                               chunksize=1, ordered=False, outcomes=True, on_error="return",
                               progress=False)
         try:
             for outcome in results:
                 self.ran(results.info)
                 record = outcome.value if outcome.ok else _crashed(outcome)
-                self._done[record.input] = record.duration
-                if self.on_progress:
-                    self.on_progress(self.seconds_done(), self.total_seconds)
+                self.finished(record.input, record.duration)
                 yield record
         finally:
             transcode.progress_sink = None

@@ -11,7 +11,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -81,6 +81,18 @@ def cut(job: Job, info: MediaInfo, chunk_seconds: float, folder: Path) -> list[P
     return sorted(segments.glob("*.mkv"))
 
 
+def stale_folders(job: Job) -> list[Path]:
+    """The chunk folders an earlier run left for the same output with other settings or an
+    older input: they can no longer resume this encode."""
+    current = work_folder(job)
+    return [p for p in current.parent.glob(f".{Path(job.output).name}.gilwise-split-*")
+            if p != current and p.is_dir()]
+
+
+#: Set by the batch in its own process: called with (chunk, seconds of it encoded so far).
+progress_sink: Callable[[str, float], None] | None = None
+
+
 def encode_piece(piece: Piece, timeout: float | None = None) -> str:
     """Encode one piece into a temporary name, then rename it: a piece file is complete."""
     target = Path(piece.target)
@@ -93,8 +105,10 @@ def encode_piece(piece: Piece, timeout: float | None = None) -> str:
         args += ["-f", "matroska", str(temp)]
     else:
         args = command(piece.source, str(temp), replace(s, format="mkv", no_audio=True))
+    sink = progress_sink
+    report = (lambda t: sink(piece.source, t)) if sink and not piece.audio else None
     try:
-        ffmpeg.run(args, timeout=timeout)
+        ffmpeg.run(args, report, timeout=timeout)
         os.replace(temp, target)
     finally:
         with contextlib.suppress(OSError):
@@ -124,9 +138,15 @@ def join(job: Job, info: MediaInfo, chunks: list[str], audio: str | None,
 
 
 def split_encode(batch: Batch) -> Iterator[Record]:
-    """Each job of ``batch`` in turn, its chunks in parallel; one Record per job."""
-    for job in batch.jobs:
-        yield _one(batch, job)
+    """Each job of ``batch`` in turn, its chunks in parallel (their progress the batch's);
+    one Record per job."""
+    global progress_sink
+    progress_sink = batch.report
+    try:
+        for job in batch.jobs:
+            yield _one(batch, job)
+    finally:
+        progress_sink = None
 
 
 def _one(batch: Batch, job: Job) -> Record:
@@ -137,6 +157,8 @@ def _one(batch: Batch, job: Job) -> Record:
         info = probe(job.input, keyframes=True)
         rec.duration = info.duration
         folder = work_folder(job)
+        for stale in stale_folders(job):
+            shutil.rmtree(stale, ignore_errors=True)
         segments = cut(job, info, batch.chunk_seconds, folder)
         chunk_outputs = folder / "encoded"
         chunk_outputs.mkdir(exist_ok=True)
@@ -160,6 +182,7 @@ def _one(batch: Batch, job: Job) -> Record:
         batch.ran(results.info)
         audio = done[-1] if pieces and pieces[-1].audio else None
         chunks = [d for d, p in zip(done, pieces) if not p.audio]
+        batch.finished(job.input, info.duration, [p.source for p in pieces])
         rec.frames = join(job, info, chunks, audio, batch.decode_all)
         publish(job)
         shutil.rmtree(folder, ignore_errors=True)

@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
-
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from typing import TYPE_CHECKING, Any
 
 from gilwise._argtypes import number
-from gilwise.encode import Batch, SettingsError, encode
-from gilwise.encode.recipes import RECIPES
-from gilwise.encode.transcode import Record
+from gilwise.encode.recipes import RECIPES, SettingsError
+
+if TYPE_CHECKING:  # rich and the encoder load when `encode` runs, not with every command
+    from rich.console import Console
+
+    from gilwise.encode.batch import Batch
+    from gilwise.encode.transcode import Record
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -77,6 +78,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``gilwise encode``; returns the exit code (0 all ok, 1 some failed, 2 usage,
     130 interrupted)."""
+    from rich.console import Console
+
+    from gilwise.encode import encode
+
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     out = Console(highlight=False, soft_wrap=True)
     try:
@@ -112,6 +117,8 @@ class _bar:
     def __init__(self, console: Console, batch: Batch, show: bool) -> None:
         self.progress = None
         if show and not batch.dry_run and batch.total_seconds > 0:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self.progress = Progress(TextColumn("encode"), BarColumn(),
                                      TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                                      TimeRemainingColumn(), console=console, transient=True)

@@ -24,7 +24,7 @@ from gilwise.encode.recipes import AUDIO, CONTAINERS, Settings
 from gilwise.encode.transcode import Record, VerifyError, command, encoded, publish, verify
 
 if TYPE_CHECKING:
-    from gilwise.encode import Batch
+    from gilwise.encode.batch import Batch
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,8 @@ class Run:
         self.engine = Engine(backend, self.fn, self.items, self.options, self.hooks,
                              head=self.head, steer=self._steer(backend, self.grows_to),
                              watch=watch, **engine_options)
+        if watch is not None:
+            watch.steered = self.engine.steer is not None
         try:
             yield from self.engine.segments()
         finally:
@@ -207,6 +209,8 @@ class Run:
                                f"first chosen: {self._first_reason})"
         self.info.changes.append(ModeChange(seconds, before, f"{mode}×{workers}", why))
         self.engine.steer = self._steer(backend, grows_to)
+        if self.watch is not None:
+            self.watch.steered = self.engine.steer is not None
         return moved
 
     def _hold(self, held: bool) -> None:

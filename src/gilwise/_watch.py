@@ -101,6 +101,9 @@ class Watch:
         # then (starting threads beside ones holding the GIL stalls the engine), hold(False) after
         self._hold = hold
         self._agreed: tuple[str, float] = ("", 0.0)  # the move called for, and for how long
+        #: the thread pool has a steer (``_steer``) sizing it, which may have shrunk it on
+        #: purpose (latency climbing): then it is not widened here
+        self.steered = False
         self._open_window()
 
     def _open_window(self) -> None:
@@ -157,7 +160,7 @@ class Watch:
             return "processes", (f"it computes now: {rate:.2f} cores' worth of CPU in "
                                  f"{self.workers} threads, where {expected:.2f} was expected")
         share = rate / self.workers
-        if share < WAITS_BELOW:  # a move only if the pool is narrower than auto's for waits
+        if share < WAITS_BELOW and not self.steered:  # only a pool narrower than for waits
             self._share = share
             return "threads", (f"its items now wait: {self.workers} threads computed "
                                f"{share:.0%} of the time")

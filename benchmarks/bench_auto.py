@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -86,7 +87,18 @@ THREAD_COUNTS = (2, 8, 32, 128)
 CHOICES = [("threads", k) for k in THREAD_COUNTS] + [("processes", None), ("auto", None)]
 
 
+def threads_settled(timeout: float = 5.0) -> None:
+    """Wait, untimed, for the threads an earlier contender left exiting (a pool's close does
+    not wait for idle threads): each contender starts from the same quiet process, and none
+    pays for the one before it (auto's probe waits for them, a fixed pool runs beside them)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(
+            t.name.startswith("gilwise") for t in threading.enumerate()):
+        time.sleep(0.001)
+
+
 def run_batch(fn, items, mode: str, workers: int | None) -> tuple[float, str]:
+    threads_settled()
     started = time.perf_counter()
     with gilwise.Pool(mode=mode, workers=workers) as pool:
         results = pool.map(fn, items, progress=False)
@@ -154,6 +166,7 @@ def far_io(repeats: int) -> list[bool]:
     for _ in range(repeats):
         for k in counts:
             times[f"threads×{k}"].append(run_batch(w.sleep, items, "threads", k)[0])
+        threads_settled()
         started = time.perf_counter()
         results = gilwise.map(w.sleep, items, progress=False)
         list(results)
@@ -190,6 +203,7 @@ def changing_nature(repeats: int) -> list[bool]:
         for _ in range(repeats):  # round-robin: outside load lands on every choice alike
             for mode, workers in CHOICES:
                 if mode == "auto":
+                    threads_settled()
                     started = time.perf_counter()
                     results = gilwise.map(w.wait_or_spin, items, progress=False)
                     list(results)

@@ -255,7 +255,9 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
                             "one thread less time than starting more workers would (measuring "
                             "stopped early)")
     else:
-        remaining = None if total is None else total - count
+        # the items still to run at once, counting the probe's own if it still runs: the
+        # engine counts that item as holding a worker's place while it does
+        remaining = None if total is None else total - len(runner.values)
         decision = _decide(fn, runner.items, measured, cores, options, remaining)
         decision.item_seconds = _item_seconds(runner.walls)
     decision.figures.update(measured.figures())

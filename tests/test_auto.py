@@ -455,3 +455,23 @@ def test_a_pool_with_workers_asked_for_keeps_that_count():
     results = gilwise.map(wait, [0.02] * 300, workers=8)
     assert list(results) == [0.02] * 300
     assert results.info.workers == 8 and not results.info.changes
+
+
+def test_auto_runs_no_more_tasks_at_once_than_its_workers_while_the_probe_item_runs():
+    lock = threading.Lock()
+    running, most = 0, 0
+
+    def task(x: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.3)  # long next to auto's measure: the probe's item is still running
+        with lock:
+            running -= 1
+        return x
+
+    results = gilwise.map(task, range(6), mode="auto", workers=2, progress=False)
+    assert list(results) == list(range(6))
+    assert results.info.workers == 2
+    assert most == 2

@@ -176,6 +176,23 @@ def test_an_item_that_kills_every_worker_fails_alone_with_worker_died(local_clie
     local_client.wait_for_workers(2, timeout=30)
 
 
+def slow_exit_on_three(x: int) -> int:
+    time.sleep(0.05 if x == 3 else 0.3)  # item 3 dies while the others still run
+    return exit_on_three(x)
+
+
+def test_the_items_of_a_chunk_that_killed_its_workers_run_again_one_at_a_time():
+    """Dask fails every task that was on a worker which died allowed-failures times: item 2,
+    sent again beside item 3 on the same worker, would die with it."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=":0", silence_logs=50) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        results = list(gilwise.map(slow_exit_on_three, range(6), mode="dask", chunksize=2,
+                                   on_error="return", client=client))
+    assert results[3].exc_type == "WorkerDied"
+    assert results[:3] + results[4:] == [0, 1, 2, 4, 5]
+
+
 def test_without_a_cluster_one_is_started_for_the_batch_and_closed_after():
     before = {p.pid for p in psutil.Process().children()}
     assert list(gilwise.map(_work.square, range(10), mode="dask", workers=1)) == [

@@ -164,6 +164,10 @@ class DaskBackend(Backend):
         self._fn_ids = itertools.count()
         self._capacity = CHUNKS_PER_THREAD
         self._capacity_read = 0.0
+        # items of chunks whose workers kept dying, still to be sent again: they run one at a
+        # time, so that the culprit kills no worker running another (Dask counts every task
+        # on a worker that dies as a suspect, and fails it after allowed-failures deaths)
+        self._suspects = 0
         self.peak_in_flight = 0  # the most futures in flight at once (tests check the window)
 
     # -- lifecycle
@@ -253,7 +257,7 @@ class DaskBackend(Backend):
 
     def capacity(self) -> int:
         self._refresh()
-        return self._capacity
+        return 1 if self._suspects else self._capacity
 
     def submit(self, chunk: Chunk) -> None:
         try:
@@ -266,6 +270,8 @@ class DaskBackend(Backend):
                                     key=key, pure=False)
         self._futures[chunk.id] = future
         self._sizes[chunk.id] = len(chunk.items)
+        if self._suspects and not self._futures.keys() - {chunk.id}:  # it runs alone
+            self._suspects = max(0, self._suspects - len(chunk.items))
         self.peak_in_flight = max(self.peak_in_flight, len(self._futures))
         chunk_id, finished = chunk.id, self._finished
         future.add_done_callback(lambda f: finished.put((chunk_id, f)))
@@ -321,6 +327,7 @@ class DaskBackend(Backend):
             self.close(kill=True)
             raise exc
         if isinstance(exc, KilledWorker):
+            self._suspects += size if size > 1 else 0  # the engine sends them again, split
             reason = f"the Dask workers running it died ({exc})"
             return Lost(chunk_id, "died", reason, 0 if size == 1 else None)
         return Lost(chunk_id, "died", f"the Dask task failed: {type(exc).__name__}: {exc}", None)

@@ -475,3 +475,11 @@ def test_auto_runs_no_more_tasks_at_once_than_its_workers_while_the_probe_item_r
     assert list(results) == list(range(6))
     assert results.info.workers == 2
     assert most == 2
+
+
+def test_a_batch_the_probe_finished_is_decided_at_once_without_measuring():
+    """One item, done before a first measuring cycle: nothing is left to choose for."""
+    results = gilwise.map(abs, [-1])
+    assert list(results) == [1]
+    assert (results.info.mode, results.info.workers) == ("threads", 1)
+    assert "small batch" in results.info.reason

@@ -171,6 +171,8 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
                 t0, p0 = last, runner.sample()
                 cycles, waited, held = 0, 0.0, 0.0
                 windows, window_began, window_waited = [], t0.wall, 0.0
+        if not cycles and settled():  # over before a first cycle: a one-item batch, say
+            return _reading(runner, t0, p0, ticker.sample(), 0, 0.0, 0.0)
         time.sleep(PAUSE)  # the GIL is free for the work to take...
         ran_until = time.perf_counter() + RUN
         while time.perf_counter() < ran_until:  # ...then a pure-Python run

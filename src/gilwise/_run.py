@@ -122,7 +122,8 @@ class Run:
         self.info.mode, self.info.workers = self.options.mode, backend.size
         self.backend, self._make = backend, make
         watch = None
-        if make is not None and self.decision is not None:
+        over = hasattr(self.items, "__len__") and not len(self.items)  # type: ignore[arg-type]
+        if make is not None and self.decision is not None and not over:
             from gilwise._watch import Watch
 
             if backend.name == "threads" and backend.size > 1:

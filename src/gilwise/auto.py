@@ -278,6 +278,8 @@ def _small_rest(runner: ProbeRunner, total: int | None) -> Callable[[], bool]:
 
     def small() -> bool:
         done = len(runner.values)
+        if total is not None and done >= total:
+            return True  # the whole batch is over: nothing is left to decide for
         if total is None or done < 100:
             return False
         per_item = (time.perf_counter() - runner.began) / done

@@ -281,11 +281,13 @@ def test_an_item_failing_while_deciding_is_retried():
 
 @pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")
 def test_processes_start_at_once_while_the_probes_item_still_runs():
-    results = gilwise.map(spin_for, [2.0] + [0.1] * 6, ordered=False)
+    # the probe's running item holds one core's place, so one worker runs the six short
+    # items beside it (0.6 s of work after a start that takes ~1.3 s on 3.14's forkserver)
+    results = gilwise.map(spin_for, [4.0] + [0.1] * 6, ordered=False)
     order = list(results)
     assert results.info.mode == "processes", results.info.reason
     # the short items ran in the workers while the long one still ran in the probe thread
-    assert order == [0.1] * 6 + [2.0]
+    assert order == [0.1] * 6 + [4.0]
 
 
 @pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")

@@ -10,7 +10,6 @@ import functools
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,9 +18,16 @@ from typing import TYPE_CHECKING
 import gilwise
 from gilwise.encode import ffmpeg
 from gilwise.encode.plan import Job
-from gilwise.encode.probe import MediaInfo, ProbeError, probe
+from gilwise.encode.probe import MediaInfo, probe
 from gilwise.encode.recipes import AUDIO, CONTAINERS, Settings
-from gilwise.encode.transcode import Record, VerifyError, command, encoded, publish, verify
+from gilwise.encode.transcode import (
+    Record,
+    attempt,
+    command,
+    encoded,
+    publish,
+    verify,
+)
 
 if TYPE_CHECKING:
     from gilwise.encode.batch import Batch
@@ -150,9 +156,8 @@ def split_encode(batch: Batch) -> Iterator[Record]:
 
 
 def _one(batch: Batch, job: Job) -> Record:
-    started = time.perf_counter()
     rec = Record(job.input, job.output, ok=False, status="failed")
-    try:
+    with attempt(job, rec):
         rec.in_bytes = os.path.getsize(job.input)
         info = probe(job.input, keyframes=True)
         rec.duration = info.duration
@@ -186,11 +191,4 @@ def _one(batch: Batch, job: Job) -> Record:
         rec.frames = join(job, info, chunks, audio, batch.decode_all)
         publish(job)
         shutil.rmtree(folder, ignore_errors=True)
-    except (ProbeError, ffmpeg.FFmpegError, VerifyError, OSError) as exc:
-        rec.error = str(exc)
-        return rec
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(job.temp)
-        rec.seconds = time.perf_counter() - started
-    return encoded(rec, job)
+    return rec if rec.error else encoded(rec, job)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -56,11 +56,10 @@ progress_sink: Callable[[str, float], None] | None = None
 def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) -> Record:
     """Encode ``job.input`` into ``job.output``, never leaving a partial output
     (``decode_all``: verify by decoding every frame, not only the first)."""
-    started = time.perf_counter()
     rec = Record(job.input, job.output, ok=False, status="failed")
     with contextlib.suppress(OSError):
         rec.in_bytes = os.path.getsize(job.input)
-    try:
+    with attempt(job, rec):
         check_file(job.input)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
         sink = progress_sink
@@ -77,14 +76,22 @@ def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) 
         rec.duration = info.duration
         rec.frames = verify(job.temp, info, job.settings, decode_all)
         publish(job)
+    return rec if rec.error else encoded(rec, job)
+
+
+@contextlib.contextmanager
+def attempt(job: Job, rec: Record) -> Iterator[None]:
+    """One job's encode (whole or split): an encoding error becomes ``rec.error``, the
+    temporary output never outlives it, and ``rec.seconds`` is the time it took."""
+    started = time.perf_counter()
+    try:
+        yield
     except (ProbeError, ffmpeg.FFmpegError, VerifyError, OSError) as exc:
         rec.error = _reason(exc)
-        return rec
     finally:
         with contextlib.suppress(OSError):
             os.unlink(job.temp)
         rec.seconds = time.perf_counter() - started
-    return encoded(rec, job)
 
 
 def publish(job: Job) -> None:

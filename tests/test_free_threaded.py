@@ -43,6 +43,6 @@ def test_threads_run_pure_python_in_parallel():
 
 
 def test_auto_chooses_threads_for_cpu_bound_work_and_says_free_threaded():
-    decision = gilwise.explain(_work.spin, [20_000] * 20)
+    decision = gilwise.explain(_work.spin, [200_000] * 20)  # long enough not to end while measured
     assert decision.mode == "threads", str(decision)
     assert "free-threaded" in decision.reason

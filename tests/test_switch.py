@@ -35,11 +35,13 @@ class MoveAfter:
 
     def __init__(self, target: FakeBackend, chunks: int) -> None:
         self.target, self.chunks, self.seen, self.moved = target, chunks, 0, False
+        self.unsent: list[bool] = []  # what the engine said at each tick
 
     def done(self, result: ChunkResult) -> None:
         self.seen += 1
 
-    def tick(self) -> Any:
+    def tick(self, unsent: bool = True) -> Any:
+        self.unsent.append(unsent)
         if self.moved or self.seen < self.chunks:
             return None
         self.moved = True
@@ -95,6 +97,15 @@ def test_a_chunk_lost_on_the_old_backend_after_a_move_is_sent_to_the_new_one():
     assert 6 in sent_items(new) and sent_items(old).count(6) == 1
 
 
+def test_the_engine_tells_the_watch_when_the_whole_batch_is_out():
+    old, new = fakes(plan=holds_back({0}, polls=20))  # the first chunk holds the batch open
+    old._capacity = 100  # room for every chunk at once
+    watch = MoveAfter(new, chunks=10**6)
+    engine = Engine(old, plus_one, list(range(8)), old.options, clock=old.clock, watch=watch)
+    assert [v for segment in engine.segments() for v in segment.values] == list(range(1, 9))
+    assert watch.unsent and not any(watch.unsent)
+
+
 # ---------------------------------------------------------------- the watch's judgement
 
 
@@ -129,7 +140,7 @@ def watch(mode: str, clocks: Clocks, moves: list, held: float = 0.5, workers: in
 
 
 def windows(w: Watch, clocks: Clocks, count: int, cores: float = 0.0,
-            chunk: tuple[float, float] | None = None) -> list[Any]:
+            chunk: tuple[float, float] | None = None, unsent: bool = True) -> list[Any]:
     """``count`` windows in which the process computes ``cores`` cores' worth, and chunks
     of (wall, cpu) seconds come back; what the watch's ticks returned."""
     out = []
@@ -137,7 +148,7 @@ def windows(w: Watch, clocks: Clocks, count: int, cores: float = 0.0,
         for _ in range(4 if chunk else 0):
             w.done(ChunkResult(0, [None], {}, chunk[0], cpu=chunk[1]))  # type: ignore[index]
         clocks.advance(WINDOW_SECONDS * 1.01, cores)
-        out.append(w.tick())
+        out.append(w.tick(unsent))
     return out
 
 
@@ -156,6 +167,13 @@ def test_the_pool_does_not_grow_while_a_move_to_processes_is_checked():
     w = watch("threads", clocks, moves, held=0.02, holds=holds)
     windows(w, clocks, AGREE, cores=1.0)
     assert holds == [True, False] and moves == []
+
+
+def test_nothing_moves_once_the_whole_batch_is_out():
+    clocks, moves, checks = Clocks(), [], []
+    w = watch("threads", clocks, moves, held=0.5, checks=checks)
+    assert windows(w, clocks, 5, cores=1.0, unsent=False) == [None] * 5
+    assert moves == [] and checks == []  # not even checked: a move would carry nothing
 
 
 def test_one_busy_window_moves_nothing():

@@ -171,6 +171,14 @@ class Engine(Recovery):
                 return self._chunk(segment, todo)
         return None
 
+    def _unsent(self) -> bool:
+        """Whether some of the batch is still to be sent to a backend."""
+        if self._retries or self._requeued:
+            return True
+        if self._sequence is not None:
+            return self._taken < len(self._sequence)
+        return not self._exhausted
+
     def _move_to(self, backend: Backend) -> None:
         """Send new chunks to ``backend`` from now on; those out finish where they are."""
         self._handover.leave(self.backend, self._in_flight)
@@ -340,8 +348,10 @@ class Engine(Recovery):
                     self._collect(self._handover.poll(), False)
                 if self.options.timeout is not None:
                     self._check_timeouts()
-                if self.watch is not None and (moved := self.watch.tick()) is not None:
-                    self._move_to(moved)
+                if self.watch is not None:
+                    moved = self.watch.tick(self._unsent())
+                    if moved is not None:
+                        self._move_to(moved)
                 if self.steer is not None:
                     self.steer.tick(self.completed)
                 if self.hooks:

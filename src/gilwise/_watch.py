@@ -116,15 +116,16 @@ class Watch:
         self._cpu += result.cpu
         self._wall += max(0.0, result.seconds - result.waited)
 
-    def tick(self) -> Any:
-        """Judge the window if it is over; the backend to move to, or None."""
+    def tick(self, unsent: bool = True) -> Any:
+        """Judge the window if it is over; the backend to move to, or None. ``unsent``: some
+        of the batch is still to be sent (else a move would carry nothing)."""
         if self._check is not None:
             if self._check.is_alive():
                 return None
             check, self._check = self._check, None
-            return self._checked(check.held, check.why)
+            return self._checked(check.held, check.why, unsent)
         seconds = self._clock() - self._began
-        if self.moves >= MOST_MOVES or seconds < WINDOW_SECONDS:
+        if not unsent or self.moves >= MOST_MOVES or seconds < WINDOW_SECONDS:
             return None
         if self.mode == "processes" and self._chunks < WINDOW_CHUNKS:
             return None
@@ -187,10 +188,12 @@ class Watch:
             return None  # already as wide as auto would make it
         return self._moved(mode, workers, grows_to, why)
 
-    def _checked(self, held: float, why: str) -> Any:
+    def _checked(self, held: float, why: str, unsent: bool) -> Any:
         """The check of the GIL is over: move to processes if it was held."""
         self._hold(False)
         sys.setswitchinterval(self._interval)
+        if not unsent:
+            return None
         if held <= GIL_HELD_ABOVE:  # it computes with the GIL released: threads suit it
             self.checks += 1
             self._quiet = 2 ** (self.checks - 1)  # look again, less and less often

@@ -19,8 +19,8 @@ measured longer, within a bound.
 A function's first call pays once for what later calls find ready (a lazy import: the first
 ``socket.create_connection`` imports the IDNA codec, pure Python): the figures start over as the
 first item ends, unless it runs longer than a window's worth. Such costs only make an item look
-busier: a first item plainly waiting for 10 ms (or to its end, if shorter) is decided on at
-once, which saves a batch of 20 ms waits most of its probe.
+busier: a first item plainly waiting for 5 ms and 8 cycles (or to its end, if shorter) is
+decided on at once, which saves a batch of 20 ms waits most of its probe.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ IO_AMBIGUOUS = (0.35, 0.65)
 # more than this share of the time, with the GIL plainly free (sleep, a socket, a child: 0.97+),
 # after this long: the kernel's count of blocked time is not lengthened by a busy machine
 PLAINLY_WAITING = 0.9
-PLAIN_WINDOW_SECONDS = 0.01
+PLAIN_WINDOW_SECONDS = 0.005
 FEWEST_CYCLES = 8
 WINDOW_SECONDS = 0.02  # the measure lasts this long when its figures are clear...
 LONGEST_MEASURE = 0.12  # ...and up to this while they are ambiguous

@@ -282,12 +282,20 @@ def test_an_item_failing_while_deciding_is_retried():
 @pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")
 def test_processes_start_at_once_while_the_probes_item_still_runs():
     # the probe's running item holds one core's place, so one worker runs the six short
-    # items beside it (0.6 s of work after a start that takes ~1.3 s on 3.14's forkserver)
+    # items beside it (0.6 s of work after a start of up to ~0.8 s on 3.14's forkserver)
+    interval = sys.getswitchinterval()
     results = gilwise.map(spin_for, [4.0] + [0.1] * 6, ordered=False)
-    order = list(results)
+    order, intervals = [], []
+    for value in results:
+        order.append(value)
+        intervals.append(sys.getswitchinterval())
     assert results.info.mode == "processes", results.info.reason
     # the short items ran in the workers while the long one still ran in the probe thread
     assert order == [0.1] * 6 + [4.0]
+    # ...which held the GIL: it changed hands every 0.5 ms meanwhile, so that this thread,
+    # starting and feeding the workers, did not wait 5 ms for it after each system call
+    assert max(intervals[:6]) <= 0.0005
+    assert sys.getswitchinterval() == interval  # as it was, once the run is over
 
 
 @pytest.mark.skipif(not gil_enabled(), reason="no processes chosen on a free-threaded build")

@@ -86,6 +86,8 @@ class Run:
             # forking is cheap and safe only while one thread runs: wait a moment for the
             # probe's item, no longer (the workers then start from a forkserver at once)
             trial.pending.join(FORK_WAIT_SECONDS)
+            if trial.pending.is_alive():
+                self._quicken_gil()  # the item may hold the GIL: see _quicken_gil
         self.head = trial if trial.segment.items else None
         self.grows_to = decision.grows_to
         self.decision = decision if trial.segment.items else None
@@ -139,11 +141,7 @@ class Run:
                              watch=watch, **engine_options)
         if watch is not None:
             watch.steered = self.engine.steer is not None
-        try:
-            yield from self.engine.segments()
-        finally:
-            if self._switch_interval is not None:
-                sys.setswitchinterval(self._switch_interval)
+        yield from self.engine.segments()
         self.info.retried = self.engine.retried
 
     def _steer(self, backend: Backend, grows_to: int) -> Any:
@@ -197,14 +195,8 @@ class Run:
                 return None
         self.options, self.backend = opts, backend
         self.info.mode, self.info.workers = mode, workers
-        if current.name == "threads" and moved is not None and self._switch_interval is None:
-            # the threads left behind hold the GIL until their items end, and this thread
-            # feeds the processes: it waits a switch interval for the GIL behind each of
-            # them, 5 ms by default, so the rest of the batch hands it over every 0.5 ms
-            from gilwise._gilmeter import PROBE_SWITCH_INTERVAL
-
-            self._switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
+        if current.name == "threads" and moved is not None:
+            self._quicken_gil()  # the threads left behind hold the GIL until their items end
         if moved is not None:  # the reason is the current mode's: the move's, then the first
             self.info.reason = f"{why} (moved from {before} at {seconds:.2f} s; {before} was " \
                                f"first chosen: {self._first_reason})"
@@ -213,6 +205,18 @@ class Run:
         if self.watch is not None:
             self.watch.steered = self.engine.steer is not None
         return moved
+
+    def _quicken_gil(self) -> None:
+        """Have the GIL change hands every 0.5 ms until the run ends, instead of 5 ms: this
+        thread starts and feeds worker processes beside threads of the batch that hold the GIL
+        (auto's probe item, or threads left behind by a move), and waits a switch interval
+        behind them after each of its system calls (a forkserver started in 1.0 s instead of
+        0.3 s on 3.14, beside one such thread)."""
+        from gilwise._gilmeter import PROBE_SWITCH_INTERVAL
+
+        if self._switch_interval is None:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(self._switch_interval, PROBE_SWITCH_INTERVAL))
 
     def _hold(self, held: bool) -> None:
         """Stop (or let again) the pool's steer from growing it: see Watch."""
@@ -265,6 +269,9 @@ class Run:
         """End the run's observers, whatever happened; the time it took goes to ``info``."""
         self.info.seconds = time.monotonic() - self.started
         self.info._ended = True
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
         if self.hooks is not None and self.hooks.bar is not None:
             self.hooks.bar.close()
         if self.journal is not None:

@@ -56,11 +56,14 @@ def main_namespace() -> dict[str, Any]:
 def name_main_classes() -> None:
     """Give each class of ``__main__`` its cloudpickle identity before a fork, so that the class
     sent by value later is, in the forked worker, the worker's own copy (isinstance holds)."""
-    inner = _cloudpickle()  # imported before the fork: each worker has it from the parent
     main = sys.modules.get("__main__")
-    for value in list(vars(main).values()) if main is not None else ():
-        if isinstance(value, type) and value.__module__ == "__main__":
-            inner._get_or_create_tracker_id(value)
+    classes = [value for value in (list(vars(main).values()) if main is not None else ())
+               if isinstance(value, type) and value.__module__ == "__main__"]
+    if not classes:
+        return  # cloudpickle (which imports dataclasses, inspect) is not loaded for nothing
+    inner = _cloudpickle()  # imported before the fork: each worker has it from the parent
+    for cls in classes:
+        inner._get_or_create_tracker_id(cls)
 
 
 class _MainNamespace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import pickle
 import pydoc
 import subprocess
 import sys
@@ -100,6 +101,16 @@ def test_pool_map_uses_the_pools_settings_unless_told_otherwise(no_leftover_work
     with gilwise.Pool(mode="threads", workers=2, on_error="return") as pool:
         assert not list(pool.map(int, ["1", "x"]))[1]  # a Failure: the Pool's on_error
         assert list(pool.map(int, ["1", "x"], on_error="skip")) == [1]
+
+
+def test_failures_and_outcomes_are_immutable_values_that_survive_pickle():
+    failure = gilwise.Failure(3, "x", "ValueError", "bad", "its traceback", 2, ValueError("bad"))
+    outcome = gilwise.Outcome(3, "x", failure=failure, attempts=2, seconds=0.5, worker="w-1")
+    for value in (failure, outcome):
+        again = pickle.loads(pickle.dumps(value))
+        assert again == value and hash(again) == hash(value)
+        with pytest.raises(AttributeError):
+            value.index = 4  # type: ignore[misc]
 
 
 def test_the_typed_mode_choices_are_auto_and_the_registrys_modes():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
+import pickle
 import pydoc
 import subprocess
 import sys
@@ -37,7 +37,7 @@ PUBLIC_NAMES = [
     "map",
     "usable_cores",
 ]
-OPTIONS = dataclasses.fields(Options)
+OPTIONS = list(inspect.signature(Options, eval_str=True).parameters.values())
 OPTION_TYPES = typing.get_type_hints(Options)
 
 
@@ -68,18 +68,23 @@ def option_parameters(fn: typing.Callable[..., typing.Any]) -> list[inspect.Para
     return [p for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
 
 
+def test_options_declares_each_option_once_in_one_order_with_one_type():
+    assert [p.name for p in OPTIONS] == list(Options.__slots__) == list(OPTION_TYPES)
+    assert {p.name: p.annotation for p in OPTIONS} == OPTION_TYPES
+
+
 @pytest.mark.parametrize("fn", [gilwise.map, gilwise.Pool])
 def test_every_option_is_a_typed_keyword_argument_with_its_default(fn):
     parameters = option_parameters(fn)
-    assert [p.name for p in parameters] == [f.name for f in OPTIONS]
+    assert [p.name for p in parameters] == [option.name for option in OPTIONS]
     for parameter, option in zip(parameters, OPTIONS):
-        assert parameter.annotation == OPTION_TYPES[option.name], option.name
+        assert parameter.annotation == option.annotation, option.name
         assert parameter.default == option.default, option.name
 
 
 def test_pool_map_takes_every_option_defaulting_to_the_pools_own():
     parameters = option_parameters(gilwise.Pool.map)
-    assert [p.name for p in parameters] == [f.name for f in OPTIONS]
+    assert [p.name for p in parameters] == [option.name for option in OPTIONS]
     for parameter in parameters:
         assert parameter.annotation == OPTION_TYPES[parameter.name] | PoolDefault
         assert parameter.default is POOL_DEFAULT
@@ -96,6 +101,16 @@ def test_pool_map_uses_the_pools_settings_unless_told_otherwise(no_leftover_work
     with gilwise.Pool(mode="threads", workers=2, on_error="return") as pool:
         assert not list(pool.map(int, ["1", "x"]))[1]  # a Failure: the Pool's on_error
         assert list(pool.map(int, ["1", "x"], on_error="skip")) == [1]
+
+
+def test_failures_and_outcomes_are_immutable_values_that_survive_pickle():
+    failure = gilwise.Failure(3, "x", "ValueError", "bad", "its traceback", 2, ValueError("bad"))
+    outcome = gilwise.Outcome(3, "x", failure=failure, attempts=2, seconds=0.5, worker="w-1")
+    for value in (failure, outcome):
+        again = pickle.loads(pickle.dumps(value))
+        assert again == value and hash(again) == hash(value)
+        with pytest.raises(AttributeError):
+            value.index = 4  # type: ignore[misc]
 
 
 def test_the_typed_mode_choices_are_auto_and_the_registrys_modes():

@@ -28,7 +28,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from gilwise._threadclock import Sample, ThreadClock, span
@@ -77,10 +76,11 @@ class Probed(Protocol):
     def sample(self) -> Sample | None: ...
 
 
-@dataclass(eq=False)
 class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
+    __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
+                 "cpu_wall")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -88,6 +88,15 @@ class Measure:
     blocked: float  # share of the probe thread's time neither on a core nor waiting for one
     ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
     cpu_wall: float  # the probe thread's CPU time against its wall time
+
+    def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
+                 blocked: float, ticker_present: float, cpu_wall: float) -> None:
+        self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
+        self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Measure({fields})"
 
     @property
     def io(self) -> float:

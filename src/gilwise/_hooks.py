@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from gilwise._outcome import Failure
 from gilwise._segment import Segment
 from gilwise._task import ChunkResult
 
@@ -61,9 +61,9 @@ class RunHooks:
             if ok:
                 segment.values[pos] = value
             else:
-                segment.failures[pos] = replace(
-                    value, index=segment.start + pos, item=segment.items[pos]
-                )
+                segment.failures[pos] = Failure(
+                    segment.start + pos, segment.items[pos], value.exc_type, value.message,
+                    value.traceback, value.attempts, value.exception)
             resumed.add(pos)
             segment.open -= 1
         if resumed:

@@ -1,10 +1,9 @@
-"""Every run option in one frozen dataclass, validated once."""
+"""Every run option in one immutable class, validated once."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 from gilwise._cores import usable_cores
@@ -20,38 +19,87 @@ ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
 
 
-@dataclass(frozen=True)
+# The classes of a run are plain classes, not dataclasses: ``dataclasses`` imports
+# ``inspect`` (with ast, dis), about 8 ms of a one-item map's 50 ms cold start.
 class Options:
-    """How a batch runs. Built by ``gilwise.map``/``Pool``; checked in ``__post_init__``.
+    """How a batch runs. Built by ``gilwise.map``/``Pool``; checked as it is made.
 
     The one source of the options, their types and defaults: ``map``, ``Pool`` and
-    ``Pool.map`` take exactly these fields as keyword arguments (tests/test_api.py checks).
+    ``Pool.map`` take exactly the parameters of ``Options(...)`` as keyword arguments
+    (tests/test_api.py checks). Immutable: ``with_`` makes a changed copy.
     """
 
-    mode: Mode = "auto"
-    workers: int | None = None
-    ordered: bool = True
-    chunksize: int | Literal["auto"] = "auto"
-    on_error: OnError = "raise"
-    progress: bool | None = None
-    initializer: Callable[..., Any] | None = None
-    initargs: tuple[Any, ...] = ()
-    timeout: float | None = None
-    retries: int = 0
-    retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,)
-    backoff: float = 0.1
-    journal: str | os.PathLike[str] | None = None
-    key: Callable[[Any], Any] | None = None
-    retry_failed: bool = False
-    max_in_flight: int | None = None
-    per_key: tuple[Callable[[Any], Any], int] | PerKey | None = None
-    start_method: StartMethod | None = None
-    outcomes: bool = False
-    stats: bool = False
-    scheduler: str | None = None
-    client: Any = None
+    __slots__ = (
+        "mode", "workers", "ordered", "chunksize", "on_error", "progress", "initializer",
+        "initargs", "timeout", "retries", "retry_on", "backoff", "journal", "key",
+        "retry_failed", "max_in_flight", "per_key", "start_method", "outcomes", "stats",
+        "scheduler", "client",
+    )
+    mode: Mode
+    workers: int | None
+    ordered: bool
+    chunksize: int | Literal["auto"]
+    on_error: OnError
+    progress: bool | None
+    initializer: Callable[..., Any] | None
+    initargs: tuple[Any, ...]
+    timeout: float | None
+    retries: int
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    backoff: float
+    journal: str | os.PathLike[str] | None
+    key: Callable[[Any], Any] | None
+    retry_failed: bool
+    max_in_flight: int | None
+    per_key: tuple[Callable[[Any], Any], int] | PerKey | None
+    start_method: StartMethod | None
+    outcomes: bool
+    stats: bool
+    scheduler: str | None
+    client: Any
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        mode: Mode = "auto",
+        workers: int | None = None,
+        ordered: bool = True,
+        chunksize: int | Literal["auto"] = "auto",
+        on_error: OnError = "raise",
+        progress: bool | None = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+        backoff: float = 0.1,
+        journal: str | os.PathLike[str] | None = None,
+        key: Callable[[Any], Any] | None = None,
+        retry_failed: bool = False,
+        max_in_flight: int | None = None,
+        per_key: tuple[Callable[[Any], Any], int] | PerKey | None = None,
+        start_method: StartMethod | None = None,
+        outcomes: bool = False,
+        stats: bool = False,
+        scheduler: str | None = None,
+        client: Any = None,
+    ) -> None:
+        given = locals()
+        for name in self.__slots__:
+            object.__setattr__(self, name, given[name])
+        self._check()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to option {name!r}: Options are immutable "
+                             f"(options.with_({name}=...) makes a changed copy)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete option {name!r}: Options are immutable")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Options({fields})"
+
+    def _check(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
@@ -100,7 +148,7 @@ class Options:
 
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""
-        return replace(self, **changes)
+        return Options(**{name: getattr(self, name) for name in self.__slots__} | changes)
 
     def worker_count(self) -> int:
         """Workers to start: as asked, else the mode's default from the usable cores (one per

@@ -5,7 +5,6 @@
 import os
 import pickle
 import traceback
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -39,22 +38,52 @@ class JournalError(GilwiseError):
     older gilwise, or not a journal at all."""
 
 
-@dataclass(frozen=True)
 class Failure:
     """Stands in place of an item whose task failed (``on_error="return"``).
 
     It carries everything needed to understand the failure without the worker: the original
     exception's type name, message and formatted traceback from the worker (``.traceback``,
-    left out of the one-line repr).
+    left out of the one-line repr). Immutable; equal to another with the same fields but the
+    exception object.
     """
 
+    __slots__ = ("index", "item", "exc_type", "message", "traceback", "attempts", "exception")
     index: int
     item: Any
     exc_type: str
     message: str
-    traceback: str = field(default="", repr=False)
-    attempts: int = 1
-    exception: BaseException | None = field(default=None, repr=False, compare=False)
+    traceback: str
+    attempts: int
+    exception: BaseException | None
+
+    def __init__(self, index: int, item: Any, exc_type: str, message: str,
+                 traceback: str = "", attempts: int = 1,
+                 exception: BaseException | None = None) -> None:
+        values = (index, item, exc_type, message, traceback, attempts, exception)
+        for name, given in zip(self.__slots__, values):
+            object.__setattr__(self, name, given)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a Failure is immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its fields, rebuilt by __init__
+        return Failure, self._values()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Failure:
+            return NotImplemented
+        return self._values()[:-1] == other._values()[:-1]  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values()[:-1])  # the exception object aside, as in __eq__
+
+    def __repr__(self) -> str:
+        return (f"Failure(index={self.index!r}, item={self.item!r}, "
+                f"exc_type={self.exc_type!r}, message={self.message!r}, "
+                f"attempts={self.attempts!r})")
 
     def __bool__(self) -> bool:  # a Failure is falsy, so `if result:` filters it out
         return False
@@ -84,26 +113,37 @@ class TaskError(GilwiseError):
         return text
 
 
-@dataclass
 class ErrorInfo:
     """An exception turned into plain data in the worker, so it always crosses a pipe."""
 
+    __slots__ = ("exc_type", "message", "traceback", "exception", "kind")
     exc_type: str
     message: str
     traceback: str
-    exception: BaseException | None = None
-    kind: str = "raised"  # raised | died | timeout | payload
+    exception: BaseException | None
+    kind: str  # raised | died | timeout | payload
+
+    def __init__(self, exc_type: str, message: str, traceback: str,
+                 exception: BaseException | None = None, kind: str = "raised") -> None:
+        self.exc_type, self.message, self.traceback = exc_type, message, traceback
+        self.exception, self.kind = exception, kind
+
+    def __repr__(self) -> str:
+        return (f"ErrorInfo(exc_type={self.exc_type!r}, message={self.message!r}, "
+                f"traceback={self.traceback!r}, exception={self.exception!r}, "
+                f"kind={self.kind!r})")
 
     # The exception travels as a pickle of its own: one that cannot be pickled in the worker,
     # or rebuilt in the parent (an ``__init__`` that takes other arguments than the message,
     # as httpx.HTTPStatusError's), costs only the exception object, never the rest.
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = {name: getattr(self, name) for name in self.__slots__}
         state["exception"] = _pickle_exception(state["exception"])
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        for name, value in state.items():
+            setattr(self, name, value)
         blob = self.exception
         if blob is None:
             return
@@ -159,17 +199,45 @@ def _short(item: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-@dataclass(frozen=True)
 class Outcome:
-    """One item's fate, with how it went: ``map(..., outcomes=True)`` yields these."""
+    """One item's fate, with how it went: ``map(..., outcomes=True)`` yields these.
+    Immutable; equal to another with the same fields."""
 
+    __slots__ = ("index", "item", "value", "failure", "attempts", "seconds", "worker")
     index: int
     item: Any
-    value: Any = None
-    failure: Failure | None = None
-    attempts: int = 1
-    seconds: float = 0.0
-    worker: str = ""
+    value: Any
+    failure: Failure | None
+    attempts: int
+    seconds: float
+    worker: str
+
+    def __init__(self, index: int, item: Any, value: Any = None, failure: Failure | None = None,
+                 attempts: int = 1, seconds: float = 0.0, worker: str = "") -> None:
+        values = (index, item, value, failure, attempts, seconds, worker)
+        for name, given in zip(self.__slots__, values):
+            object.__setattr__(self, name, given)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: an Outcome is immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its fields, rebuilt by __init__
+        return Outcome, self._values()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Outcome:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Outcome({fields})"
 
     @property
     def ok(self) -> bool:

@@ -55,11 +55,19 @@ def main_namespace() -> dict[str, Any]:
 
 def name_main_classes() -> None:
     """Give each class of ``__main__`` its cloudpickle identity before a fork, so that the class
-    sent by value later is, in the forked worker, the worker's own copy (isinstance holds)."""
-    inner = _cloudpickle()  # imported before the fork: each worker has it from the parent
+    sent by value later is, in the forked worker, the worker's own copy (isinstance holds).
+    Where ``__main__`` names no function or class (``python -c``, a map of builtins),
+    cloudpickle, with dataclasses and inspect, is left unloaded: a worker loads it itself if
+    something (an unnamed lambda) comes by value after all."""
     main = sys.modules.get("__main__")
-    for value in list(vars(main).values()) if main is not None else ():
-        if isinstance(value, type) and value.__module__ == "__main__":
+    defined = [value for value in (list(vars(main).values()) if main is not None else ())
+               if isinstance(value, (type, types.FunctionType))
+               and value.__module__ == "__main__"]
+    if not defined:
+        return
+    inner = _cloudpickle()  # imported before the fork: each worker has it from the parent
+    for value in defined:
+        if isinstance(value, type):
             inner._get_or_create_tracker_id(value)
 
 

@@ -5,11 +5,9 @@
 # annotations must not need this module's namespace to be read (typing.get_type_hints).
 import weakref
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass
 class RunInfo:
     """What a ``map`` call did: the mode it used and why, and what became of the items.
 
@@ -24,23 +22,42 @@ class RunInfo:
       ``stopped_early``, ``throughput``, and ``stats`` complete.
     """
 
-    mode: str = ""
-    workers: int = 0
-    reason: str = ""
-    done: int = 0
-    failed: int = 0
-    skipped: int = 0
-    retried: int = 0
-    from_journal: int = 0
-    seconds: float = 0.0
-    stopped_early: bool = False  # the caller stopped reading (break, close): the rest cancelled
-    figures: dict[str, float] = field(default_factory=dict)
-    stats: Any = None  # a gilwise.stats.Stats when map(..., stats=True)
+    __slots__ = ("mode", "workers", "reason", "done", "failed", "skipped", "retried",
+                 "from_journal", "seconds", "stopped_early", "figures", "stats", "changes",
+                 "_ended")
+    mode: str
+    workers: int
+    reason: str
+    done: int
+    failed: int
+    skipped: int
+    retried: int
+    from_journal: int
+    seconds: float
+    stopped_early: bool  # the caller stopped reading (break, close): the rest cancelled
+    figures: dict[str, float]
+    stats: Any  # a gilwise.stats.Stats when map(..., stats=True)
     #: each change while the batch ran, when and why: of the worker count (auto mode's I/O-bound
     #: pools, gilwise._steer.Change) and of the mode (auto mode's moves as the work changes
     #: nature, gilwise._watch.ModeChange)
-    changes: list[Any] = field(default_factory=list)
-    _ended: bool = field(default=False, init=False, repr=False, compare=False)
+    changes: list[Any]
+
+    def __init__(self, mode: str = "", workers: int = 0, reason: str = "", done: int = 0,
+                 failed: int = 0, skipped: int = 0, retried: int = 0, from_journal: int = 0,
+                 seconds: float = 0.0, stopped_early: bool = False,
+                 figures: dict[str, float] | None = None, stats: Any = None,
+                 changes: list[Any] | None = None) -> None:
+        self.mode, self.workers, self.reason = mode, workers, reason
+        self.done, self.failed, self.skipped, self.retried = done, failed, skipped, retried
+        self.from_journal, self.seconds, self.stopped_early = from_journal, seconds, stopped_early
+        self.figures = {} if figures is None else figures
+        self.stats = stats
+        self.changes = [] if changes is None else changes
+        self._ended = False  # the run is over: read by MapResult
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__[:-1])
+        return f"RunInfo({fields})"
 
     @property
     def throughput(self) -> float:

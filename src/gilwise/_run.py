@@ -11,7 +11,6 @@ the engine, apply ``on_error``.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -148,12 +147,13 @@ class Run:
         """Auto's I/O-bound pool, resized as it runs (it may also shrink from its cap)."""
         if not grows_to:
             return None
-        from gilwise._steer import Steer
+        from gilwise._steer import Change, Steer
 
         began = time.monotonic() - self.started
 
         def record(change: Any) -> None:  # its time from the run's start, as a move's
-            self.info.changes.append(dataclasses.replace(change, seconds=began + change.seconds))
+            self.info.changes.append(
+                Change(began + change.seconds, change.before, change.after, change.why))
 
         alone = self.head.alone_seconds if self.head else (lambda: 0.0)
         return Steer(backend.size, grows_to, self._resize(backend), record, self._latency, alone)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 PERIOD_SECONDS = 0.05  # the shortest period over which throughput is compared
 PERIOD_ITEMS = 1  # ...and a period holds at least this many finished items per worker
@@ -29,15 +28,22 @@ REST_PERIODS = 4  # periods to stay at a good size before trying another one...
 LONGEST_REST = 64  # ...doubling after each change that did not pay, up to this many
 
 
-@dataclass(frozen=True)
 class Change:
     """The run changed its workers ``seconds`` after it started, from ``before`` to
     ``after``, because ``why``."""
 
+    __slots__ = ("seconds", "before", "after", "why")
     seconds: float
     before: int
     after: int
     why: str
+
+    def __init__(self, seconds: float, before: int, after: int, why: str) -> None:
+        self.seconds, self.before, self.after, self.why = seconds, before, after, why
+
+    def __repr__(self) -> str:
+        return (f"Change(seconds={self.seconds!r}, before={self.before!r}, "
+                f"after={self.after!r}, why={self.why!r})")
 
     def __str__(self) -> str:
         return f"at {self.seconds:.2f} s: workers {self.before} -> {self.after} ({self.why})"

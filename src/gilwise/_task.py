@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, MutableSequence, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from gilwise._outcome import ErrorInfo, describe
@@ -27,33 +26,56 @@ def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None
     return int(slot[SLOT_POSITION]), slot[SLOT_STARTED]
 
 
-@dataclass(eq=False)
 class Chunk:
     """Items sent to one worker in one message; ``positions`` point into the owning Segment."""
 
+    __slots__ = ("id", "fn_id", "items", "tracked", "segment", "positions", "lost")
     id: int
     fn_id: int
     items: list[Any]
-    tracked: bool = False
-    segment: Any = field(default=None, repr=False)
-    positions: list[int] | range = field(default_factory=list, repr=False)
-    lost: int = 0  # times a worker was lost while holding it
+    tracked: bool
+    segment: Any
+    positions: list[int] | range
+    lost: int  # times a worker was lost while holding it
+
+    def __init__(self, id: int, fn_id: int, items: list[Any], tracked: bool = False,
+                 segment: Any = None, positions: list[int] | range | None = None,
+                 lost: int = 0) -> None:
+        self.id, self.fn_id, self.items, self.tracked = id, fn_id, items, tracked
+        self.segment = segment
+        self.positions = [] if positions is None else positions
+        self.lost = lost
+
+    def __repr__(self) -> str:
+        return (f"Chunk(id={self.id!r}, fn_id={self.fn_id!r}, items={self.items!r}, "
+                f"tracked={self.tracked!r}, lost={self.lost!r})")
 
 
-@dataclass(eq=False)
 class ChunkResult:
     """Values in item order (None where an item failed), errors by position, timings: wall
     ``seconds``, the CPU seconds of the thread that ran it and, where known, the seconds it
     waited for a core (a worker process tells them: auto mode's watch reads them)."""
 
+    __slots__ = ("chunk_id", "values", "errors", "seconds", "item_seconds", "worker", "cpu",
+                 "waited")
     chunk_id: int
     values: list[Any]
     errors: dict[int, ErrorInfo]
     seconds: float
-    item_seconds: list[float] | None = None
-    worker: str = ""
-    cpu: float = 0.0
-    waited: float = 0.0
+    item_seconds: list[float] | None
+    worker: str
+    cpu: float
+    waited: float
+
+    def __init__(self, chunk_id: int, values: list[Any], errors: dict[int, ErrorInfo],
+                 seconds: float, item_seconds: list[float] | None = None, worker: str = "",
+                 cpu: float = 0.0, waited: float = 0.0) -> None:
+        self.chunk_id, self.values, self.errors, self.seconds = chunk_id, values, errors, seconds
+        self.item_seconds, self.worker, self.cpu, self.waited = item_seconds, worker, cpu, waited
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"ChunkResult({fields})"
 
 
 def run_chunk(

@@ -12,28 +12,39 @@ from __future__ import annotations
 import os
 import threading
 import time
-from dataclasses import dataclass
 
 #: where Linux keeps a thread's scheduler figures: ns on a core, ns runnable and waiting, runs
 SCHEDSTAT = "/proc/self/task/{tid}/schedstat"
 
 
-@dataclass(frozen=True, eq=False)
 class Sample:
     """A thread's clocks at one moment (seconds); ``waiting`` is None where the OS hides it."""
 
+    __slots__ = ("wall", "cpu", "waiting")
     wall: float
     cpu: float
     waiting: float | None
 
+    def __init__(self, wall: float, cpu: float, waiting: float | None) -> None:
+        self.wall, self.cpu, self.waiting = wall, cpu, waiting
 
-@dataclass(frozen=True, eq=False)
+    def __repr__(self) -> str:
+        return f"Sample(wall={self.wall!r}, cpu={self.cpu!r}, waiting={self.waiting!r})"
+
+
 class Span:
     """Shares of the wall time between two samples of one thread."""
 
+    __slots__ = ("seconds", "on_core", "waiting")
     seconds: float
     on_core: float
     waiting: float | None  # runnable, waiting for a core (None: not known here)
+
+    def __init__(self, seconds: float, on_core: float, waiting: float | None) -> None:
+        self.seconds, self.on_core, self.waiting = seconds, on_core, waiting
+
+    def __repr__(self) -> str:
+        return f"Span(seconds={self.seconds!r}, on_core={self.on_core!r}, waiting={self.waiting!r})"
 
     @property
     def blocked(self) -> float | None:

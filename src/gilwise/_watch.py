@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from gilwise._gilmeter import COUNTS_ABOVE, PAUSE, PROBE_SWITCH_INTERVAL, RUN
@@ -61,15 +60,22 @@ MOST_MOVES = 4
 Move = Callable[[str, int, int, str], Any]
 
 
-@dataclass(frozen=True)
 class ModeChange:
     """The run moved from ``before`` to ``after`` (mode×workers), ``seconds`` after it
     started, because ``why``."""
 
+    __slots__ = ("seconds", "before", "after", "why")
     seconds: float
     before: str
     after: str
     why: str
+
+    def __init__(self, seconds: float, before: str, after: str, why: str) -> None:
+        self.seconds, self.before, self.after, self.why = seconds, before, after, why
+
+    def __repr__(self) -> str:
+        return (f"ModeChange(seconds={self.seconds!r}, before={self.before!r}, "
+                f"after={self.after!r}, why={self.why!r})")
 
     def __str__(self) -> str:
         return f"at {self.seconds:.2f} s: {self.before} -> {self.after} ({self.why})"

@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
@@ -55,18 +54,29 @@ MAX_BATCH = 4096
 _END = object()
 
 
-@dataclass
 class Decision:
     """The mode chosen, with how many workers, the reason in words and the figures behind."""
 
+    __slots__ = ("mode", "workers", "reason", "figures", "grows_to", "item_seconds")
     mode: str
     workers: int
     reason: str
-    figures: dict[str, float] = field(default_factory=dict)
+    figures: dict[str, float]
     #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
-    grows_to: int = 0
+    grows_to: int
     #: seconds an item took in the probe thread, alone (0: none finished in time)
-    item_seconds: float = 0.0
+    item_seconds: float
+
+    def __init__(self, mode: str, workers: int, reason: str,
+                 figures: dict[str, float] | None = None, grows_to: int = 0,
+                 item_seconds: float = 0.0) -> None:
+        self.mode, self.workers, self.reason = mode, workers, reason
+        self.figures = {} if figures is None else figures
+        self.grows_to, self.item_seconds = grows_to, item_seconds
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Decision({fields})"
 
     def __str__(self) -> str:
         return f"{self.mode}×{self.workers}: {self.reason}"
@@ -175,17 +185,27 @@ class ProbeRunner(threading.Thread):
             return self.final  # set before its clocks end, if that is why
 
 
-@dataclass
 class Trial:
     """The decision, the items run to reach it (errors by position), the rest, and the
     probe thread if its last item is still running (``adopt`` it when it finishes)."""
 
+    __slots__ = ("decision", "segment", "errors", "rest", "pending", "first_pending")
     decision: Decision
     segment: Segment
     errors: dict[int, ErrorInfo]
     rest: Iterable[Any]
-    pending: ProbeRunner | None = None
-    first_pending: int = 0
+    pending: ProbeRunner | None
+    first_pending: int
+
+    def __init__(self, decision: Decision, segment: Segment, errors: dict[int, ErrorInfo],
+                 rest: Iterable[Any], pending: ProbeRunner | None = None,
+                 first_pending: int = 0) -> None:
+        self.decision, self.segment, self.errors, self.rest = decision, segment, errors, rest
+        self.pending, self.first_pending = pending, first_pending
+
+    def __repr__(self) -> str:
+        return (f"Trial(decision={self.decision!r}, segment={self.segment!r}, "
+                f"pending={self.pending!r}, first_pending={self.first_pending!r})")
 
     def adopt(self) -> list[tuple[int, tuple[Any, ErrorInfo | None]]] | None:
         """Outcomes of the items still running when the decision was made, by position,

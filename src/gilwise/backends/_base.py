@@ -14,7 +14,6 @@ from __future__ import annotations
 import queue
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from gilwise._options import Options
@@ -35,24 +34,47 @@ def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
             return pending
 
 
-@dataclass(eq=False)
 class Done:
     """Chunk ``chunk_id`` ran: its values, per-item errors and timings."""
 
+    __slots__ = ("chunk_id", "result")
     chunk_id: int
     result: ChunkResult
 
+    def __init__(self, chunk_id: int, result: ChunkResult) -> None:
+        self.chunk_id, self.result = chunk_id, result
 
-@dataclass
+    def __repr__(self) -> str:
+        return f"Done(chunk_id={self.chunk_id!r}, result={self.result!r})"
+
+
 class Lost:
     """Chunk ``chunk_id`` will not come back: its worker died (``kind`` "died") or was
     stopped past the timeout ("timeout"). ``position`` is the item of the chunk that was
     running then, when known (a tracked chunk on a supervised backend), else None."""
 
+    __slots__ = ("chunk_id", "kind", "reason", "position")
     chunk_id: int
     kind: str
     reason: str
     position: int | None
+
+    def __init__(self, chunk_id: int, kind: str, reason: str, position: int | None) -> None:
+        self.chunk_id, self.kind, self.reason, self.position = chunk_id, kind, reason, position
+
+    def _values(self) -> tuple[Any, ...]:
+        return self.chunk_id, self.kind, self.reason, self.position
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Lost:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # equal by value and mutable
+
+    def __repr__(self) -> str:
+        return (f"Lost(chunk_id={self.chunk_id!r}, kind={self.kind!r}, "
+                f"reason={self.reason!r}, position={self.position!r})")
 
 
 Event = Done | Lost

@@ -13,7 +13,6 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from gilwise._task import Chunk, ChunkResult, running_in
@@ -24,23 +23,36 @@ DEPTH = 2
 QUICK_CHUNK_SECONDS = 0.005
 
 
-@dataclass(eq=False)
 class Finished:
     """Worker ``worker`` sent back a result (a worker-level event from ``_collect``)."""
 
+    __slots__ = ("worker", "result")
     worker: int
     result: ChunkResult
 
+    def __init__(self, worker: int, result: ChunkResult) -> None:
+        self.worker, self.result = worker, result
 
-@dataclass(eq=False)
+    def __repr__(self) -> str:
+        return f"Finished(worker={self.worker!r}, result={self.result!r})"
+
+
 class Gone:
     """Worker ``worker`` is gone ("died") or was stopped ("timeout"); ``slot`` is its last
     published progress (see ``_task``), read to blame the item it was running."""
 
+    __slots__ = ("worker", "kind", "reason", "slot")
     worker: int
     kind: str
     reason: str
     slot: Sequence[float]
+
+    def __init__(self, worker: int, kind: str, reason: str, slot: Sequence[float]) -> None:
+        self.worker, self.kind, self.reason, self.slot = worker, kind, reason, slot
+
+    def __repr__(self) -> str:
+        return (f"Gone(worker={self.worker!r}, kind={self.kind!r}, reason={self.reason!r}, "
+                f"slot={self.slot!r})")
 
 
 class WorkerPool(Backend, Supervised):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -25,24 +24,35 @@ def _for_io(cores: int) -> int:
     return min(32, cores + 4)  # concurrent.futures' default for I/O work
 
 
-@dataclass(frozen=True)
 class ModeSpec:
     """One mode: its backend (``module:Class``, imported on first use) and how it runs."""
 
+    __slots__ = ("name", "backend", "chunk_seconds", "default_workers", "check", "forks",
+                 "cluster")
     name: str
     backend: str
     #: seconds of work a chunk should hold: long enough to hide one round trip
     chunk_seconds: float
     #: workers from the usable cores, when ``workers`` is not given
-    default_workers: Callable[[int], int] = _per_core
+    default_workers: Callable[[int], int]
     #: ``module:function`` raising a GilwiseError when this Python cannot run the mode
-    check: str | None = None
+    check: str | None
     #: its workers are forked where that is cheapest, which is safe only while this process
     #: runs one thread: auto mode lets its probe thread finish before starting them
-    forks: bool = False
+    forks: bool
     #: its workers are a cluster's, costly to start per test: the shared ``mode`` fixture of
     #: the tests leaves it out (it has its own tests), and auto never picks it
-    cluster: bool = False
+    cluster: bool
+
+    def __init__(self, name: str, backend: str, chunk_seconds: float,
+                 default_workers: Callable[[int], int] = _per_core, check: str | None = None,
+                 forks: bool = False, cluster: bool = False) -> None:
+        self.name, self.backend, self.chunk_seconds = name, backend, chunk_seconds
+        self.default_workers, self.check, self.forks, self.cluster = (
+            default_workers, check, forks, cluster)
+
+    def __repr__(self) -> str:
+        return f"ModeSpec({self.name!r}, {self.backend!r})"
 
     def unavailable(self) -> str | None:
         """Why this Python cannot run the mode, or None."""

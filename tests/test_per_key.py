@@ -215,3 +215,38 @@ def test_threads_run_other_keys_while_one_key_waits():
     out = list(gilwise.map(work, items, mode="threads", workers=2, chunksize=1,
                            per_key=(host, 1)))
     assert out == [True] * len(items)
+
+
+# ------------------------------------------------------- auto mode's first items keep it too
+INPUTS = pytest.mark.parametrize("as_input", [list, iter], ids=["list", "generator"])
+
+
+@INPUTS
+def test_auto_modes_first_items_keep_a_keys_interval(as_input):
+    lock = threading.Lock()
+    began: dict[str, list[float]] = {}
+
+    def work(item: str) -> str:
+        with lock:
+            began.setdefault(host(item), []).append(time.monotonic())
+        return item
+
+    items = [f"a/{i}" for i in range(4)] + [f"b/{i}" for i in range(2)]
+    per_key = gilwise.PerKey(host, 8, interval=0.15)
+    assert list(gilwise.map(work, as_input(items), per_key=per_key)) == items
+    for key, times in began.items():
+        gaps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+        assert min(gaps) >= 0.14, f"{key}'s starts {gaps} s apart"
+
+
+@INPUTS
+def test_auto_modes_first_items_leave_an_item_whose_key_fails_to_fail(as_input):
+    def key(item: str) -> str:
+        if item == "bad":
+            raise ValueError("no host in 'bad'")
+        return host(item)
+
+    out = list(gilwise.map(fetch, as_input(["a/1", "bad", "b/1"]), per_key=(key, 1),
+                           on_error="return"))
+    assert out[0] == "A/1" and out[2] == "B/1"
+    assert isinstance(out[1], gilwise.Failure) and out[1].exc_type == "ValueError", out[1]

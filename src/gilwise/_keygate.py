@@ -26,8 +26,8 @@ class PerKey:
     next items: both may be called from any thread while a map runs (the function itself,
     as a scraper does for a host's Crawl-delay or Retry-After, or the consumer).
     ``clock``: what the seconds are measured on (a test's fake clock). mode="auto" runs its
-    first items one at a time to measure them before the gate exists: the limit holds for
-    them, the interval does not (give a mode for an interval that holds from the start)."""
+    first items one at a time to measure them; they keep the limit and the interval too (an
+    item whose key must wait ends the measuring, and goes to the chosen workers)."""
 
     def __init__(self, key: Callable[[Any], Hashable], limit: int, interval: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:

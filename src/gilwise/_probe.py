@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from gilwise._keygate import PerKey, per_key_of
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._segment import Segment
@@ -48,6 +49,8 @@ class ProbeRunner(threading.Thread):
         self.clock: ThreadClock  # made by the thread itself as it starts
         self.first: Sample | None = None  # its clocks as it started...
         self.final: Sample | None = None  # ...and as it ended
+        #: an item read but not started, its key having to wait (``per_key``): the rest's first
+        self.held_back: list[Any] = []
         self._pull = threading.Lock()
         self._stopping = False
 
@@ -78,6 +81,7 @@ class ProbeRunner(threading.Thread):
         little more here than in a worker's chunk, slow ones go one at a time."""
         source, pull, started = self.source, self._pull, self.items
         timed = not self.clock.readable_elsewhere  # else the meter reads this thread's clock
+        per_key = per_key_of(self.options.per_key) if self.options.per_key else None
         size = 1
         while True:
             with pull:  # the source is only ever read by one thread at a time
@@ -85,6 +89,9 @@ class ProbeRunner(threading.Thread):
                     return
                 batch = list(itertools.islice(source, size))
                 if not batch:
+                    return
+                if per_key is not None and not _may_start(per_key, batch[0]):
+                    self.held_back = batch  # one item: under per_key, items go one at a time
                     return
                 started.extend(batch)
             self.item_started = began = time.monotonic()  # ~ each of a quick batch's items
@@ -97,7 +104,8 @@ class ProbeRunner(threading.Thread):
             took = time.monotonic() - began
             if len(batch) == 1:
                 self.walls.append(took)
-            size = min(size * 2, MAX_BATCH) if took < QUICK_BATCH_SECONDS else 1
+            if per_key is None:
+                size = min(size * 2, MAX_BATCH) if took < QUICK_BATCH_SECONDS else 1
 
     def _run_batch(self, batch: list[Any]) -> None:
         fn, values = self.fn, self.values
@@ -204,3 +212,19 @@ class Trial:
         if time.monotonic() - runner.item_started <= timeout:
             return None
         return len(runner.values)
+
+
+def _may_start(per_key: PerKey, item: Any) -> bool:
+    """Whether ``item`` may start now under ``per_key``'s interval or deferral (then its start
+    is booked, as the engine's gate books its own); False also where its key function fails,
+    so that the engine fails the item with that error, as it would any other."""
+    try:
+        key = per_key.key(item)
+        hash(key)
+    except Exception:  # noqa: BLE001 - the engine reports it
+        return False
+    now = per_key.clock()
+    if per_key.not_before(key) > now:
+        return False
+    per_key.started(key, now)
+    return True

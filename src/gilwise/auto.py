@@ -26,6 +26,7 @@ chosen workers start on the rest, and its result joins the others (the engine ad
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -126,10 +127,9 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     rest: Iterable[Any]
     if plain:
         rest = Tail(items, count)  # the engine slices it as it would the whole input
-    elif total is not None:
-        rest = Sized(iter(reader.rest()), total - count)
     else:
-        rest = reader.rest()
+        unread = itertools.chain(runner.held_back, reader.rest())
+        rest = unread if total is None else Sized(unread, total - count)
     return Trial.of(decision, runner, count, rest)
 
 

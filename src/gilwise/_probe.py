@@ -29,8 +29,7 @@ MAX_BATCH = 4096
 
 class ProbeRunner(threading.Thread):
     """Runs the run's initializer, then items one after another until asked to stop; keeps
-    each outcome in order. It is a worker of the batch like any other: what it runs gets the
-    initializer, and the engine holds its items to the timeout and retries them."""
+    each outcome in order."""
 
     def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any],
                  options: Options | None = None) -> None:
@@ -136,7 +135,6 @@ class ProbeRunner(threading.Thread):
         except OSError:
             return self.final  # set before its clocks end, if that is why
 
-
     def alone_seconds(self) -> float:
         """An item's wall time alone, from the slow items run so far (the first left out
         where there are more: it pays one-time costs); 0.0 if none finished."""
@@ -195,7 +193,6 @@ class Trial:
             return None
         return [(pos, (runner.values[pos], runner.errors.get(pos)))
                 for pos in range(self.first_pending, len(self.segment))]
-
 
     def alone_seconds(self) -> float:
         """Seconds an item took alone in the probe thread; 0.0 while none has finished."""

@@ -133,9 +133,11 @@ def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
     """The start method asked for, else fork where safe (Linux, no other thread): cheapest;
     else forkserver, spawn only where there is no forkserver (Windows)."""
     if method is None and sys.platform == "linux":
-        join_stopping()  # threads of a threads-mode batch just finished, exiting now
+        joined = join_stopping()  # threads of a threads-mode batch just finished, exiting
         if threading.active_count() == 1:
             method = "fork"
+            if joined:
+                _await_os_threads(1)
     if method is None:
         forkserver = "forkserver" in multiprocessing.get_all_start_methods()
         method = "forkserver" if forkserver else "spawn"
@@ -145,6 +147,24 @@ def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
         # and that starts them without importing the user's script again
         ctx.set_forkserver_preload([f"{__package__}._forkserver"])
     return ctx
+
+
+def _await_os_threads(count: int, timeout: float = 0.005) -> None:
+    """Wait a moment for the kernel to count ``count`` threads: a joined thread's OS thread
+    ends just after its join returns, and a fork beside it draws Python's warning that forking
+    a multi-threaded process may deadlock (harmless then: that thread runs no Python)."""
+    deadline = time.monotonic() + timeout
+    while _os_threads() > count and time.monotonic() < deadline:
+        time.sleep(0.0002)
+
+
+def _os_threads() -> int:
+    """This process's threads as Linux counts them (/proc/self/stat's 20th field)."""
+    try:
+        with open("/proc/self/stat", "rb") as stat:
+            return int(stat.read().rpartition(b")")[2].split()[17])
+    except (OSError, ValueError, IndexError):
+        return 1
 
 
 class ProcessBackend(WorkerPool):

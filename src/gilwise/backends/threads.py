@@ -26,12 +26,14 @@ STOP = None
 _stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # told to stop, not joined
 
 
-def join_stopping(timeout: float = 1.0) -> None:
+def join_stopping(timeout: float = 1.0) -> int:
     """Wait for idle threads told to stop by ``close`` to exit: before a fork, say, which is
-    safe only while the parent has one thread."""
+    safe only while the parent has one thread. Returns how many there were."""
     deadline = time.monotonic() + timeout
-    for thread in list(_stopping):
+    stopping = list(_stopping)
+    for thread in stopping:
         thread.join(max(0.0, deadline - time.monotonic()))
+    return len(stopping)
 
 
 class Died:

@@ -149,7 +149,7 @@ def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
     return ctx
 
 
-def _await_os_threads(count: int, timeout: float = 0.005) -> None:
+def _await_os_threads(count: int, timeout: float = 0.05) -> None:
     """Wait a moment for the kernel to count ``count`` threads: a joined thread's OS thread
     ends just after its join returns, and a fork beside it draws Python's warning that forking
     a multi-threaded process may deadlock (harmless then: that thread runs no Python)."""

@@ -89,6 +89,15 @@ def test_unordered_yields_as_tasks_complete(mode, no_leftover_workers):
     assert out[-1] == 0.4  # the slow first item arrives last
 
 
+def test_a_one_shot_map_starts_no_more_workers_than_it_has_items(mode, no_leftover_workers):
+    results = gilwise.map(_work.square, [1, 2, 3], mode=mode, workers=6)
+    assert list(results) == [1, 4, 9]
+    assert results.info.workers == 3
+    with gilwise.Pool(mode=mode, workers=6) as pool:  # a Pool's workers serve later maps too
+        results = pool.map(_work.square, [1, 2, 3])
+        assert list(results) == [1, 4, 9] and results.info.workers == 6
+
+
 def test_generator_input_is_read_lazily(mode, no_leftover_workers):
     pulled = []
 

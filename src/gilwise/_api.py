@@ -192,6 +192,8 @@ class Pool:
 
         try:
             run.settle()
+            if own:
+                run.fit_to_batch()
             run.attach()
             backend = claim(run.options)
             yield from run.results(run.drive(backend, make=claim))

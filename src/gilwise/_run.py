@@ -76,6 +76,21 @@ class Run:
         self.options = opts
         return opts
 
+    def fit_to_batch(self) -> Options:
+        """A one-shot map of known length starts no more workers than it has items left to
+        send (three items on 64 cores: three processes, not 64). A Pool keeps its size: its
+        workers serve the maps after this one."""
+        opts = self.options
+        if opts.mode == "dask" or not hasattr(self.items, "__len__"):
+            return opts
+        left = len(self.items)  # type: ignore[arg-type]
+        if self.head is not None and self.head.pending is not None:
+            left += 1  # auto's probe item still running holds a worker's place (the engine's)
+        left = max(1, left)
+        if left < opts.worker_count():
+            self.options = opts = opts.with_(workers=left)
+        return opts
+
     def _probe(self, opts: Options) -> Options:
         from gilwise.auto import probe
 

@@ -19,7 +19,7 @@ measured longer, within a bound.
 A function's first call pays once for what later calls find ready (a lazy import: the first
 ``socket.create_connection`` imports the IDNA codec, pure Python): the figures start over as the
 first item ends, unless it runs longer than a window's worth. Such costs only make an item look
-busier: a first item plainly waiting for 5 ms and 8 cycles (or to its end, if shorter) is
+busier: a first item plainly waiting for 3 ms and 5 cycles (or to its end, if shorter) is
 decided on at once, which saves a batch of 20 ms waits most of its probe.
 """
 
@@ -55,7 +55,8 @@ IO_AMBIGUOUS = (0.35, 0.65)
 # more than this share of the time, with the GIL plainly free (sleep, a socket, a child: 0.97+),
 # after this long: the kernel's count of blocked time is not lengthened by a busy machine
 PLAINLY_WAITING = 0.9
-PLAIN_WINDOW_SECONDS = 0.005
+PLAIN_WINDOW_SECONDS = 0.003
+PLAIN_CYCLES = 5  # ...and this many of the ticker's cycles
 FEWEST_CYCLES = 8
 WINDOW_SECONDS = 0.02  # the measure lasts this long when its figures are clear...
 LONGEST_MEASURE = 0.12  # ...and up to this while they are ambiguous
@@ -175,7 +176,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             ran = last.wall - t0.wall
             if ran < FIRST_ITEM_SECONDS and runner.is_alive():
                 first = _reading(runner, t0, p0, last, cycles, waited / ran if ran else 0, held)
-                if cycles >= FEWEST_CYCLES and first.plainly_waiting:
+                if cycles >= PLAIN_CYCLES and first.plainly_waiting:
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
                 t0, p0 = last, runner.sample()
                 cycles, waited, held = 0, 0.0, 0.0
@@ -211,7 +212,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         if settled():
             return _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
         if in_first_item and seconds < FIRST_ITEM_SECONDS and alive:
-            if seconds >= PLAIN_WINDOW_SECONDS and cycles >= FEWEST_CYCLES:
+            if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
                 measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
                 if measured.plainly_waiting:
                     return measured

@@ -225,8 +225,8 @@ class Run:
         """Have the GIL change hands every 0.5 ms until the run ends, instead of 5 ms: this
         thread starts and feeds worker processes beside threads of the batch that hold the GIL
         (auto's probe item, or threads left behind by a move), and waits a switch interval
-        behind them after each of its system calls (a forkserver started in 1.0 s instead of
-        0.3 s on 3.14, beside one such thread)."""
+        behind them after each of its system calls (on 3.14, a forkserver beside one such
+        thread took 1.0 s to start, 0.5 s with this)."""
         from gilwise._gilmeter import PROBE_SWITCH_INTERVAL
 
         if self._switch_interval is None:

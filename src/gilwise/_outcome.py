@@ -38,7 +38,39 @@ class JournalError(GilwiseError):
     older gilwise, or not a journal at all."""
 
 
-class Failure:
+class _Value:
+    """Fields set once, by ``__init__`` through ``_fill``; equal and hashable by the first
+    ``_compared`` of them (all by default), pickled as all of them and rebuilt by
+    ``__init__``. What Failure and Outcome share."""
+
+    __slots__: tuple[str, ...] = ()
+    _compared: int | None = None
+
+    def _fill(self, *values: Any) -> None:
+        for name, value in zip(self.__slots__, values):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: a {type(self).__name__} is "
+                             "immutable")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), self._values()
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        compared = self._compared
+        return self._values()[:compared] == other._values()[:compared]  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values()[:self._compared])
+
+
+class Failure(_Value):
     """Stands in place of an item whose task failed (``on_error="return"``).
 
     It carries everything needed to understand the failure without the worker: the original
@@ -48,6 +80,7 @@ class Failure:
     """
 
     __slots__ = ("index", "item", "exc_type", "message", "traceback", "attempts", "exception")
+    _compared = -1  # the exception object aside
     index: int
     item: Any
     exc_type: str
@@ -59,26 +92,7 @@ class Failure:
     def __init__(self, index: int, item: Any, exc_type: str, message: str,
                  traceback: str = "", attempts: int = 1,
                  exception: BaseException | None = None) -> None:
-        values = (index, item, exc_type, message, traceback, attempts, exception)
-        for name, given in zip(self.__slots__, values):
-            object.__setattr__(self, name, given)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}: a Failure is immutable")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its fields, rebuilt by __init__
-        return Failure, self._values()
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Failure:
-            return NotImplemented
-        return self._values()[:-1] == other._values()[:-1]  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._values()[:-1])  # the exception object aside, as in __eq__
+        self._fill(index, item, exc_type, message, traceback, attempts, exception)
 
     def __repr__(self) -> str:
         return (f"Failure(index={self.index!r}, item={self.item!r}, "
@@ -199,7 +213,7 @@ def _short(item: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class Outcome:
+class Outcome(_Value):
     """One item's fate, with how it went: ``map(..., outcomes=True)`` yields these.
     Immutable; equal to another with the same fields."""
 
@@ -214,26 +228,7 @@ class Outcome:
 
     def __init__(self, index: int, item: Any, value: Any = None, failure: Failure | None = None,
                  attempts: int = 1, seconds: float = 0.0, worker: str = "") -> None:
-        values = (index, item, value, failure, attempts, seconds, worker)
-        for name, given in zip(self.__slots__, values):
-            object.__setattr__(self, name, given)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"cannot assign to field {name!r}: an Outcome is immutable")
-
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __reduce__(self) -> tuple[Any, ...]:  # pickled as its fields, rebuilt by __init__
-        return Outcome, self._values()
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not Outcome:
-            return NotImplemented
-        return self._values() == other._values()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(self._values())
+        self._fill(index, item, value, failure, attempts, seconds, worker)
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

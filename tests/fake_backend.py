@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gilwise._task import Chunk, run_chunk
+from gilwise._chunk import Chunk, run_chunk
 from gilwise.backends._base import Backend, Done, Event, Lost, Supervised
 
 RUNNING = None  # a plan's answer: the chunk goes on running
@@ -45,6 +45,7 @@ class FakeBackend(Backend):
         self.cancelled: list[int] = []
         self.most_out = 0
         self.polls = 0
+        self.woken = False  # wake() was called: the next poll returns without waiting
 
     def start(self) -> None:
         pass
@@ -75,9 +76,13 @@ class FakeBackend(Backend):
             else:
                 result = run_chunk(self.fns[chunk.fn_id], chunk.id, chunk.items, False, None)
                 events.append(Done(chunk.id, result))
-        if not events:
+        if not events and not self.woken:
             self.clock.now += timeout
+        self.woken = False
         return events
+
+    def wake(self) -> None:
+        self.woken = True
 
     def cancel(self, chunk_ids: Iterable[int]) -> None:
         for chunk_id in chunk_ids:

@@ -15,6 +15,7 @@ import gilwise
 import gilwise.journal
 from gilwise._api import POOL_DEFAULT, PoolDefault
 from gilwise._options import MODES, Options
+from gilwise.backends.registry import MODE_SPECS
 
 PUBLIC_NAMES = [
     "Decision",
@@ -115,6 +116,7 @@ def test_failures_and_outcomes_are_immutable_values_that_survive_pickle():
 
 def test_the_typed_mode_choices_are_auto_and_the_registrys_modes():
     assert typing.get_args(OPTION_TYPES["mode"]) == MODES  # a new mode: an entry and its Literal
+    assert ("auto", *MODE_SPECS) == MODES
 
 
 def test_the_command_line_offers_the_librarys_modes():

@@ -21,7 +21,7 @@ import pytest
 import gilwise
 from _work import spin  # pure Python: holds the GIL (~20 ms for 200,000)
 from gilwise import _threadclock
-from gilwise.auto import Decision, gil_enabled
+from gilwise.auto.decide import Decision, gil_enabled
 
 BUFFER = b"x" * (16 * 1024 * 1024)
 
@@ -403,7 +403,8 @@ def peak_pool_threads(run) -> tuple[object, int]:
 
 
 def test_a_growing_io_pool_records_each_change_and_never_exceeds_its_cap(monkeypatch):
-    from gilwise import _iosize, auto
+    from gilwise.auto import decide as auto
+    from gilwise.auto import io_threads as _iosize
 
     monkeypatch.setattr(auto, "UNSIZED_START", 16)  # where an input of unknown length starts...
     monkeypatch.setattr(_iosize, "MOST_THREADS", 48)  # ...and a cap that doubling would pass
@@ -444,7 +445,7 @@ def test_an_io_bound_batch_gets_a_thread_for_each_item_left():
 def test_a_pool_that_only_queues_at_a_busy_resource_shrinks_and_says_why(monkeypatch):
     """A resource that serves four at a time (a server's connection limit, say): more
     threads only wait longer for it, so the pool backs off as latency climbs."""
-    from gilwise import _iosize
+    from gilwise.auto import io_threads as _iosize
 
     monkeypatch.setattr(_iosize, "MOST_THREADS", 64)  # periods of one item a worker: short
     slots = threading.BoundedSemaphore(4)

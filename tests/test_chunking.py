@@ -1,6 +1,6 @@
 """Adaptive chunk size: grows for tiny tasks, stays at 1 for long ones."""
 
-from gilwise._chunking import ChunkSizer
+from gilwise._engine.sizing import ChunkSizer
 
 
 def test_first_chunk_is_two_items_to_measure():

@@ -35,7 +35,7 @@ RUNS = {
     "an auto batch the watch and steer follow": (
         "import time\n"
         "assert len(list(gilwise.map(time.sleep, [0.01] * 300))) == 300\n"
-        "assert {'gilwise._watch', 'gilwise._steer'} <= set(sys.modules)"
+        "assert {'gilwise.auto.watch', 'gilwise.auto.steer'} <= set(sys.modules)"
     ),
     "a map in processes": "assert list(gilwise.map(abs, [-1, 2], mode='processes')) == [1, 2]",
 }

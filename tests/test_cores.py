@@ -9,6 +9,7 @@ import pytest
 
 from gilwise import _cores
 from gilwise._options import Options
+from gilwise.backends.registry import worker_count
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_cgroup_v2_cpu_max_is_read(cgroup, cpu_max, limit):
 def test_a_quota_of_one_cpu_gives_one_worker(cgroup):
     cgroup("cpu.max", "100000 100000\n")
     assert _cores.usable_cores() == 1
-    assert Options(mode="processes").worker_count() == 1
+    assert worker_count(Options(mode="processes")) == 1
 
 
 def test_no_quota_leaves_the_affinity(cgroup):

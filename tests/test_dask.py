@@ -20,7 +20,7 @@ distributed = pytest.importorskip(
 
 import _work  # noqa: E402
 import gilwise  # noqa: E402
-from gilwise._engine import Engine  # noqa: E402
+from gilwise._engine.loop import Engine  # noqa: E402
 from gilwise._options import Options  # noqa: E402
 from gilwise.backends.dask import DaskBackend  # noqa: E402
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from fake_backend import RUNNING, FakeBackend, FakeClock, SupervisedFake
-from gilwise._engine import Engine
+from gilwise._engine.loop import Engine
 from gilwise._options import Options
 from gilwise.backends._base import Lost
 

@@ -7,7 +7,7 @@ import pytest
 
 import gilwise
 from fake_backend import FakeBackend, FakeClock
-from gilwise._engine import Engine
+from gilwise._engine.loop import Engine
 from gilwise._options import Options
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gilwise._iosize import MOST_THREADS, io_threads, thread_cap
+from gilwise.auto.io_threads import MOST_THREADS, io_threads, thread_cap
 
 resource = pytest.importorskip("resource")
 

@@ -16,7 +16,7 @@ import pytest
 import _work
 import gilwise
 from _workers import wait_for_no_workers
-from gilwise._chunking import UNSIZED_MAX
+from gilwise._engine.sizing import UNSIZED_MAX
 from gilwise.backends._pool import DEPTH
 
 # The behaviour every mode shares takes the `mode` fixture (conftest.py): threads, processes,

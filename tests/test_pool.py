@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
+from gilwise._chunk import Chunk
 from gilwise._options import Options
-from gilwise._task import Chunk
 from gilwise.backends._base import Done, Lost
 from gilwise.backends.threads import ThreadBackend
 

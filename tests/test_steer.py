@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gilwise._steer import Change, Steer
+from gilwise.auto.steer import Change, Steer
 
 
 class Server:

@@ -16,11 +16,11 @@ import pytest
 import gilwise
 from _work import spin
 from fake_backend import RUNNING, FakeBackend, FakeClock
-from gilwise._engine import Engine
+from gilwise._chunk import ChunkResult
+from gilwise._engine.loop import Engine
 from gilwise._options import Options
-from gilwise._task import ChunkResult
-from gilwise._watch import CHECK_TIMES, MOST_CHECKS, WINDOW_SECONDS, ModeChange, Watch
-from gilwise.auto import gil_enabled
+from gilwise.auto.decide import gil_enabled
+from gilwise.auto.watch import CHECK_TIMES, MOST_CHECKS, WINDOW_SECONDS, ModeChange, Watch
 from gilwise.backends._base import Lost
 
 AGREE = 2  # windows of 0.1 s in a row that call for a move before it is made
@@ -31,7 +31,7 @@ def plus_one(x: int) -> int:
 
 
 class MoveAfter:
-    """A watch that moves the engine to ``target`` once ``chunks`` chunks came back."""
+    """A pilot that moves the engine to ``target`` once ``chunks`` chunks came back."""
 
     def __init__(self, target: FakeBackend, chunks: int) -> None:
         self.target, self.chunks, self.seen, self.moved = target, chunks, 0, False
@@ -40,7 +40,7 @@ class MoveAfter:
     def done(self, result: ChunkResult) -> None:
         self.seen += 1
 
-    def tick(self, unsent: bool = True) -> Any:
+    def tick(self, unsent: bool, completed: int, per_item: float | None) -> Any:
         self.unsent.append(unsent)
         if self.moved or self.seen < self.chunks:
             return None
@@ -61,7 +61,7 @@ def holds_back(items: set[int], polls: int) -> Any:
 
 def engine_moving(old: FakeBackend, new: FakeBackend, after: int) -> list[int]:
     engine = Engine(old, plus_one, range(40), old.options, clock=old.clock,
-                    watch=MoveAfter(new, after))
+                    pilot=MoveAfter(new, after))
     return [v for segment in engine.segments() for v in segment.values]
 
 
@@ -97,13 +97,13 @@ def test_a_chunk_lost_on_the_old_backend_after_a_move_is_sent_to_the_new_one():
     assert 6 in sent_items(new) and sent_items(old).count(6) == 1
 
 
-def test_the_engine_tells_the_watch_when_the_whole_batch_is_out():
+def test_the_engine_tells_the_pilot_when_the_whole_batch_is_out():
     old, new = fakes(plan=holds_back({0}, polls=20))  # the first chunk holds the batch open
     old._capacity = 100  # room for every chunk at once
-    watch = MoveAfter(new, chunks=10**6)
-    engine = Engine(old, plus_one, list(range(8)), old.options, clock=old.clock, watch=watch)
+    pilot = MoveAfter(new, chunks=10**6)
+    engine = Engine(old, plus_one, list(range(8)), old.options, clock=old.clock, pilot=pilot)
     assert [v for segment in engine.segments() for v in segment.values] == list(range(1, 9))
-    assert watch.unsent and not any(watch.unsent)
+    assert pilot.unsent and not any(pilot.unsent)
 
 
 # ---------------------------------------------------------------- the watch's judgement

@@ -6,8 +6,8 @@
 """
 
 from gilwise._api import Pool, map
+from gilwise._cores import usable_cores
 from gilwise._keygate import PerKey
-from gilwise._options import usable_cores
 from gilwise._outcome import (
     Failure,
     GilwiseError,
@@ -20,8 +20,8 @@ from gilwise._outcome import (
     WorkerDied,
     WorkerInitError,
 )
-from gilwise._result import MapResult, RunInfo
-from gilwise.auto import Decision, explain
+from gilwise._result import Decision, MapResult, RunInfo
+from gilwise.auto import explain
 from gilwise.frontier import Frontier
 
 __all__ = [

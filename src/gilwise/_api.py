@@ -19,6 +19,7 @@ from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
 from gilwise.backends._base import Backend
+from gilwise.backends.registry import check_options, worker_count
 from gilwise.frontier import Frontier
 
 
@@ -37,6 +38,48 @@ POOL_DEFAULT = PoolDefault()
 def _options_in(arguments: dict[str, Any]) -> dict[str, Any]:
     """The option arguments among a function's ``locals()``: one per option of Options."""
     return {name: arguments[name] for name in Options.__slots__}
+
+
+class _Backends:
+    """A Pool's started backends, by mode, size and cluster, kept from map to map; the runs
+    claim them (:class:`~gilwise._run.Backends`)."""
+
+    def __init__(self) -> None:
+        self.started: dict[tuple[str, int, str | None, int], Backend] = {}
+        self.closed = False
+        self.running: set[int] = set()  # ids of backends a map is iterating over now
+
+    def backend(self, options: Options) -> Backend:
+        """A started backend for ``options``."""
+        if self.closed:
+            raise RuntimeError("this Pool is closed")
+        key = (options.mode, worker_count(options), options.scheduler, id(options.client))
+        backend = self.started.get(key) or self._resized(key)
+        if backend is not None and backend.size != key[1] and id(backend) not in self.running:
+            backend.resize(key[1])  # grown by the last map's steer: back to what is asked
+        if backend is None:
+            backend = self.started[key] = make_backend(options)
+        backend.start()
+        return backend
+
+    def _resized(self, key: tuple[str, int, str | None, int]) -> Backend | None:
+        """An idle backend of the same mode (and cluster), resized to ``key``'s size: a Pool
+        reuses its workers from map to map rather than keeping a pool per worker count."""
+        for old, backend in list(self.started.items()):
+            same = old[0] == key[0] and old[2:] == key[2:]
+            if same and id(backend) not in self.running:
+                del self.started[old]
+                if backend.resize(key[1]):
+                    self.started[key] = backend
+                    return backend
+                backend.close()
+        return None
+
+    def close(self, kill: bool) -> None:
+        self.closed = True
+        for backend in self.started.values():
+            backend.close(kill=kill)
+        self.started.clear()
 
 
 class Pool:
@@ -72,11 +115,8 @@ class Pool:
         scheduler: str | None = None,
         client: Any = None,
     ) -> None:
-        self._defaults = Options(**_options_in(locals()))
-        self._backends: dict[tuple[str, int, str | None, int], Backend] = {}  # by mode, size
-        # and cluster
-        self._closed = False
-        self._running: set[int] = set()  # ids of backends a map is iterating over now
+        self._defaults = check_options(Options(**_options_in(locals())))
+        self._workers = _Backends()
 
     # -- context and lifecycle
     def __enter__(self) -> "Pool":
@@ -87,39 +127,12 @@ class Pool:
 
     def close(self, kill: bool = False) -> None:
         """Stop every worker (``kill``: at once, without letting them finish)."""
-        self._closed = True
-        for backend in self._backends.values():
-            backend.close(kill=kill)
-        self._backends.clear()
+        self._workers.close(kill)
 
     def __del__(self) -> None:
-        if getattr(self, "_backends", None):
+        workers = getattr(self, "_workers", None)
+        if workers is not None and workers.started:
             self.close(kill=True)
-
-    def _backend(self, options: Options) -> Backend:
-        if self._closed:
-            raise RuntimeError("this Pool is closed")
-        key = (options.mode, options.worker_count(), options.scheduler, id(options.client))
-        backend = self._backends.get(key) or self._resized(key)
-        if backend is not None and backend.size != key[1] and id(backend) not in self._running:
-            backend.resize(key[1])  # grown by the last map's steer: back to what is asked
-        if backend is None:
-            backend = self._backends[key] = make_backend(options)
-        backend.start()
-        return backend
-
-    def _resized(self, key: tuple[str, int, str | None, int]) -> Backend | None:
-        """An idle backend of the same mode (and cluster), resized to ``key``'s size: a Pool
-        reuses its workers from map to map rather than keeping a pool per worker count."""
-        for old, backend in list(self._backends.items()):
-            same = old[0] == key[0] and old[2:] == key[2:]
-            if same and id(backend) not in self._running:
-                del self._backends[old]
-                if backend.resize(key[1]):
-                    self._backends[key] = backend
-                    return backend
-                backend.close()
-        return None
 
     # -- work
     def map(
@@ -157,7 +170,8 @@ class Pool:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
         changes = {k: v for k, v in _options_in(locals()).items() if v is not POOL_DEFAULT}
-        return self._map(fn, items, self._defaults.with_(**changes), own=False, where="Pool.map")
+        options = check_options(self._defaults.with_(**changes))
+        return self._map(fn, items, options, own=False, where="Pool.map")
 
     def _map(
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
@@ -172,38 +186,15 @@ class Pool:
     def _run(
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Generator[Any, None, None]:
-        run = Run(fn, items, opts, info)
-        claimed: list[int] = []
+        run = Run(fn, items, opts, info, self._workers)
         finished = False
-
-        def claim(options: Options) -> Backend:
-            """A started backend for ``options``, this map's until it ends."""
-            backend = self._backend(options)
-            if id(backend) in claimed:
-                return backend  # back to workers this map left: they are its own
-            if id(backend) in self._running:
-                raise RuntimeError(
-                    "this Pool is already running a map on these workers: finish or close() "
-                    "the first map's results before starting another"
-                )
-            claimed.append(id(backend))
-            self._running.add(id(backend))
-            return backend
-
         try:
-            run.settle()
-            if own:
-                run.fit_to_batch()
-            run.attach()
-            backend = claim(run.options)
-            yield from run.results(run.drive(backend, make=claim))
+            yield from run.stream(fit=own)
             finished = True
         except GeneratorExit:  # closed, or freed by the loop that held it: a stop, not an error
             info.stopped_early = True
             raise
         finally:
-            for backend_id in claimed:
-                self._running.discard(backend_id)
             run.close()
             if own:
                 self.close(kill=not finished)
@@ -272,7 +263,7 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.
     """
-    options = Options(**_options_in(locals()))
+    options = check_options(Options(**_options_in(locals())))
     return Pool()._map(fn, items, options, own=True, where="gilwise.map")
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gilwise._task import Chunk
+    from gilwise._chunk import Chunk
 
 
 class PerKey:

@@ -6,15 +6,13 @@ import os
 from collections.abc import Callable
 from typing import Any, Literal, get_args
 
-from gilwise._cores import usable_cores
 from gilwise._keygate import PerKey, per_key_of
-from gilwise.backends.registry import MODE_SPECS
 
 # the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
 Mode = Literal["auto", "threads", "processes", "interpreters", "dask"]
 OnError = Literal["raise", "skip", "return"]
 StartMethod = Literal["fork", "forkserver", "spawn"]
-MODES: tuple[str, ...] = ("auto", *MODE_SPECS)  # the CLI's --mode choices too
+MODES: tuple[str, ...] = get_args(Mode)  # the CLI's --mode choices too
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
 
@@ -134,14 +132,6 @@ class Options:
             )
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
-        if self.scheduler is not None and not isinstance(self.scheduler, str):
-            raise TypeError(f"scheduler={self.scheduler!r} must be an address such as "
-                            "'tcp://127.0.0.1:8786'")
-        for name in ("scheduler", "client"):
-            if getattr(self, name) is not None and self.mode != "dask":
-                raise ValueError(f"{name}= is for mode='dask', not mode={self.mode!r}")
-        if self.scheduler is not None and self.client is not None:
-            raise ValueError("give scheduler= or client=, not both")
 
     def _check_per_key(self) -> None:
         per_key_of(self.per_key)  # raises, naming what is wrong
@@ -149,11 +139,3 @@ class Options:
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""
         return Options(**{name: getattr(self, name) for name in self.__slots__} | changes)
-
-    def worker_count(self) -> int:
-        """Workers to start: as asked, else the mode's default from the usable cores (one per
-        core; threads: a wider default)."""
-        if self.workers is not None:
-            return self.workers
-        spec = MODE_SPECS.get(self.mode)
-        return spec.default_workers(usable_cores()) if spec else usable_cores()

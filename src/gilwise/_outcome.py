@@ -8,6 +8,8 @@ import traceback
 from types import TracebackType
 from typing import Any
 
+from gilwise._pickling import dumps
+
 
 class GilwiseError(Exception):
     """Base class of every error gilwise raises itself."""
@@ -177,8 +179,6 @@ def _pickle_exception(exc: BaseException | None) -> bytes | None:
     """``exc`` pickled, or None where it cannot be (its name, message and traceback remain)."""
     if exc is None:
         return None
-    from gilwise._pickling import dumps  # here: _pickling imports this module
-
     try:
         return dumps(exc)
     except Exception:

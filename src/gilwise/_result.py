@@ -1,5 +1,5 @@
-"""What ``map`` returns: the stream of results (MapResult) and what it says about the run
-(RunInfo)."""
+"""What ``map`` returns: the stream of results (MapResult), what it says about the run
+(RunInfo), and auto mode's choice (Decision)."""
 
 # No `from __future__ import annotations`: these classes are public as gilwise.X, and their
 # annotations must not need this module's namespace to be read (typing.get_type_hints).
@@ -114,3 +114,31 @@ class MapResult(Iterator[Any]):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class Decision:
+    """The mode chosen, with how many workers, the reason in words and the figures behind."""
+
+    __slots__ = ("mode", "workers", "reason", "figures", "grows_to", "item_seconds")
+    mode: str
+    workers: int
+    reason: str
+    figures: dict[str, float]
+    #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
+    grows_to: int
+    #: seconds an item took in the probe thread, alone (0: none finished in time)
+    item_seconds: float
+
+    def __init__(self, mode: str, workers: int, reason: str,
+                 figures: dict[str, float] | None = None, grows_to: int = 0,
+                 item_seconds: float = 0.0) -> None:
+        self.mode, self.workers, self.reason = mode, workers, reason
+        self.figures = {} if figures is None else figures
+        self.grows_to, self.item_seconds = grows_to, item_seconds
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Decision({fields})"
+
+    def __str__(self) -> str:
+        return f"{self.mode}×{self.workers}: {self.reason}"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gilwise import demo
+from gilwise.cli import demo
 from gilwise.lab import process_cost, refcounts, scaling
 from gilwise.lab.model import CONFIRMED, INCONCLUSIVE, REFUTED, Experiment, LabReport, Row
 from gilwise.lab.report import print_experiment, print_summary, write_json

@@ -16,13 +16,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from gilwise._chunk import Chunk, ChunkResult
+from gilwise._cores import usable_cores
 from gilwise._options import Options
-from gilwise._task import Chunk, ChunkResult
+
+#: put in an outbox by :meth:`Backend.wake`: ends :func:`drain`'s wait, and is dropped there
+WAKE = object()
 
 
 def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
     """Everything in ``outbox``, waiting up to ``timeout`` seconds for the first message
-    (0: not at all): how the in-process backends collect their workers' results."""
+    (0: not at all, and a :data:`WAKE` ends the wait): how the in-process backends collect
+    their workers' results."""
     try:
         pending = [outbox.get(timeout=timeout) if timeout > 0 else outbox.get_nowait()]
     except queue.Empty:
@@ -31,7 +36,7 @@ def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
         try:
             pending.append(outbox.get_nowait())
         except queue.Empty:
-            return pending
+            return [message for message in pending if message is not WAKE]
 
 
 class Done:
@@ -81,13 +86,16 @@ Event = Done | Lost
 
 
 class Backend(ABC):
-    """Runs chunks somewhere. Methods are called from the engine's thread only."""
+    """Runs chunks somewhere. Methods are called from the engine's thread only, but
+    :meth:`wake`, which any thread may call."""
 
     name: str = "?"
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.size = options.worker_count()  # workers (or cluster threads): sizes the chunks
+        # workers (or cluster threads): sizes the chunks; the registry's make() gives a mode's
+        # default where none was asked for
+        self.size = options.workers if options.workers is not None else usable_cores()
 
     @abstractmethod
     def start(self) -> None:
@@ -112,6 +120,11 @@ class Backend(ABC):
     def poll(self, timeout: float) -> list[Event]:
         """Finished and lost chunks, in any order, waiting up to ``timeout`` seconds for the
         first (0: not at all)."""
+
+    @abstractmethod
+    def wake(self) -> None:
+        """From any thread: make a ``poll`` waiting now (or the next one) return at once,
+        with what it has: how an outside loop driving the engine is told of new work."""
 
     @abstractmethod
     def cancel(self, chunk_ids: Iterable[int]) -> None:

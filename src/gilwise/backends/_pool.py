@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from gilwise._task import Chunk, ChunkResult, running_in
+from gilwise._chunk import Chunk, ChunkResult, running_in
 from gilwise.backends._base import Backend, Done, Event, Lost, Supervised
 
 #: chunks a worker whose chunks are quick may hold at once: one running, one queued behind

@@ -27,11 +27,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from gilwise._options import Options, usable_cores
+from gilwise._chunk import Chunk, decode_result, encode_result, run_chunk, undecodable
+from gilwise._cores import usable_cores
+from gilwise._options import Options
 from gilwise._outcome import GilwiseError, PayloadError, WorkerInitError, describe
-from gilwise._pickling import decode_result, dumps_to_worker, encode_result, undecodable
-from gilwise._task import Chunk, run_chunk
-from gilwise.backends._base import Backend, Done, Event, Lost, drain
+from gilwise._pickling import dumps_to_worker
+from gilwise._result import Decision
+from gilwise.backends._base import WAKE, Backend, Done, Event, Lost, drain
 
 INSTALL_HINT = "mode='dask' needs Dask distributed: pip install 'gilwise[dask]'"
 CONNECT_SECONDS = 5.0  # a scheduler that does not answer in this long is reported dead
@@ -49,6 +51,15 @@ def check_available() -> None:
     process pickles (it installs tblib's pickling support), which a mere check must not do."""
     if importlib.util.find_spec("distributed") is None:
         raise GilwiseError(INSTALL_HINT)
+
+
+def check_options(options: Options) -> None:
+    """The Dask options, checked before any work (the registry's ``check_options``)."""
+    if options.scheduler is not None and not isinstance(options.scheduler, str):
+        raise TypeError(f"scheduler={options.scheduler!r} must be an address such as "
+                        "'tcp://127.0.0.1:8786'")
+    if options.scheduler is not None and options.client is not None:
+        raise ValueError("give scheduler= or client=, not both")
 
 
 def scheduler_address(options: Options) -> str | None:
@@ -72,11 +83,9 @@ def check_reachable(address: str, seconds: float = CONNECT_SECONDS) -> None:
         ) from None
 
 
-def describe_cluster(options: Options) -> Any:
+def describe_cluster(options: Options) -> Decision:
     """``explain(mode="dask")``: the cluster a batch would run on (started and closed here
     when it is a LocalCluster), its workers and threads; no item is run."""
-    from gilwise.auto import Decision
-
     backend = DaskBackend(options)
     backend.start()
     try:
@@ -275,6 +284,9 @@ class DaskBackend(Backend):
         self.peak_in_flight = max(self.peak_in_flight, len(self._futures))
         chunk_id, finished = chunk.id, self._finished
         future.add_done_callback(lambda f: finished.put((chunk_id, f)))
+
+    def wake(self) -> None:
+        self._finished.put(WAKE)
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []

@@ -24,9 +24,9 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gilwise._chunk import SLOT_SIZE, Chunk, decode_result, encode_result, run_chunk, undecodable
 from gilwise._outcome import ErrorInfo, InterpretersUnavailable, PayloadError, describe
-from gilwise._pickling import decode_result, dumps_to_worker
-from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise._pickling import dumps_to_worker
 from gilwise.backends.threads import STOP, Died, InboxWorker, ThreadBackend
 
 MIN_VERSION = (3, 14)
@@ -99,7 +99,6 @@ def _run_chunk(
     slot: memoryview,
 ) -> bytes:
     """Run one chunk here, in the worker interpreter; the ChunkResult goes back pickled."""
-    from gilwise._pickling import encode_result, undecodable  # worker side only
 
     if fn_blob is not None:
         try:

@@ -16,20 +16,21 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import Any, NamedTuple
 
-from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
-from gilwise._pickling import (
+from gilwise._chunk import (
+    SLOT_SIZE,
+    Chunk,
     decode_result,
-    dumps,
-    dumps_to_worker,
     encode_result,
-    name_main_classes,
+    run_chunk,
     undecodable,
 )
-from gilwise._task import SLOT_SIZE, Chunk, run_chunk
+from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
+from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
 from gilwise._threadclock import ThreadClock
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._tree import (
@@ -67,6 +68,37 @@ def exit_reason(pid: int, exitcode: int | None) -> str:
     return f"worker {pid} exited with code {exitcode}"
 
 
+# ---------------------------------------------------------------- the messages
+# Down the pipe: the initializer first (a pickled (initializer, initargs)), then Function
+# and Chunk messages, and STOP at the end. Up: a ChunkResult per Chunk, or InitFailed.
+
+#: the empty message: the worker stops once its chunk ends
+STOP = b""
+
+
+class Function(NamedTuple):
+    """A map's function, sent once per worker before the first chunk that names it."""
+
+    fn_id: int
+    blob: bytes
+
+
+class ChunkMessage(NamedTuple):
+    """A chunk to run: its items pickled apart, so a worker that cannot unpickle them says
+    so for this chunk alone."""
+
+    chunk_id: int
+    fn_id: int
+    tracked: bool
+    items_blob: bytes
+
+
+class InitFailed(NamedTuple):
+    """The initializer raised in a new worker: the batch cannot run."""
+
+    info: ErrorInfo
+
+
 # ---------------------------------------------------------------- the worker process side
 
 
@@ -95,24 +127,22 @@ def worker_main(conn: Connection, slot: Any) -> None:
         if initializer is not None:
             initializer(*initargs)
     except BaseException as exc:  # noqa: BLE001
-        conn.send_bytes(dumps(("init_error", describe(exc))))
+        conn.send_bytes(dumps(InitFailed(describe(exc))))
         return
-    while message := inbox.get():  # None: the pipe closed; b"": asked to stop
-        kind, *rest = pickle.loads(message)
-        if kind == "fn":
-            fn_id, blob = rest
-            fns[fn_id] = pickle.loads(blob)
+    while message := inbox.get():  # None: the pipe closed; STOP: asked to stop
+        order = pickle.loads(message)
+        if isinstance(order, Function):
+            fns[order.fn_id] = pickle.loads(order.blob)
             continue
-        chunk_id, fn_id, tracked, items_blob = rest
+        chunk_id = order.chunk_id
         try:
-            items = pickle.loads(items_blob)
+            items = pickle.loads(order.items_blob)
         except BaseException as exc:  # noqa: BLE001
-            info = describe(PayloadError(f"an argument could not be unpickled: {exc}"))
-            info.kind, info.exception = "payload", None
-            conn.send_bytes(dumps(("undecodable", chunk_id, info)))
+            why = f"an argument could not be unpickled: {exc}"
+            conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
         waited = clock.sample().waiting if clock.exact else None
-        result = run_chunk(fns[fn_id], chunk_id, items, tracked, slot)
+        result = run_chunk(fns[order.fn_id], chunk_id, items, order.tracked, slot)
         result.worker = name
         if waited is not None:
             result.waited = (clock.sample().waiting or waited) - waited
@@ -179,6 +209,17 @@ class ProcessBackend(WorkerPool):
         self._fn_ids = itertools.count()
         self._init = dumps_to_worker((options.initializer, options.initargs))
         kill_at_exit(self, self._workers)
+        # wake(): a byte here ends the wait of a poll on the workers' pipes
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        weakref.finalize(self, _close_fds, self._wake_r, self._wake_w)
+
+    def wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"!")
+        except BlockingIOError:
+            pass  # the pipe is full of wake-ups already
 
     # -- lifecycle
     def _start_workers(self) -> None:
@@ -226,13 +267,13 @@ class ProcessBackend(WorkerPool):
             items_blob = dumps_to_worker(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
-        return pickle.dumps(("chunk", chunk.id, chunk.fn_id, chunk.tracked, items_blob))
+        return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob))
 
     def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
         w = self._workers[worker]
         try:
             if chunk.fn_id not in w.known_fns:
-                w.conn.send_bytes(pickle.dumps(("fn", chunk.fn_id, self._fns[chunk.fn_id])))
+                w.conn.send_bytes(pickle.dumps(Function(chunk.fn_id, self._fns[chunk.fn_id])))
                 w.known_fns.add(chunk.fn_id)
             w.conn.send_bytes(packed)
         except OSError:
@@ -244,9 +285,12 @@ class ProcessBackend(WorkerPool):
             by_handle[w.conn] = w
             by_handle[w.process.sentinel] = w
         events: list[Finished | Gone] = []
-        ready = wait(list(by_handle), timeout)
+        ready = wait([*by_handle, self._wake_r], timeout)
         dead: list[_Worker] = []
         for handle in ready:
+            if handle == self._wake_r:
+                _read_all(self._wake_r)
+                continue
             w = by_handle[handle]
             if handle is w.conn:
                 if not self._receive(w, events):
@@ -271,17 +315,13 @@ class ProcessBackend(WorkerPool):
         answered = sum(1 for e in events if isinstance(e, Finished) and e.worker == w.id)
         held = self._held.get(w.id, ())
         message = decode_result(blob, held[answered][0].id if len(held) > answered else -1)
-        if isinstance(message, tuple):
-            if message[0] == "init_error":
-                info: ErrorInfo = message[1]
-                self.close(kill=True)
-                raise WorkerInitError(
-                    f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
-                    + info.traceback
-                )
-            _, chunk_id, info = message  # the worker could not unpickle the chunk
-            events.append(Finished(w.id, undecodable(chunk_id, info.message)))
-            return True
+        if isinstance(message, InitFailed):
+            info = message.info
+            self.close(kill=True)
+            raise WorkerInitError(
+                f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
+                + info.traceback
+            )
         events.append(Finished(w.id, message))
         return True
 
@@ -321,7 +361,7 @@ class ProcessBackend(WorkerPool):
                 kill_tree(w.process)
             else:
                 try:
-                    w.conn.send_bytes(b"")  # the empty message: stop
+                    w.conn.send_bytes(STOP)
                 except OSError:
                     pass
         deadline = time.monotonic() + (0 if kill else 2.0)
@@ -331,3 +371,16 @@ class ProcessBackend(WorkerPool):
                 kill_tree(w.process)
                 w.process.join(1)
             w.conn.close()
+
+
+def _read_all(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _close_fds(*fds: int) -> None:
+    for fd in fds:
+        os.close(fd)

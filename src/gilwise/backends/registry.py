@@ -1,8 +1,8 @@
-"""Every mode in one table: how to build its backend and how to size and feed it.
+"""Every mode in one table: how to build its backend and how to size, feed and describe it.
 
-``_options.MODES`` (so the CLI's ``--mode`` choices), :func:`make_backend`, the default worker
-count and the engine's chunk-time target all read it: a new mode is one entry here (and its
-name in the ``Literal`` of the typed signatures, which tests/test_api.py checks).
+:func:`make_backend`, :func:`worker_count`, :func:`check_options`, ``explain`` and the
+engine's chunk-time target all read it: a new mode is one entry here (and its name in the
+``Literal`` of the typed signatures, ``_options.Mode``, which tests/test_api.py checks).
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from gilwise._options import Options
+from gilwise._cores import usable_cores
+from gilwise._options import Options
+from gilwise._result import Decision
+
+if TYPE_CHECKING:  # the backends import this table's module only by name, when first used
     from gilwise.backends._base import Backend
 
 
@@ -28,7 +31,7 @@ class ModeSpec:
     """One mode: its backend (``module:Class``, imported on first use) and how it runs."""
 
     __slots__ = ("name", "backend", "chunk_seconds", "default_workers", "check", "forks",
-                 "cluster")
+                 "cluster", "own_options", "check_options", "describe")
     name: str
     backend: str
     #: seconds of work a chunk should hold: long enough to hide one round trip
@@ -43,13 +46,24 @@ class ModeSpec:
     #: its workers are a cluster's, costly to start per test: the shared ``mode`` fixture of
     #: the tests leaves it out (it has its own tests), and auto never picks it
     cluster: bool
+    #: options only this mode takes (refused with another mode), and ``module:function``
+    #: checking them further (raising ValueError or TypeError naming the option)
+    own_options: tuple[str, ...]
+    check_options: str | None
+    #: ``module:function(options) -> Decision``: what ``explain`` says of this mode without
+    #: running an item (a cluster's workers and threads); None: explain probes as auto does
+    describe: str | None
 
     def __init__(self, name: str, backend: str, chunk_seconds: float,
                  default_workers: Callable[[int], int] = _per_core, check: str | None = None,
-                 forks: bool = False, cluster: bool = False) -> None:
+                 forks: bool = False, cluster: bool = False,
+                 own_options: tuple[str, ...] = (), check_options: str | None = None,
+                 describe: str | None = None) -> None:
         self.name, self.backend, self.chunk_seconds = name, backend, chunk_seconds
         self.default_workers, self.check, self.forks, self.cluster = (
             default_workers, check, forks, cluster)
+        self.own_options, self.check_options, self.describe = (
+            own_options, check_options, describe)
 
     def __repr__(self) -> str:
         return f"ModeSpec({self.name!r}, {self.backend!r})"
@@ -69,6 +83,8 @@ class ModeSpec:
         needs) when this Python cannot run it."""
         if self.check is not None:
             _load(self.check)()
+        if options.workers is None:
+            options = options.with_(workers=worker_count(options))
         return _load(self.backend)(options)
 
 
@@ -87,7 +103,10 @@ MODE_SPECS: dict[str, ModeSpec] = {
         # a Dask task costs ~1.6 ms: chunks of 0.1 s keep that under 2%; longer ones (0.3 s)
         # left a worker idle at the end of 64 x 25 ms (0.99 s against 0.92 s)
         ModeSpec("dask", "gilwise.backends.dask:DaskBackend", 0.1,
-                 check="gilwise.backends.dask:check_available", cluster=True),
+                 check="gilwise.backends.dask:check_available", cluster=True,
+                 own_options=("scheduler", "client"),
+                 check_options="gilwise.backends.dask:check_options",
+                 describe="gilwise.backends.dask:describe_cluster"),
     )
 }
 
@@ -98,3 +117,35 @@ def spec(mode: str) -> ModeSpec:
         return MODE_SPECS[mode]
     except KeyError:
         raise ValueError(f"mode={mode!r} is not available in this version of gilwise") from None
+
+
+def worker_count(options: Options) -> int:
+    """Workers to start: as asked, else the mode's default from the usable cores (one per
+    core; threads: a wider default)."""
+    if options.workers is not None:
+        return options.workers
+    entry = MODE_SPECS.get(options.mode)
+    return entry.default_workers(usable_cores()) if entry else usable_cores()
+
+
+def check_options(options: Options) -> Options:
+    """``options`` as given by a caller, checked against the modes: an option of one mode
+    (a Dask ``scheduler=``) refused with another, and the mode's own checks. Returns them."""
+    for entry in MODE_SPECS.values():
+        for name in entry.own_options:
+            if getattr(options, name) is not None and options.mode != entry.name:
+                raise ValueError(f"{name}= is for mode={entry.name!r}, "
+                                 f"not mode={options.mode!r}")
+    entry = MODE_SPECS.get(options.mode)
+    if entry is not None and entry.check_options is not None:
+        _load(entry.check_options)(options)
+    return options
+
+
+def describe(options: Options) -> Decision | None:
+    """What ``explain`` says of ``options.mode`` without running an item, where the mode
+    says it (a cluster); None where explain should probe."""
+    entry = MODE_SPECS.get(options.mode)
+    if entry is None or entry.describe is None:
+        return None
+    return _load(entry.describe)(options)

@@ -17,9 +17,9 @@ import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from gilwise._chunk import SLOT_SIZE, Chunk, run_chunk
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
-from gilwise._task import SLOT_SIZE, Chunk, run_chunk
-from gilwise.backends._base import drain
+from gilwise.backends._base import WAKE, drain
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 
 STOP = None
@@ -125,6 +125,9 @@ class ThreadBackend(WorkerPool):
         fn_id = next(self._fn_ids)
         self._fns[fn_id] = self._travel(fn, f"the function {fn!r}")
         return fn_id
+
+    def wake(self) -> None:
+        self._outbox.put(WAKE)
 
     def _send(self, worker: int, chunk: Chunk, packed: Any) -> None:
         w = self._workers[worker]

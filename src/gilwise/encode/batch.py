@@ -15,6 +15,7 @@ from gilwise.encode import ffmpeg, transcode
 from gilwise.encode.plan import Job, clean_stale, plan
 from gilwise.encode.probe import ProbeError, probe
 from gilwise.encode.recipes import SettingsError, settings_from
+from gilwise.encode.split import split_encode
 from gilwise.encode.transcode import Record
 
 THREADS_REASON = ("each encode is an FFmpeg process that a thread waits on, GIL released "
@@ -90,8 +91,6 @@ class Batch:
         finished = False
         try:
             if self.split:
-                from gilwise.encode.split import split_encode
-
                 yield from split_encode(self)
             else:
                 yield from self._map()
@@ -106,9 +105,9 @@ class Batch:
     def _map(self) -> Iterator[Record]:
         """Every job through ``gilwise.map``, one FFmpeg each, the longest first (a long
         file started last would finish alone on one core); records as they finish."""
-        transcode.progress_sink = self.report
         task = functools.partial(transcode.transcode, timeout=self.timeout,
-                                 decode_all=self.decode_all)
+                                 decode_all=self.decode_all,
+                                 progress=transcode.ProgressSink(self.report))
         longest_first = sorted(self.jobs, key=lambda job: -self.durations[job.input])
         results = gilwise.map(task, longest_first, mode=self.mode, workers=self.workers,
                               chunksize=1, ordered=False, outcomes=True, on_error="return",
@@ -120,7 +119,6 @@ class Batch:
                 self.finished(record.input, record.duration)
                 yield record
         finally:
-            transcode.progress_sink = None
             results.close()
 
 

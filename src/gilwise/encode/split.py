@@ -10,10 +10,10 @@ import functools
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import gilwise
 from gilwise.encode import ffmpeg
@@ -21,6 +21,7 @@ from gilwise.encode.plan import Job
 from gilwise.encode.probe import MediaInfo, probe
 from gilwise.encode.recipes import AUDIO, CONTAINERS, Settings
 from gilwise.encode.transcode import (
+    ProgressSink,
     Record,
     attempt,
     command,
@@ -28,9 +29,6 @@ from gilwise.encode.transcode import (
     publish,
     verify,
 )
-
-if TYPE_CHECKING:
-    from gilwise.encode.batch import Batch
 
 
 @dataclass(frozen=True)
@@ -95,11 +93,8 @@ def stale_folders(job: Job) -> list[Path]:
             if p != current and p.is_dir()]
 
 
-#: Set by the batch in its own process: called with (chunk, seconds of it encoded so far).
-progress_sink: Callable[[str, float], None] | None = None
-
-
-def encode_piece(piece: Piece, timeout: float | None = None) -> str:
+def encode_piece(piece: Piece, timeout: float | None = None,
+                 progress: ProgressSink | None = None) -> str:
     """Encode one piece into a temporary name, then rename it: a piece file is complete."""
     target = Path(piece.target)
     temp = target.with_name(target.name + ".part")
@@ -111,8 +106,7 @@ def encode_piece(piece: Piece, timeout: float | None = None) -> str:
         args += ["-f", "matroska", str(temp)]
     else:
         args = command(piece.source, str(temp), replace(s, format="mkv", no_audio=True))
-    sink = progress_sink
-    report = (lambda t: sink(piece.source, t)) if sink and not piece.audio else None
+    report = (lambda t: progress(piece.source, t)) if progress and not piece.audio else None
     try:
         ffmpeg.run(args, report, timeout=timeout)
         os.replace(temp, target)
@@ -143,19 +137,31 @@ def join(job: Job, info: MediaInfo, chunks: list[str], audio: str | None,
     return verify(job.temp, info, s, decode_all)
 
 
-def split_encode(batch: Batch) -> Iterator[Record]:
+class SplitBatch(Protocol):
+    """What a split encode needs of its batch (``batch.Batch``)."""
+
+    jobs: list[Job]
+    mode: str
+    workers: int
+    timeout: float | None
+    chunk_seconds: float
+    decode_all: bool
+
+    def report(self, source: str, seconds: float) -> None: ...
+
+    def finished(self, source: str, seconds: float, parts: list[str] | tuple = ()) -> None: ...
+
+    def ran(self, info: gilwise.RunInfo) -> None: ...
+
+
+def split_encode(batch: SplitBatch) -> Iterator[Record]:
     """Each job of ``batch`` in turn, its chunks in parallel (their progress the batch's);
     one Record per job."""
-    global progress_sink
-    progress_sink = batch.report
-    try:
-        for job in batch.jobs:
-            yield _one(batch, job)
-    finally:
-        progress_sink = None
+    for job in batch.jobs:
+        yield _one(batch, job)
 
 
-def _one(batch: Batch, job: Job) -> Record:
+def _one(batch: SplitBatch, job: Job) -> Record:
     rec = Record(job.input, job.output, ok=False, status="failed")
     with attempt(job, rec):
         rec.in_bytes = os.path.getsize(job.input)
@@ -173,7 +179,8 @@ def _one(batch: Batch, job: Job) -> Record:
         if info.audio_codec is not None and not s.no_audio and s.audio != "copy":
             # last: short, it fills the gap the last video chunk leaves on the other cores
             pieces.append(Piece(job.input, str(chunk_outputs / "audio.mka"), s, audio=True))
-        task = functools.partial(encode_piece, timeout=batch.timeout)
+        task = functools.partial(encode_piece, timeout=batch.timeout,
+                                 progress=ProgressSink(batch.report))
         results = gilwise.map(task, pieces, mode=batch.mode, workers=batch.workers,
                               chunksize=1, ordered=True, journal=folder / "journal.sqlite",
                               key=lambda p: Path(p.target).name, retry_failed=True,

@@ -49,21 +49,37 @@ class VerifyError(Exception):
     """The encoded file is not what was asked for; it is not kept."""
 
 
-#: Set by the batch in its own process: called with (input, seconds of it encoded so far).
-progress_sink: Callable[[str, float], None] | None = None
+class ProgressSink:
+    """Where a task reports (source, seconds of it encoded so far): the batch's ``report``
+    in the batch's own process. Sent to a worker process it arrives empty: a job there is
+    known when it ends (its Record), not as it goes."""
+
+    def __init__(self, report: Callable[[str, float], None] | None) -> None:
+        self._report = report
+
+    def __call__(self, source: str, seconds: float) -> None:
+        if self._report is not None:
+            self._report(source, seconds)
+
+    def __bool__(self) -> bool:
+        return self._report is not None
+
+    def __reduce__(self) -> tuple[type[ProgressSink], tuple[None]]:
+        return ProgressSink, (None,)
 
 
-def transcode(job: Job, timeout: float | None = None, decode_all: bool = False) -> Record:
+def transcode(job: Job, timeout: float | None = None, decode_all: bool = False,
+              progress: ProgressSink | None = None) -> Record:
     """Encode ``job.input`` into ``job.output``, never leaving a partial output
-    (``decode_all``: verify by decoding every frame, not only the first)."""
+    (``decode_all``: verify by decoding every frame, not only the first; ``progress``: told
+    how far it got)."""
     rec = Record(job.input, job.output, ok=False, status="failed")
     with contextlib.suppress(OSError):
         rec.in_bytes = os.path.getsize(job.input)
     with attempt(job, rec):
         check_file(job.input)
         Path(job.output).parent.mkdir(parents=True, exist_ok=True)
-        sink = progress_sink
-        report = (lambda s: sink(job.input, s)) if sink else None
+        report = (lambda s: progress(job.input, s)) if progress else None
         # FFmpeg starts first, the input probed after: the first moments of a job then wait
         # on FFmpeg like the rest of it (auto mode measures them), and only a failed encode
         # pays for asking why

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from gilwise._options import usable_cores  # noqa: F401  (the lab reads it from here)
+from gilwise import usable_cores  # noqa: F401  (the lab reads it from here)
 from gilwise.lab import work
 
 KINDS = ("threads", "processes", "interpreters")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from gilwise._keygate import PerKey
+from gilwise import PerKey
 
 MAX_AUTO_DELAY = 60.0  # seconds: auto-throttle never waits longer between two requests
 

@@ -1,16 +1,20 @@
-"""The unit of work that crosses to a worker (Chunk) and what comes back (ChunkResult).
+"""What crosses to a worker and back: the Chunk, its ChunkResult, and their bytes.
 
-Both worker kinds, threads and processes, run chunks with :func:`run_chunk`, so a task
-behaves the same wherever it runs.
+Every worker kind (threads, processes, interpreters, a Dask worker) runs chunks with
+:func:`run_chunk`, so a task behaves the same wherever it runs; those in other processes or
+interpreters send the result back as :func:`encode_result`'s bytes, read by
+:func:`decode_result`.
 """
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable, MutableSequence, Sequence
 from typing import Any
 
-from gilwise._outcome import ErrorInfo, describe
+from gilwise._outcome import ErrorInfo, PayloadError, describe
+from gilwise._pickling import dumps
 
 # Where a worker publishes what it is doing, read by the supervisor without a message:
 # [chunk id, position within the chunk, time.monotonic() when that item started].
@@ -57,7 +61,7 @@ class ChunkResult:
     waited for a core (a worker process tells them: auto mode's watch reads them)."""
 
     __slots__ = ("chunk_id", "values", "errors", "seconds", "item_seconds", "worker", "cpu",
-                 "waited")
+                 "waited", "unreadable")
     chunk_id: int
     values: list[Any]
     errors: dict[int, ErrorInfo]
@@ -66,12 +70,16 @@ class ChunkResult:
     worker: str
     cpu: float
     waited: float
+    #: why the chunk's items or results could not be unpickled, or None: the engine then runs
+    #: the items one by one, so only the culprit fails (see :func:`undecodable`)
+    unreadable: str | None
 
     def __init__(self, chunk_id: int, values: list[Any], errors: dict[int, ErrorInfo],
                  seconds: float, item_seconds: list[float] | None = None, worker: str = "",
-                 cpu: float = 0.0, waited: float = 0.0) -> None:
+                 cpu: float = 0.0, waited: float = 0.0, unreadable: str | None = None) -> None:
         self.chunk_id, self.values, self.errors, self.seconds = chunk_id, values, errors, seconds
         self.item_seconds, self.worker, self.cpu, self.waited = item_seconds, worker, cpu, waited
+        self.unreadable = unreadable
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -130,3 +138,44 @@ def run_chunk(
                 append(None)
     return ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds,
                        cpu=time.thread_time() - cpu)
+
+
+def encode_result(result: ChunkResult) -> bytes:
+    """A ChunkResult as bytes. A value that cannot be pickled fails only its own item; an
+    exception that cannot be pickled travels as its type name, message and traceback (see
+    ErrorInfo's own pickling)."""
+    try:
+        return dumps(result)
+    except Exception:
+        pass
+    for pos, value in enumerate(result.values):
+        try:
+            dumps(value)
+        except Exception as exc:
+            result.values[pos] = None
+            info = describe(PayloadError(f"the result could not be pickled: {exc}"), "payload")
+            result.errors[pos] = info
+    return dumps(result)
+
+
+def decode_result(blob: bytes, chunk_id: int) -> Any:
+    """What a worker sent back for chunk ``chunk_id``, unpickled. A value that pickled in the
+    worker but cannot be rebuilt here makes the whole chunk undecodable: the engine then runs
+    its items one by one, so only the culprit's item fails. One pickle per chunk stays the
+    fast path."""
+    try:
+        return pickle.loads(blob)
+    except BaseException as exc:  # noqa: BLE001 - a SystemExit from a __reduce__ too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        return undecodable(chunk_id, f"the result could not be unpickled: {_name(exc)}")
+
+
+def undecodable(chunk_id: int, why: str) -> ChunkResult:
+    """A chunk whose items or results could not be unpickled: the engine runs its items one
+    by one (a single item fails with a PayloadError saying ``why``)."""
+    return ChunkResult(chunk_id, [], {}, 0.0, unreadable=why)
+
+
+def _name(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

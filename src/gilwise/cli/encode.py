@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from gilwise._argtypes import number
+from gilwise.cli.argtypes import number
 from gilwise.encode.recipes import RECIPES, SettingsError
 
 if TYPE_CHECKING:  # rich and the encoder load when `encode` runs, not with every command

@@ -33,9 +33,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from gilwise._gilmeter import COUNTS_ABOVE, PAUSE, PROBE_SWITCH_INTERVAL, RUN
-from gilwise._task import ChunkResult
+from gilwise._chunk import ChunkResult
 from gilwise._threadclock import ThreadClock
+from gilwise.auto.gilmeter import COUNTS_ABOVE, PAUSE, PROBE_SWITCH_INTERVAL, RUN
 
 WINDOW_SECONDS = 0.1  # figures are judged over at least this long...
 WINDOW_CHUNKS = 3  # ...and, in processes, over at least this many chunks back

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 import gilwise
-from gilwise._options import usable_cores
 from gilwise.lab.model import Check, Experiment, Row, decide, load_average
 from gilwise.lab.report import verdict_markup
 from gilwise.lab.runners import gil_enabled
@@ -69,7 +68,7 @@ def run_demo(
     items: int = 48, size: int = 5_000, console: Console | None = None, lab_out: Path | None = None
 ) -> int:
     console = console or Console()
-    cores = usable_cores()
+    cores = gilwise.usable_cores()
     work = [size + i for i in range(items)]
     console.print(f"[bold]gilwise demo[/]: {items} CPU-bound tasks (pure Python) on {cores} "
                   "usable core(s)\n")

@@ -10,7 +10,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from gilwise._handover import Handover
+from gilwise._chunk import Chunk
+from gilwise._engine.handover import Handover
 from gilwise._options import Options
 from gilwise._outcome import (
     ErrorInfo,
@@ -22,7 +23,6 @@ from gilwise._outcome import (
     error_class,
 )
 from gilwise._segment import Segment
-from gilwise._task import Chunk
 from gilwise.backends._base import Backend, Lost, Supervised
 
 

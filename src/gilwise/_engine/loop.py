@@ -17,47 +17,81 @@ The data's way::
               caller (Run applies on_error)
 
 The books are kept by chunk id only (``in_flight``). Blame and timeouts use the backend's
-supervision (:class:`~gilwise.backends._base.Supervised`) where it has it (``_recovery``).
-A ``watch`` (auto mode's) may hand the engine another backend mid-batch: new chunks go there,
-those out finish where they are (``_handover``).
+supervision (:class:`~gilwise.backends._base.Supervised`) where it has it (``recovery``).
+A ``pilot`` (auto mode's) may hand the engine another backend mid-batch: new chunks go there,
+those out finish where they are (``handover``).
 
-It runs in the caller's thread as a generator, with no helper threads: a Ctrl-C lands here
-as KeyboardInterrupt, and closing the generator (a ``break`` in the caller, an exception)
-cancels the work still out. Errors are values (Failure) here; the caller's ``on_error``
-decides at the edge whether they become exceptions.
+Two ways to drive it, both in the caller's thread, with no helper threads of its own:
+
+- :meth:`Engine.segments`, a generator that blocks in the backend's poll: a Ctrl-C lands
+  there as KeyboardInterrupt, and closing it (a ``break`` in the caller, an exception)
+  cancels the work still out;
+- :meth:`Engine.step`, which does what can be done now and returns the segments finished,
+  for a loop of the caller's own (an event loop, an executor's driver thread); another
+  thread ends its wait early with :meth:`Engine.wake`, and :meth:`Engine.stop` cancels.
+
+Errors are values (Failure) here; the caller's ``on_error`` decides at the edge whether they
+become exceptions.
 """
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
-from gilwise._chunking import ChunkSizer
-from gilwise._handover import OLD_POLL_SECONDS, Handover
+from gilwise._chunk import Chunk, ChunkResult
+from gilwise._engine.feed import Feed
+from gilwise._engine.handover import OLD_POLL_SECONDS, Handover
+from gilwise._engine.recovery import Recovery, _lost_info
+from gilwise._engine.sizing import ChunkSizer
 from gilwise._keygate import KeyGate
+from gilwise._observers import Observers
 from gilwise._options import Options
-from gilwise._outcome import (
-    PayloadError,
-    describe,
-)
-from gilwise._recovery import Recovery, _lost_info
+from gilwise._outcome import ErrorInfo, PayloadError
 from gilwise._segment import Segment, Tail
-from gilwise._task import Chunk, ChunkResult
 from gilwise.backends._base import Backend, Done, Lost, Supervised
 from gilwise.backends.registry import MODE_SPECS
 from gilwise.frontier import Frontier
 
 POLL_SECONDS = 0.05
 DEFAULT_CHUNK_SECONDS = 0.02
-_CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
 
 
-class Engine(Recovery):
-    """One batch: ``fn`` over ``items`` on a started ``backend``; iterate :meth:`segments`."""
+class Pilot(Protocol):
+    """What steers a running batch (auto mode's ``Autopilot``): told of each chunk back from
+    the current backend, and asked on each turn of the loop whether to move elsewhere."""
+
+    def done(self, result: ChunkResult) -> None:
+        """A chunk came back from the backend new chunks go to."""
+
+    def tick(self, unsent: bool, completed: int, per_item: float | None) -> Backend | None:
+        """``completed`` items came back in all, an item takes ``per_item`` seconds lately,
+        ``unsent``: some of the batch is still to send. Another started backend to send new
+        chunks to from now on, or None."""
+
+
+class Head(Protocol):
+    """Items run before the engine started (auto mode's probe: a ``Trial``): their results
+    count, and one may still be running, in a worker's place."""
+
+    segment: Segment
+    errors: dict[int, ErrorInfo]
+    pending: Any  # the thread still running an item, or None
+    first_pending: int
+
+    def adopt(self) -> list[tuple[int, tuple[Any, ErrorInfo | None]]] | None:
+        """The outcomes of the items still running then, once finished; None before."""
+
+    def overdue(self, timeout: float) -> int | None:
+        """The position of the item running longer than ``timeout``, if one is."""
+
+
+class Engine(Feed, Recovery):
+    """One batch: ``fn`` over ``items`` on a started ``backend``; iterate :meth:`segments`,
+    or call :meth:`step` until :attr:`over`."""
 
     def __init__(
         self,
@@ -65,23 +99,21 @@ class Engine(Recovery):
         fn: Callable[[Any], Any],
         items: Iterable[Any],
         options: Options,
-        hooks: Any = None,
-        head: Any = None,
+        observers: Observers | None = None,
+        head: Head | None = None,
         clock: Callable[[], float] = time.monotonic,
-        steer: Any = None,
-        watch: Any = None,
+        pilot: Pilot | None = None,
     ) -> None:
-        self.backend, self.options, self.hooks, self.fn = backend, options, hooks, fn
-        self.steer = steer  # a _steer.Steer sizing the pool as the run goes, or None
-        # auto mode's: done(result) for each chunk back from this backend; tick() -> another
-        # started backend to move to, or None
-        self.watch = watch
+        self.backend, self.options, self.observers, self.fn = backend, options, observers, fn
+        self.pilot = pilot
+        #: the batch is over: every item yielded (a :meth:`step` returns no more)
+        self.over = False
         self._handover = Handover()
-        self.completed = 0  # items whose chunk came back, for the steer
+        self.completed = 0  # items whose chunk came back, for the pilot
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
         self._supervised = backend if isinstance(backend, Supervised) else None
         # per-item seconds asked for (outcomes, stats, a journal): every chunk times each item
-        self._timed = bool(hooks is not None and hooks.timed)
+        self._timed = bool(observers is not None and observers.timed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
         self.sizer = _sizer(backend, options, total)
@@ -91,6 +123,8 @@ class Engine(Recovery):
         self._sequence: Sequence[Any] | None = items if plain else None  # type: ignore[assignment]
         # a Frontier may grow from the results: empty is the end only with nothing in flight
         self._frontier = items if isinstance(items, Frontier) else None
+        if self._frontier is not None:
+            self._frontier.watch(self.wake)  # an item added ends the wait of a step
         self._taken = 0
         self._source = iter(items) if plain else self._guard(items)
         self.source_error: BaseException | None = None
@@ -124,61 +158,7 @@ class Engine(Recovery):
             for pos, info in head.errors.items():
                 self._fail(head.segment, pos, info)
 
-    # ------------------------------------------------------------------ feeding
-    def _guard(self, items: Iterable[Any]) -> Iterator[Any]:
-        """Read the input; if reading fails, finish what was read, then raise (in segments)."""
-        try:
-            yield from items
-        except Exception as exc:
-            self.source_error = exc
-
-    def _limit(self) -> int:
-        if self.options.max_in_flight is not None:
-            return self.options.max_in_flight
-        return max(64, 3 * self._capacity * self.sizer.next_size())
-
-    def _add(self, segment: Segment) -> None:
-        self._live += 1
-        if self._touched is None:
-            self._segments.append(segment)
-        else:
-            self._touched.append(segment)  # a journal may fill it whole
-
-    def _fresh_chunk(self) -> Chunk | None:
-        while not self._exhausted and self._outstanding < self._limit():
-            size = self.sizer.next_size()
-            if self._sequence is not None:
-                batch = self._sequence[self._taken:self._taken + size]
-                self._taken += len(batch)
-            elif self._frontier is not None:
-                batch = self._frontier.take(size)
-            else:
-                batch = list(itertools.islice(self._source, size))
-            if not batch:
-                # a frontier's results, all yielded, added nothing: it is done
-                self._exhausted = self._frontier is None or not self._live
-                return None
-            segment = Segment(self._next_index, batch)
-            self._next_index += len(batch)
-            self._add(segment)
-            self._outstanding += len(segment.items)
-            todo = self.hooks.prefill(segment) if self.hooks else range(len(segment.items))
-            if todo and self._gate is not None:
-                singles = [self._chunk(segment, [p]) for p in todo]
-                self._requeued.extend(singles[1:])
-                return singles[0]
-            if todo:
-                return self._chunk(segment, todo)
-        return None
-
-    def _unsent(self) -> bool:
-        """Whether some of the batch is still to be sent to a backend."""
-        if self._retries or self._requeued:
-            return True
-        if self._sequence is not None:
-            return self._taken < len(self._sequence)
-        return not self._exhausted
-
+    # ------------------------------------------------------------------ sending
     def _move_to(self, backend: Backend) -> None:
         """Send new chunks to ``backend`` from now on; those out finish where they are."""
         self._handover.leave(self.backend, self._in_flight)
@@ -188,42 +168,6 @@ class Engine(Recovery):
         self._supervised = backend if isinstance(backend, Supervised) else None
         left = len(self._sequence) - self._taken if self._sequence is not None else None
         self.sizer = _sizer(backend, self.options, left)
-
-    def _chunk(self, segment: Segment, positions: list[int] | range) -> Chunk:
-        tracked = (
-            self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
-            or self.sizer.measuring or self._timed
-        )
-        items = segment.items if isinstance(positions, range) and len(positions) == len(
-            segment.items
-        ) else [segment.items[p] for p in positions]
-        return Chunk(next(_CHUNK_IDS), self.fn_id, items, tracked, segment, positions)
-
-    def _next_chunk(self) -> Chunk | None:
-        gate = self._gate
-        if gate is None:
-            return self._next_any()
-        while True:  # held chunks whose key has room first, then the others, in their order
-            chunk = gate.take()
-            if chunk is not None:
-                return chunk
-            chunk = self._next_any()
-            if chunk is None:
-                return None
-            try:
-                key = gate.key(chunk)
-            except Exception as exc:  # the key function failed: the item fails with it
-                self._fail(chunk.segment, chunk.positions[0], describe(exc, "key"))
-                continue
-            if gate.admit(chunk, key):
-                return chunk
-
-    def _next_any(self) -> Chunk | None:
-        if self._retries and self._retries[0][0] <= self.clock():
-            return heapq.heappop(self._retries)[2]
-        if self._requeued:
-            return self._requeued.popleft()
-        return self._fresh_chunk()
 
     def _dispatch(self) -> None:
         """Submit chunks while the backend has room: it decides where each runs."""
@@ -255,19 +199,19 @@ class Engine(Recovery):
         self._sent_at.pop(chunk.id, None)
         self._release(chunk)
         result: ChunkResult = event.result
-        if -1 in result.errors:  # the chunk, or its result, could not be unpickled
-            self._unsendable(chunk, PayloadError(result.errors[-1].message))
+        if result.unreadable is not None:  # the chunk, or its result, could not be unpickled
+            self._unsendable(chunk, PayloadError(result.unreadable))
             return
         if current:  # a chunk from the backend left behind says nothing of the new one
             self.sizer.observe(len(result.values), result.seconds, result.item_seconds)
-            if self.watch is not None:
-                self.watch.done(result)
+            if self.pilot is not None:
+                self.pilot.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
         if self._touched is not None:
             self._touched.append(segment)
-        if self.hooks:
-            self.hooks.ran(segment, chunk.positions, result)
+        if self.observers:
+            self.observers.ran(segment, chunk.positions, result)
         if not result.errors and isinstance(chunk.positions, range) and (
             len(chunk.positions) == len(segment.items)
         ):
@@ -326,43 +270,73 @@ class Engine(Recovery):
         """Finished segments: in input order if ``ordered``, else as they complete."""
         finished = False
         try:
-            while True:
-                if self._head is not None:
-                    self._adopt_head()
-                self._dispatch()
-                ready = self._pop_ready()
-                yield from ready
-                if not self._live and self._exhausted and not self._retries:
-                    if self.source_error is not None:
-                        raise self.source_error
-                    break
-                if ready:
-                    continue
-                wait = OLD_POLL_SECONDS if self._handover else POLL_SECONDS
-                if self._retries:
-                    wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
-                if self._gate is not None:  # a key held back until its time
-                    wait = self._gate.wait(wait)
-                self._collect(self.backend.poll(wait), True)
-                if self._handover:
-                    self._collect(self._handover.poll(), False)
-                if self.options.timeout is not None:
-                    self._check_timeouts()
-                if self.watch is not None:
-                    moved = self.watch.tick(self._unsent())
-                    if moved is not None:
-                        self._move_to(moved)
-                if self.steer is not None:
-                    self.steer.tick(self.completed)
-                if self.hooks:
-                    self.hooks.tick()
+            while not self.over:
+                yield from self.step(POLL_SECONDS)
             finished = True
         finally:
-            self._source, self._sequence = iter(()), None  # let the input go
-            if not finished and self._in_flight:
-                self._handover.cancel(list(self._in_flight))
-                self.backend.cancel(list(self._in_flight))
-                self._in_flight.clear()
+            if not finished:
+                self.stop()
+
+    def step(self, timeout: float = 0.0) -> list[Segment]:
+        """Do what can be done now (send chunks, collect what came back, waiting up to
+        ``timeout`` seconds for the first event, or less where a retry or a key is due) and
+        return the segments finished since, in order if ``ordered``. Once :attr:`over`,
+        returns nothing more; raises the input's reading error at the end, as iterating does.
+        """
+        ready = self._advance()
+        if ready or self.over:
+            return ready
+        wait = min(timeout, OLD_POLL_SECONDS) if self._handover else timeout
+        if self._retries:
+            wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
+        if self._gate is not None:  # a key held back until its time
+            wait = self._gate.wait(wait)
+        self._collect(self.backend.poll(wait), True)
+        if self._handover:
+            self._collect(self._handover.poll(), False)
+        if self.options.timeout is not None:
+            self._check_timeouts()
+        if self.pilot is not None:
+            moved = self.pilot.tick(self._unsent(), self.completed, self.sizer.per_item)
+            if moved is not None:
+                self._move_to(moved)
+        if self.observers:
+            self.observers.tick()
+        return self._advance()
+
+    def wake(self) -> None:
+        """From any thread: end the wait of a :meth:`step` in progress (or of the next one)
+        now, e.g. when an open :class:`~gilwise.frontier.Frontier` was given an item."""
+        self.backend.wake()
+
+    def stop(self) -> None:
+        """End the batch early: let the input go, cancel what is still out (best effort)."""
+        self._let_go()
+        if self._in_flight:
+            self._handover.cancel(list(self._in_flight))
+            self.backend.cancel(list(self._in_flight))
+            self._in_flight.clear()
+
+    def _let_go(self) -> None:
+        self.over = True
+        self._source, self._sequence = iter(()), None
+        if self._frontier is not None:
+            self._frontier.unwatch(self.wake)
+
+    def _advance(self) -> list[Segment]:
+        """Take in the probe's last items, send what the backend has room for, and return
+        the segments ready; at the end of the batch, mark it :attr:`over`."""
+        if self.over:
+            return []
+        if self._head is not None:
+            self._adopt_head()
+        self._dispatch()
+        ready = self._pop_ready()
+        if not ready and not self._live and self._exhausted and not self._retries:
+            self._let_go()
+            if self.source_error is not None:
+                raise self.source_error
+        return ready
 
     def _collect(self, events: list[Any], current: bool) -> None:
         for event in events:
@@ -384,8 +358,8 @@ class Engine(Recovery):
         for segment in ready:
             if segment is not self._probed:
                 self._outstanding -= len(segment.items)
-            if self.hooks:
-                self.hooks.finished(segment)
+            if self.observers:
+                self.observers.finished(segment)
         return ready
 
 

@@ -1,13 +1,15 @@
-"""What happens around each finished segment: counts, progress, journal and stats."""
+"""The run's observers: what happens around each finished chunk and segment (counts,
+progress bar, journal, stats), called by the engine."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from gilwise._chunk import ChunkResult
 from gilwise._outcome import Failure
+from gilwise._result import RunInfo
 from gilwise._segment import Segment
-from gilwise._task import ChunkResult
 
 if TYPE_CHECKING:
     from gilwise.journal import Journal
@@ -15,13 +17,13 @@ if TYPE_CHECKING:
     from gilwise.stats import Stats
 
 
-class RunHooks:
+class Observers:
     """The engine calls ``prefill`` before sending a segment, ``ran`` per finished chunk,
     ``finished`` per finished segment and ``tick`` once per loop turn."""
 
     def __init__(
         self,
-        info: Any,
+        info: RunInfo,
         bar: ProgressBar | None = None,
         journal: Journal | None = None,
         key: Callable[[Any], Any] | None = None,

@@ -12,16 +12,14 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gilwise._keygate import PerKey, per_key_of
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, describe
+from gilwise._result import Decision
 from gilwise._segment import Segment
 from gilwise._threadclock import Sample, ThreadClock
-
-if TYPE_CHECKING:
-    from gilwise.auto import Decision
 
 QUICK_BATCH_SECONDS = 0.001  # the probe thread's batches grow while they take less than this
 MAX_BATCH = 4096

@@ -32,13 +32,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from gilwise._gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
-from gilwise._input import Sized, Source
-from gilwise._iosize import io_threads, thread_cap
-from gilwise._options import Options, usable_cores
+from gilwise._cores import usable_cores
+from gilwise._options import Options
 from gilwise._outcome import WorkerInitError
-from gilwise._probe import ProbeRunner, Trial
+from gilwise._result import Decision
 from gilwise._segment import Tail
+from gilwise.auto.gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
+from gilwise.auto.input import Sized, Source
+from gilwise.auto.io_threads import io_threads, thread_cap
+from gilwise.auto.probe import ProbeRunner, Trial
+from gilwise.backends.registry import check_options, describe
 
 # An input of unknown length starts an I/O-bound pool with at most this many threads, and
 # grows it while throughput rises: the engine reads up to three items a thread ahead of the
@@ -48,34 +51,6 @@ UNSIZED_START = 64
 # measuring and runs in one thread: starting more workers would cost more than they save
 # (a tiny batch: 200,000 calls of x + 1, say)
 SMALL_REST_SECONDS = 0.05
-
-
-class Decision:
-    """The mode chosen, with how many workers, the reason in words and the figures behind."""
-
-    __slots__ = ("mode", "workers", "reason", "figures", "grows_to", "item_seconds")
-    mode: str
-    workers: int
-    reason: str
-    figures: dict[str, float]
-    #: an I/O-bound pool may grow up to this many threads as the batch runs (0: fixed)
-    grows_to: int
-    #: seconds an item took in the probe thread, alone (0: none finished in time)
-    item_seconds: float
-
-    def __init__(self, mode: str, workers: int, reason: str,
-                 figures: dict[str, float] | None = None, grows_to: int = 0,
-                 item_seconds: float = 0.0) -> None:
-        self.mode, self.workers, self.reason = mode, workers, reason
-        self.figures = {} if figures is None else figures
-        self.grows_to, self.item_seconds = grows_to, item_seconds
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"Decision({fields})"
-
-    def __str__(self) -> str:
-        return f"{self.mode}×{self.workers}: {self.reason}"
 
 
 def gil_enabled() -> bool:
@@ -224,11 +199,10 @@ def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> D
             "would consume the items it runs; pass a list of sample items instead, e.g. "
             "list(itertools.islice(items, 20))"
         )
-    opts = Options(**options)
-    if opts.mode == "dask":
-        from gilwise.backends.dask import describe_cluster
-
-        return describe_cluster(opts)
+    opts = check_options(Options(**options))
+    described = describe(opts)  # a mode that says what it is without running an item
+    if described is not None:
+        return described
     trial = probe(fn, items, opts)
     if trial.pending is not None:
         trial.pending.join()

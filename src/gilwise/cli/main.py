@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import gilwise
-from gilwise._argtypes import number
 from gilwise._options import MODES
+from gilwise.cli.argtypes import number
+from gilwise.cli.jsonl import InputError, input_format, open_input, read_items, record
+from gilwise.cli.loader import SpecError, load_callable
 from gilwise.journal import JournalError
-from gilwise.jsonl import InputError, input_format, open_input, read_items, record
-from gilwise.loader import SpecError, load_callable
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -104,10 +104,10 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--out", default=".", help="folder for gil-lab.png and gil-lab.json "
                      "(default: the current folder)")
     lab.add_argument("--quick", action="store_true", help="smaller sizes: under 30 s")
-    from gilwise.encode.cli import add_parser as add_encode_parser
+    from gilwise.cli.encode import add_parser as add_encode_parser
 
     add_encode_parser(sub)
-    from gilwise.scrape.cli import add_parser as add_scrape_parser
+    from gilwise.cli.scrape import add_parser as add_scrape_parser
 
     add_scrape_parser(sub)
     return parser
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "map":
             return _map(args)
         if args.command == "demo":
-            from gilwise.demo import run_demo
+            from gilwise.cli.demo import run_demo
 
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
         if args.command in ("encode", "scrape"):

@@ -3,6 +3,19 @@
     import gilwise
     for page in gilwise.map(fetch, urls, mode="threads", workers=32):
         ...
+
+The layout, from the top (each layer imports only the ones below; ``make lint`` checks):
+
+- ``cli/``: the ``gilwise`` command, a thin shell over the apps and the public API;
+- ``encode/``, ``scrape/``, ``lab/``: the apps, users of the public names below only;
+- this module and ``_api``: the public names (``map``, ``Pool``, ...);
+- ``_run``: one map call in phases every front end reuses (settle, attach, start, results,
+  close), handing auto mode's ``auto.autopilot.Autopilot`` the controls;
+- ``auto/``: measuring the work, choosing the mode, steering the batch as it runs;
+  ``_engine/``: the one loop every mode shares (iterated, or stepped and woken);
+- ``backends/``: one per mode behind one contract (``_base``), listed in ``registry``;
+- ``_observers`` (journal, progress, stats) and the shared nouns: ``_options``, ``_chunk``
+  (what crosses to a worker), ``_segment``, ``_result``, ``_outcome``, ``_pickling``, ...
 """
 
 from gilwise._api import Pool, map

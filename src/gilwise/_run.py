@@ -136,6 +136,8 @@ class Run:
         started backend for other options), auto mode may move the batch to another mode as
         its work changes nature (``_watch``)."""
         self.info.mode, self.info.workers = self.options.mode, backend.size
+        if not self.info.chosen:  # what it starts with: --explain's first line
+            self.info.chosen = f"{self.options.mode}×{backend.size}: {self.info.reason}"
         self.backend, self._make = backend, make
         watch = None
         over = hasattr(self.items, "__len__") and not len(self.items)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from terminal import run_on_terminal, screen
+
 
 def gilwise(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -25,6 +28,7 @@ def gilwise(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.Compl
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "work.py").write_text(textwrap.dedent("""
+        import math
         import time
 
         def double(x):
@@ -41,6 +45,16 @@ def project(tmp_path: Path) -> Path:
             if x == "boom":
                 raise RuntimeError("it went boom")
             return x.upper()
+
+        def nap(x):
+            time.sleep(0.02)
+            return x
+
+        def odd(x):
+            return {"nan": math.nan, "inf": [math.inf, -math.inf], "bytes": b"\\xff\\x00a"}
+
+        def keyed(x):
+            return {(1, 2): 3, math.nan: 4}
     """))
     (tmp_path / "inputs.txt").write_text("1\n2\n3\n\n4\n")
     return tmp_path
@@ -74,12 +88,60 @@ def test_failed_items_are_recorded_and_exit_code_is_1(project):
     out = records(run.stdout)
     assert [r["ok"] for r in out] == [True, False, True]
     assert out[1]["error"] == {"type": "RuntimeError", "message": "it went boom"}
+    assert run.stderr.splitlines() == [
+        'gilwise: 1 of 3 items failed: see the lines with "ok": false in the output'
+    ]
+    run = gilwise("map", "work:shout", "words.txt", "-o", "out.jsonl", "--journal", "run.db",
+                  cwd=project)
+    assert run.returncode == 1
+    assert run.stderr.splitlines() == [
+        'gilwise: 1 of 3 items failed: see the lines with "ok": false in out.jsonl; the '
+        "journal run.db keeps them (--retry-failed runs them again)"
+    ]
+
+
+def test_every_output_line_is_strict_json(project):
+    """NaN and infinities as the strings JSON's readers agree on, bytes as base64."""
+    run = gilwise("map", "work:odd", "inputs.txt", "--mode", "threads", cwd=project)
+    assert run.returncode == 0, run.stderr
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not JSON")
+
+    out = [json.loads(line, parse_constant=refuse) for line in run.stdout.splitlines()]
+    assert len(out) == 4
+    assert out[0]["value"] == {
+        "nan": "NaN", "inf": ["Infinity", "-Infinity"],
+        "bytes": {"$bytes": base64.b64encode(b"\xff\x00a").decode()},
+    }
+    run = gilwise("map", "work:keyed", "inputs.txt", "--mode", "threads", cwd=project)
+    assert run.returncode == 0, run.stderr  # was: exit 2, keys must be str, ... not tuple
+    out = [json.loads(line, parse_constant=refuse) for line in run.stdout.splitlines()]
+    assert out[0]["value"] == {"(1, 2)": 3, "NaN": 4}
 
 
 def test_explain_says_which_mode_and_why(project):
     run = gilwise("map", "work:double", "inputs.txt", "--explain", cwd=project)
     assert run.returncode == 0
     assert "gilwise: threads×" in run.stderr or "gilwise: processes×" in run.stderr
+
+
+def test_explain_gives_the_first_choice_its_own_numbers_then_each_change(project):
+    """An I/O-bound pool grows as it runs: the first line is what it started with."""
+    (project / "naps.txt").write_text("\n".join(map(str, range(1000))) + "\n")
+    run = gilwise("map", "work:nap", "naps.txt", "--explain", "-o", "out.jsonl", cwd=project)
+    assert run.returncode == 0, run.stderr
+    first, *changes = run.stderr.splitlines()
+    chosen = re.match(r"gilwise: (\w+)×(\d+): ", first)
+    assert chosen, first
+    assert changes, f"the pool was not resized, nothing to check: {run.stderr}"
+    numbers = [re.match(r"gilwise: at \S+ s: (?:workers |(\w+)×)(\d+) -> (?:\w+×)?(\d+) ",
+                        line) for line in changes]
+    assert all(numbers), run.stderr
+    mode, before, _ = numbers[0].groups()
+    assert (mode or chosen[1], before) == chosen.groups(), run.stderr
+    for earlier, later in zip(numbers, numbers[1:]):  # each change from where the last left it
+        assert later[2] == earlier[3], run.stderr
 
 
 @pytest.mark.parametrize(
@@ -156,6 +218,46 @@ def test_output_holds_the_journalled_results_after_a_kill_9(project):
     lines = (project / "out.jsonl").read_text().splitlines()
     written = {json.loads(line)["index"] for line in lines}  # each line whole JSON
     assert journalled <= written
+
+
+def test_a_reader_that_leaves_ends_the_run_quietly(project):
+    """`gilwise map ... | head -1`: exit 141 (as a tool killed by SIGPIPE), no traceback,
+    the rest of the work cancelled and what finished kept in the journal."""
+    (project / "many.txt").write_text("\n".join(map(str, range(400))) + "\n")
+    job = subprocess.Popen(
+        [sys.executable, "-m", "gilwise", "map", "work:slow", "many.txt", "--journal", "run.db",
+         "--mode", "threads", "--workers", "2"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        first = job.stdout.readline()
+        job.stdout.close()
+        err = job.stderr.read().decode()
+        job.wait(60)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert json.loads(first)["index"] == 0
+    assert (job.returncode, err) == (141, "")
+    journalled = journal_positions(project / "run.db")
+    assert 0 in journalled and len(journalled) < 400  # 400 x 50 ms on 2 threads: 10 s
+    again = gilwise("map", "work:slow", "many.txt", "--journal", "run.db", "--mode", "threads",
+                    "--workers", "4", "-o", "out.jsonl", cwd=project)
+    assert again.returncode == 0, again.stderr
+    assert len(records((project / "out.jsonl").read_text())) == 400
+
+
+def test_progress_bar_and_results_share_the_terminal(project):
+    """stdout and the bar on one terminal: each result on a line of its own, no bar in it."""
+    (project / "sixty.txt").write_text("\n".join(map(str, range(60))) + "\n")
+    code, output = run_on_terminal(
+        [sys.executable, "-m", "gilwise", "map", "work:slow", "sixty.txt", "--mode", "threads",
+         "--workers", "2", "--progress"], cwd=project)
+    assert code == 0, output
+    assert "gilwise threads" in output  # the bar was drawn
+    lines = [line for line in screen(output) if '"index"' in line]
+    assert [json.loads(line)["index"] for line in lines] == list(range(60)), lines
 
 
 def journal_positions(path: Path) -> set[int]:

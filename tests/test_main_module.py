@@ -209,3 +209,11 @@ def test_script_without_main_guard_under_spawn_fails_with_one_line(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("gilwise.WorkerInitError: a new worker imported the main")
     assert last.endswith('put its top-level code under `if __name__ == "__main__":`')
+
+
+def test_code_piped_to_python_under_spawn_runs(tmp_path):
+    """Code piped to ``python -`` has no script for spawn to import again in each worker
+    (its ``__file__`` is "<stdin>"): the workers start as under ``python -c`` and the
+    function arrives by value, where each worker died on a FileNotFoundError traceback."""
+    code = DOUBLE.replace('mode="processes"', 'mode="processes", start_method="spawn"')
+    assert_printed(run_python("-", stdin=code, cwd=tmp_path), DOUBLED)

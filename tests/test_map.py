@@ -18,6 +18,7 @@ import gilwise
 from _workers import wait_for_no_workers
 from gilwise._engine.sizing import UNSIZED_MAX
 from gilwise.backends._pool import DEPTH
+from terminal import run_on_terminal
 
 # The behaviour every mode shares takes the `mode` fixture (conftest.py): threads, processes,
 # and interpreters where this Python has them. Its task functions live in _work, a module a
@@ -354,6 +355,25 @@ def test_progress_bar_shows_done_total_and_failures(capsys):
     assert len(out) == 30
     err = capsys.readouterr().err
     assert "gilwise threads" in err and "30/30" in err and "1 failed" in err
+
+
+def test_print_goes_to_stdout_while_the_bar_shows_on_a_terminal(tmp_path):
+    """``python script.py > out.txt`` with the bar on the terminal (stderr): what the loop
+    prints goes to the file, not above the bar (rich's stand-in for sys.stdout sent it there)."""
+    script = tmp_path / "script.py"
+    script.write_text(
+        "import time, gilwise\n"
+        "def nap(x):\n"
+        "    time.sleep(0.02)\n"
+        "    return x\n"
+        "for x in gilwise.map(nap, range(40), mode='threads', workers=2, progress=True):\n"
+        "    print('got', x)\n"
+    )
+    code, terminal = run_on_terminal([sys.executable, str(script)], cwd=tmp_path,
+                                     stdout=tmp_path / "out.txt")
+    assert code == 0, terminal
+    assert "gilwise threads" in terminal and "got" not in terminal
+    assert (tmp_path / "out.txt").read_text().splitlines() == [f"got {x}" for x in range(40)]
 
 
 def test_a_pool_runs_one_map_at_a_time(no_leftover_workers):

@@ -142,6 +142,8 @@ class Run:
         autopilot (if it chose) steers it and may move it to other backends it claims."""
         backend = self.claim(self.options)
         self.info.mode, self.info.workers = self.options.mode, backend.size
+        if not self.info.chosen:  # what it starts with: --explain's first line
+            self.info.chosen = f"{self.options.mode}×{backend.size}: {self.info.reason}"
         pilot = self.autopilot
         if pilot is not None:
             items = self.items

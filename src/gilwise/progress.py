@@ -6,6 +6,7 @@ workers, and it appears only once a batch has run for ``delay`` seconds.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -18,6 +19,18 @@ def wanted(progress: bool | None) -> bool:
     if progress is not None:
         return progress
     return sys.stderr.isatty()
+
+
+def same_terminal() -> bool:
+    """Whether stdout is the terminal the bar is drawn on (stderr's): lines printed to it
+    while the bar shows must go through the bar's console, above the bar, or they land on
+    the bar's frame."""
+    try:
+        out, err = sys.stdout, sys.stderr
+        return out.isatty() and err.isatty() and \
+            os.fstat(out.fileno()).st_rdev == os.fstat(err.fileno()).st_rdev
+    except (AttributeError, OSError, ValueError):  # closed, replaced, no file descriptor
+        return False
 
 
 class ProgressBar:
@@ -65,9 +78,12 @@ class ProgressBar:
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[failures]}"),
-            console=Console(stderr=True),
+            console=Console(stderr=True, soft_wrap=True),  # lines printed above it, unbroken
             auto_refresh=False,
             transient=False,
+            # while it shows, print() on its terminal goes above it (rich's proxy for
+            # sys.stdout); stdout elsewhere (a file, a pipe) is left alone
+            redirect_stdout=same_terminal(),
         )
         self._progress.start()
         self._task = self._progress.add_task(self.label, total=self.total, rate="", failures="")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from _clips import leftovers, put
+
+from terminal import run_on_terminal, screen
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -72,3 +75,18 @@ def test_a_recipe_file_is_applied(tmp_path, clips):
     info = probe(tmp_path / "out" / "a.webm")
     assert (info.video_codec, info.width) == ("vp9", 80)
     assert leftovers(tmp_path / "out") == []
+
+
+def test_lines_and_the_bar_share_the_terminal(tmp_path, clips):
+    """stdout and the bar on one terminal: each ``ok`` line on a line of its own, above the
+    bar, not printed onto a frame of it."""
+    put(clips["long"], tmp_path / "in" / "long.mkv")
+    for name in ("one", "two", "three"):
+        put(clips["a"], tmp_path / "in" / f"{name}.mp4")
+    code, output = run_on_terminal(
+        [sys.executable, "-m", "gilwise", "encode", "in", "-o", "out", "--recipe", "preview",
+         "--workers", "1", "--progress"], cwd=tmp_path, env={"PYTHONPATH": SRC})
+    assert code == 0, output
+    assert re.search(r"\d+/9 s", output), output  # the bar was drawn
+    lines = [line for line in screen(output) if "ok " in line]
+    assert len(lines) == 4 and all(line.startswith("ok     out/") for line in lines), lines

@@ -7,6 +7,7 @@ costs only its own task: it is killed, replaced at once, and the batch goes on.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, NamedTuple
 
@@ -197,6 +198,26 @@ def _os_threads() -> int:
         return 1
 
 
+@contextlib.contextmanager
+def _main_without_file() -> Iterator[None]:
+    """While a spawn worker starts: hide a ``__main__.__file__`` that names no file (code piped
+    to ``python -`` has "<stdin>"). spawn would have each worker run that path again and die
+    on it with a traceback; without it the worker starts as under ``python -c``, and what it
+    needs from ``__main__`` arrives by value (``_pickling``)."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    where = multiprocessing.process.ORIGINAL_DIR or ""  # what spawn resolves it against
+    if path is None or getattr(main, "__spec__", None) is not None \
+            or os.path.isfile(os.path.join(where, path)):
+        yield
+        return
+    del main.__file__  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        main.__file__ = path  # type: ignore[union-attr]
+
+
 class ProcessBackend(WorkerPool):
     """Worker processes supervised from the engine's thread, with no helper threads."""
 
@@ -246,7 +267,9 @@ class ProcessBackend(WorkerPool):
             # to it that none outlives the parent or holds up its exit
             target=worker_main, args=(child_conn, slot), daemon=False, name=WORKER_NAME
         )
-        process.start()
+        spawn = ctx.get_start_method() == "spawn"
+        with _main_without_file() if spawn else contextlib.nullcontext():
+            process.start()
         child_conn.close()
         parent_conn.send_bytes(self._init)
         worker = _Worker(next(self._ids), process, parent_conn, slot)

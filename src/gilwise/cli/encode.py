@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from gilwise.cli.argtypes import number
 from gilwise.encode.recipes import RECIPES, SettingsError
+from gilwise.progress import same_terminal
 
 if TYPE_CHECKING:  # rich and the encoder load when `encode` runs, not with every command
     from rich.console import Console
@@ -98,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
     show_bar = args.progress if args.progress is not None else sys.stderr.isatty()
     records: list[Record] = []
     started = time.perf_counter()
+    bar = _bar(err, batch, show_bar)
+    if bar.progress is not None and same_terminal():  # lines above the bar, not onto it
+        out = err
     try:
-        with _bar(err, batch, show_bar):
+        with bar:
             for record in batch:
                 records.append(record)
                 _line(out if record.ok else err, record)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -91,7 +93,9 @@ def _array_or_lines(stream: IO[str], name: str) -> Iterator[Any]:
 
 
 def record(outcome: Outcome) -> str:
-    """One line of output: index, item, ok, and value or error (non-JSON values as text)."""
+    """One line of output: index, item, ok, and value or error, always valid JSON (RFC 8259):
+    NaN and infinities as the strings "NaN", "Infinity", "-Infinity", bytes as
+    ``{"$bytes": "<base64>"}``, any other value JSON has no form for as its ``str()``."""
     data: dict[str, Any] = {"index": outcome.index, "item": outcome.item, "ok": outcome.ok}
     if outcome.failure is None:
         data["value"] = outcome.value
@@ -101,4 +105,43 @@ def record(outcome: Outcome) -> str:
             "message": outcome.failure.message,
         }
     data["attempts"] = outcome.attempts
-    return json.dumps(data, default=str, ensure_ascii=False)
+    try:  # the common case in one call; the walk below only for what json refuses
+        return json.dumps(data, default=_plain, ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError):  # a NaN or an infinity, a key JSON cannot name, a cycle
+        return json.dumps(_strict(data, set()), default=_plain, ensure_ascii=False,
+                          allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    """What json.dumps writes for a value it has no form for: bytes as base64, else text."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$bytes": base64.b64encode(value).decode("ascii")}
+    return str(value)
+
+
+def _strict(value: Any, above: set[int]) -> Any:
+    """``value`` with each non-finite float named, each dict key a string and each cycle cut
+    (as its ``str()``), so that json.dumps(allow_nan=False) takes it."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite(value)
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    if id(value) in above:
+        return str(value)
+    above.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {_key(k): _strict(v, above) for k, v in value.items()}
+        return [_strict(v, above) for v in value]
+    finally:
+        above.discard(id(value))
+
+
+def _key(key: Any) -> Any:
+    if isinstance(key, float) and not math.isfinite(key):
+        return _non_finite(key)
+    return key if key is None or isinstance(key, (str, int, float, bool)) else str(key)
+
+
+def _non_finite(x: float) -> str:
+    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")

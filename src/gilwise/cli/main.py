@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from gilwise.cli.loader import SpecError, load_callable
 from gilwise.journal import JournalError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PIPE = 141  # the reader of stdout left (`| head`): 128 + SIGPIPE, as a shell shows grep's
 
 
 class UsageError(Exception):
@@ -142,6 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except gilwise.GilwiseError as exc:  # e.g. the initializer failed in every worker
         print(f"gilwise: error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # another command's reader left: quietly, as for map
+        _drop(sys.stdout)
+        return EXIT_PIPE
     return EXIT_USAGE
 
 
@@ -175,6 +180,10 @@ def _map(args: argparse.Namespace) -> int:
         info = results.info
         try:
             _write_outcomes(results, out)
+        except BrokenPipeError:  # the reader left (`| head -1`): stop quietly, as grep does
+            results.close()  # the work still out cancelled; the journal keeps what finished
+            _drop(out)
+            return EXIT_PIPE
         except gilwise.TaskError as exc:
             print(f"gilwise: {exc.args[0]}", file=sys.stderr)
             return EXIT_FAILED
@@ -185,8 +194,8 @@ def _map(args: argparse.Namespace) -> int:
             return EXIT_INTERRUPTED
         finally:
             out.flush()
-            if args.explain and info.mode:
-                print(f"gilwise: {info.mode}×{info.workers}: {info.reason}", file=sys.stderr)
+            if args.explain and info.mode:  # the first choice, with its own numbers
+                print(f"gilwise: {info.chosen}", file=sys.stderr)
             if (args.explain or args.stats) and info.changes:
                 for change in info.changes:
                     print(f"gilwise: {change}", file=sys.stderr)
@@ -194,7 +203,28 @@ def _map(args: argparse.Namespace) -> int:
             from rich.console import Console  # here: rich costs every command ~30 ms
 
             Console(stderr=True).print(info.stats.render(info.workers))
+    if info.failed:
+        print(_failed_line(info, args), file=sys.stderr)
     return EXIT_FAILED if info.failed else EXIT_OK
+
+
+def _failed_line(info: gilwise.RunInfo, args: argparse.Namespace) -> str:
+    """One line on stderr when items failed: how many, of how many, and where to look."""
+    where = "the output" if args.output == "-" else args.output
+    journal = f"; the journal {args.journal} keeps them (--retry-failed runs them again)" \
+        if args.journal else ""
+    return (f"gilwise: {info.failed} of {info.done + info.failed} items failed: see the lines "
+            f'with "ok": false in {where}{journal}')
+
+
+def _drop(stream: IO[str]) -> None:
+    """Point ``stream``'s file at /dev/null once its reader has left: what is still buffered
+    for it goes nowhere, and Python's flush at exit does not print a BrokenPipeError."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _write_outcomes(results: gilwise.MapResult, out: IO[str]) -> None:
@@ -225,7 +255,7 @@ def _item_key(item: Any) -> Any:
 @contextlib.contextmanager
 def _output(path: str) -> Any:
     if path == "-":
-        yield sys.stdout
+        yield _Stdout()
         return
     try:
         handle: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115
@@ -233,6 +263,33 @@ def _output(path: str) -> Any:
         raise UsageError(f"{path}: cannot write the output ({exc.strerror})") from None
     with handle:
         yield handle
+
+
+class _Stdout:
+    """``sys.stdout`` as it is at each flush: while a progress bar shows on the same terminal,
+    rich's stand-in, which prints the lines above the bar instead of onto it. Lines are held
+    until the flush (or 1,000 of them), so that the bar is drawn again once per flush, not once
+    a line (20,000 lines: 14 s, against 0.5 s without a bar)."""
+
+    def __init__(self) -> None:
+        self._held: list[str] = []
+
+    def write(self, text: str) -> int:
+        self._held.append(text)
+        if len(self._held) >= 1000:
+            self._write()
+        return len(text)
+
+    def _write(self) -> None:
+        held, self._held = "".join(self._held), []
+        sys.stdout.write(held)
+
+    def flush(self) -> None:
+        self._write()
+        sys.stdout.flush()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
 
 
 if __name__ == "__main__":

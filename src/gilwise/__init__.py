@@ -8,7 +8,8 @@ The layout, from the top (each layer imports only the ones below; ``make lint`` 
 
 - ``cli/``: the ``gilwise`` command, a thin shell over the apps and the public API;
 - ``encode/``, ``scrape/``, ``lab/``: the apps, users of the public names below only;
-- this module and ``_api``: the public names (``map``, ``Pool``, ...);
+- this module, ``_api`` and ``_executor``: the public names (``map``, ``Pool``,
+  ``Executor``, ...);
 - ``_run``: one map call in phases every front end reuses (settle, attach, start, results,
   close), handing auto mode's ``auto.autopilot.Autopilot`` the controls;
 - ``auto/``: measuring the work, choosing the mode, steering the batch as it runs;
@@ -20,6 +21,7 @@ The layout, from the top (each layer imports only the ones below; ``make lint`` 
 
 from gilwise._api import Pool, map
 from gilwise._cores import usable_cores
+from gilwise._executor import Executor
 from gilwise._keygate import PerKey
 from gilwise._outcome import (
     Failure,
@@ -39,6 +41,7 @@ from gilwise.frontier import Frontier
 
 __all__ = [
     "Decision",
+    "Executor",
     "Failure",
     "Frontier",
     "GilwiseError",

@@ -1,0 +1,448 @@
+"""``gilwise.Executor``: a ``concurrent.futures.Executor`` whose futures survive their workers.
+
+The data's way: ``submit`` wraps the call in a :class:`_Call` holding its Future and adds it to
+a lane's open :class:`~gilwise.frontier.Frontier` (which wakes the lane's driver thread). Each
+lane is one long :class:`~gilwise._run.Run` of :func:`_invoke` over that frontier, in one mode,
+driven by its own thread through ``Engine.step``; every finished item settles its Future.
+``shutdown`` closes the frontiers: each run ends once the calls added are done.
+
+    submit ──► _Call(fn, args, kwargs; future) ──► lane frontier ──► Run/Engine ──► worker
+                                                                     │ step() in the lane's thread
+    Future.set_result / set_exception ◄── segment (value or Failure) ◄┘
+
+Unlike ``ProcessPoolExecutor``, a worker that dies fails only the future it held
+(``gilwise.WorkerDied``) and the executor goes on; ``timeout=`` kills only a hung task's
+worker; the initializer failing breaks the executor (as the stdlib's does).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import itertools
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal
+
+from gilwise._api import _Backends
+from gilwise._cores import usable_cores
+from gilwise._options import Options
+from gilwise._outcome import Failure, TaskError, WorkerInitError
+from gilwise._result import Decision, RunInfo
+from gilwise._run import Run
+from gilwise._segment import Segment
+from gilwise._threadclock import ThreadClock, span
+from gilwise.auto import gil_enabled
+from gilwise.frontier import Frontier
+
+#: how long a lane's driver waits in one step: a submit or shutdown wakes it sooner
+STEP_SECONDS = 1.0
+#: the share of its wall time a first call must compute (not wait) for auto mode to send its
+#: function to processes: below it, the function waits on something and threads cover it
+CPU_BOUND_SHARE = 0.5
+#: a first call shorter than this stays in threads: a process's round trip (~0.1-0.2 ms
+#: here) and the pickling would cost more than the parallelism gives back
+SHORTEST_FOR_PROCESSES = 0.001
+
+
+class BrokenExecutor(WorkerInitError, cf.BrokenExecutor):
+    """The initializer failed in a worker: no call can run (as ``BrokenProcessPool``)."""
+
+
+class _Call:
+    """One submitted call; travels to a worker without its Future."""
+
+    __slots__ = ("fn", "args", "kwargs", "measure", "future")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 measure: bool = False, future: cf.Future[Any] | None = None) -> None:
+        self.fn, self.args, self.kwargs, self.measure = fn, args, kwargs, measure
+        self.future = future
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Call, (self.fn, self.args, self.kwargs, self.measure)
+
+
+class _Measured:
+    """A call's value with the seconds it computed and took, less any wait for a core (auto
+    mode's first call)."""
+
+    __slots__ = ("value", "cpu", "wall")
+
+    def __init__(self, value: Any, cpu: float, wall: float) -> None:
+        self.value, self.cpu, self.wall = value, cpu, wall
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _Measured, (self.value, self.cpu, self.wall)
+
+
+def _invoke(call: _Call) -> Any:
+    """What every worker runs: the call itself (timed where auto mode measures it)."""
+    if not call.measure:
+        return call.fn(*call.args, **call.kwargs)
+    clock = ThreadClock()  # a busy machine keeps it waiting for a core: not the work's doing
+    try:
+        before = clock.sample()
+        value = call.fn(*call.args, **call.kwargs)
+        took = span(before, clock.sample())
+    finally:
+        clock.close()
+    waited = took.seconds * (took.waiting or 0.0)
+    return _Measured(value, took.seconds * took.on_core, took.seconds - waited)
+
+
+class _Calls(Frontier):
+    """A lane's open input: a call leaves it only once its Future is marked running (one
+    cancelled meanwhile is dropped), so a queued call can still be cancelled."""
+
+    def take(self, n: int) -> list[Any]:
+        taken: list[Any] = []
+        while len(taken) < n:
+            batch = super().take(n - len(taken))
+            if not batch:
+                break
+            taken += [call for call in batch if call.future.set_running_or_notify_cancel()]
+        return taken
+
+    def take_queued(self) -> list[Any]:
+        """Every call still queued (not taken by the engine yet), left as it is."""
+        return super().take(sys.maxsize)
+
+
+class _Lane:
+    """One mode's long run, driven by its own thread."""
+
+    def __init__(self, executor: Executor, options: Options) -> None:
+        self.options = options
+        self.calls = _Calls(until_closed=True)
+        self.pending: set[_Call] = set()  # submitted, not settled: failed all if it breaks
+        self.info = RunInfo()
+        self._executor = weakref.ref(executor)
+        self._backends = executor._backends
+        self._on_measured = executor._measured
+        self.thread = threading.Thread(target=self._drive, daemon=True,
+                                       name=f"{executor._thread_name_prefix}gilwise-"
+                                       f"{options.mode}-driver")
+        self.thread.start()
+
+    def put(self, call: _Call) -> None:
+        self.pending.add(call)
+        self.calls.add(call)
+
+    def _drive(self) -> None:
+        run = Run(_invoke, self.calls, self.options, self.info, self._backends)
+        try:
+            run.settle()
+            run.attach()
+            engine = run.start()
+            while not engine.over:
+                for segment in engine.step(STEP_SECONDS):
+                    self._settle(segment)
+        except BaseException as exc:  # noqa: BLE001 - told to every call left, then ends
+            self._break(exc)
+        finally:
+            run.close()
+
+    def _settle(self, segment: Segment) -> None:
+        for pos, call in enumerate(segment.items):
+            self.pending.discard(call)
+            failure = segment.failures.get(pos)
+            future = call.future
+            if failure is not None:
+                if call.measure:  # nothing learnt: the function's next call is measured
+                    self._on_measured(call, None)
+                future.set_exception(_exception(failure))
+                continue
+            value = segment.values[pos]
+            if isinstance(value, _Measured):
+                self._on_measured(call, value)
+                value = value.value
+            future.set_result(value)
+
+    def _break(self, exc: BaseException) -> None:
+        """The run cannot go on (its initializer failed): every call left fails with it."""
+        if isinstance(exc, WorkerInitError):
+            exc = BrokenExecutor(str(exc))
+        executor = self._executor()
+        if executor is not None:
+            executor._broken = str(exc)
+        self.calls.close()
+        for call in list(self.pending):
+            if not call.future.done():
+                call.future.set_exception(exc)
+        self.pending.clear()
+
+
+def _exception(failure: Failure) -> BaseException:
+    """What ``future.result()`` raises: the task's own exception (its remote traceback as its
+    ``__cause__``, as ProcessPoolExecutor does), else gilwise's for its failure."""
+    exc = failure.exception
+    if exc is None:
+        return TaskError(failure)
+    if failure.traceback and exc.__cause__ is None and exc.__traceback__ is None:
+        exc.__cause__ = RemoteTraceback(failure.traceback)
+    return exc
+
+
+class RemoteTraceback(Exception):
+    """The traceback of a task's exception in the worker, chained as its ``__cause__``."""
+
+    def __init__(self, tb: str) -> None:
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb}"""'
+
+
+_live: weakref.WeakSet[Executor] = weakref.WeakSet()
+
+
+def _shutdown_all() -> None:
+    for executor in list(_live):
+        executor.shutdown(wait=True)
+
+
+# before the interpreter joins non-daemon threads, as the stdlib executors do
+threading._register_atexit(_shutdown_all)  # type: ignore[attr-defined]
+
+
+class Executor(cf.Executor):
+    """A ``concurrent.futures.Executor`` on gilwise's supervised workers: rename
+    ``ProcessPoolExecutor`` or ``ThreadPoolExecutor`` to ``gilwise.Executor`` and a worker
+    that dies fails only its own future.
+
+    ``max_workers`` (default: one per usable core; threads: min(32, cores + 4)), ``mode``
+    ("auto": each function's first call decides, see :meth:`explain`), ``mp_context`` (a
+    multiprocessing context or start method name), ``initializer``/``initargs``,
+    ``thread_name_prefix``, and gilwise's ``timeout`` (seconds a call may run, its worker
+    killed past it), ``retries``/``retry_on``/``backoff``.
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        mode: Literal["auto", "threads", "processes", "interpreters"] = "auto",
+        mp_context: Any = None,
+        initializer: Callable[..., Any] | None = None,
+        initargs: tuple[Any, ...] = (),
+        max_tasks_per_child: int | None = None,
+        thread_name_prefix: str = "",
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = (BaseException,),
+        backoff: float = 0.1,
+    ) -> None:
+        if max_workers is not None and (not isinstance(max_workers, int) or max_workers <= 0):
+            raise ValueError("max_workers must be greater than 0")
+        if mode not in ("auto", "threads", "processes", "interpreters"):
+            raise ValueError(f"mode={mode!r} is not one of auto, threads, processes, "
+                             "interpreters")
+        if max_tasks_per_child is not None:
+            if not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0:
+                raise ValueError("max_tasks_per_child must be >= 1")
+            raise NotImplementedError("max_tasks_per_child is not supported yet")
+        start = getattr(mp_context, "get_start_method", lambda: mp_context)()
+        self._options = Options(
+            mode=mode, workers=max_workers, ordered=False, chunksize=1, on_error="return",
+            progress=False, initializer=initializer, initargs=tuple(initargs),
+            timeout=timeout, retries=retries, retry_on=retry_on, backoff=backoff,
+            start_method=start)
+        self._thread_name_prefix = thread_name_prefix
+        self._backends = _Backends()
+        self._lanes: dict[str, _Lane] = {}
+        self._lock = threading.Lock()
+        self._shutdown = False
+        self._broken: str | None = None
+        self._decisions: dict[Any, Decision] = {}  # auto mode: per function
+        # auto mode: functions whose first call runs alone, timed; their later calls wait
+        self._held: dict[Any, list[_Call]] = {}
+        _live.add(self)
+
+    # -- the concurrent.futures contract
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
+        """Schedule ``fn(*args, **kwargs)``; its Future."""
+        with self._lock:
+            if self._broken is not None:
+                raise BrokenExecutor(self._broken)
+            if self._shutdown:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            if not callable(fn):
+                raise TypeError(f"{fn!r} is not callable")
+            future: cf.Future[Any] = cf.Future()
+            call = _Call(fn, args, kwargs, False, future)
+            mode = self._mode_for(call)
+            if mode is not None:
+                self._lane(mode).put(call)
+            return future
+
+    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: float | None = None,
+            chunksize: int = 1, buffersize: int | None = None) -> Iterator[Any]:
+        """``fn`` over the iterables' items, results in order (as ``Executor.map`` of 3.14:
+        ``timeout`` from this call, ``buffersize`` bounds the calls submitted ahead)."""
+        if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
+            raise ValueError("buffersize must be None or > 0")
+        if not isinstance(chunksize, int) or chunksize < 1:
+            raise ValueError("chunksize must be >= 1.")
+        end = None if timeout is None else timeout + time.monotonic()
+        args: Iterator[tuple[Any, ...]] = zip(*iterables)
+        if chunksize > 1:
+            args = _batched(fn, args, chunksize)
+            fn = _run_batch  # one call a batch of ``chunksize`` items
+        first = itertools.islice(args, buffersize) if buffersize else args
+        futures = deque(self.submit(fn, *a) for a in first)
+        return self._results(futures, args if buffersize else None, fn, end, chunksize > 1)
+
+    def _results(self, futures: deque[cf.Future[Any]], more: Iterator[Any] | None,
+                 fn: Callable[..., Any], end: float | None, batched: bool) -> Iterator[Any]:
+        try:
+            while futures:
+                if more is not None:  # keep buffersize calls out: one in for one out
+                    for a in itertools.islice(more, 1):
+                        futures.append(self.submit(fn, *a))
+                future = futures.popleft()
+                left = None if end is None else end - time.monotonic()
+                value = future.result(left)
+                if batched:
+                    yield from value
+                else:
+                    yield value
+                del future, value
+        finally:
+            for future in futures:
+                future.cancel()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No new calls; with ``cancel_futures``, those not started are cancelled; with
+        ``wait``, returns once every call left is done and the workers stopped."""
+        with self._lock:
+            self._shutdown = True
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            if cancel_futures:
+                for call in lane.calls.take_queued():
+                    call.future.cancel()
+            lane.calls.close()
+        if wait:
+            for lane in lanes:
+                if lane.thread is not threading.current_thread():
+                    lane.thread.join()
+            self._backends.close(kill=False)
+        else:
+            threading.Thread(target=self._finish, args=(lanes,), daemon=True).start()
+
+    def _finish(self, lanes: list[_Lane]) -> None:
+        for lane in lanes:
+            lane.thread.join()
+        self._backends.close(kill=False)
+
+    # -- what it chose
+    def explain(self) -> dict[str, Decision]:
+        """Per function, the mode its calls run in and why (``mode="auto"``: decided from
+        each function's first call)."""
+        with self._lock:
+            out = {_name(key): d for key, d in self._decisions.items()}
+        if self._options.mode != "auto":
+            reason = f"mode={self._options.mode!r} was asked for"
+            workers = self._options.workers or 0
+            return {"*": Decision(self._options.mode, workers, reason)} | out
+        return out
+
+    # -- lanes and auto's choice
+    def _lane(self, mode: str) -> _Lane:
+        lane = self._lanes.get(mode)
+        if lane is None:
+            lane = self._lanes[mode] = _Lane(self, self._options.with_(mode=mode))
+        return lane
+
+    def _mode_for(self, call: _Call) -> str | None:
+        """The lane for ``call``; None where it waits (auto mode: its function's first call
+        runs alone on threads, timed, and the mode of the others is decided from it)."""
+        if self._options.mode != "auto":
+            return self._options.mode
+        key = _key(call)
+        decision = self._decisions.get(key)
+        if decision is not None:
+            return decision.mode
+        held = self._held.get(key)
+        if held is not None:
+            held.append(call)
+            return None
+        self._held[key] = []
+        call.measure = True
+        return "threads"
+
+    def _measured(self, call: _Call, measured: _Measured | None) -> None:
+        """Auto mode: the first call of its function ended (``None``: it failed). Decide,
+        and send the calls that waited for it."""
+        key = _key(call)
+        decision = None if measured is None else self._decide(key, measured)
+        with self._lock:
+            held = self._held.pop(key, [])
+            if decision is not None:
+                self._decisions[key] = decision
+            elif held:  # its next call is measured in its place
+                held[0].measure = True
+                self._held[key] = []
+            for call in held:
+                if self._broken is None and not call.future.cancelled():
+                    self._lane(decision.mode if decision else "threads").put(call)
+
+    def _decide(self, fn: Callable[..., Any], measured: _Measured) -> Decision:
+        share = measured.cpu / measured.wall if measured.wall > 0 else 0.0
+        took = f"its first call took {measured.wall * 1000:.1f} ms, {share:.0%} computing"
+        cores, workers = usable_cores(), self._options.workers
+        if share < CPU_BOUND_SHARE:
+            return Decision("threads", workers or min(32, cores + 4),
+                            f"{took} (waiting the rest): threads")
+        if measured.wall < SHORTEST_FOR_PROCESSES:
+            return Decision("threads", workers or cores, f"{took}: too short to pay for a "
+                            "process's round trip, threads")
+        why_not = _why_not_processes(cores, fn)
+        if why_not:
+            return Decision("threads", workers or cores, f"{took}, but {why_not}: threads")
+        return Decision("processes", workers or cores, f"{took}: CPU-bound, processes")
+
+    def __repr__(self) -> str:
+        state = "broken" if self._broken else "shut down" if self._shutdown else "running"
+        return f"<gilwise.Executor mode={self._options.mode!r} {state}>"
+
+
+def _run_batch(fn: Callable[..., Any], batch: list[tuple[Any, ...]]) -> list[Any]:
+    return [fn(*args) for args in batch]
+
+
+def _batched(fn: Callable[..., Any], items: Iterator[tuple[Any, ...]], size: int
+             ) -> Iterator[tuple[Any, ...]]:
+    """The arguments of ``_run_batch`` for ``fn`` over ``size`` items at a time."""
+    while batch := list(itertools.islice(items, size)):
+        yield fn, batch
+
+
+def _key(call: _Call) -> Any:
+    """Calls of one function share auto's choice: a bound method's by its function, a batch
+    of ``map(chunksize=)`` by the function mapped."""
+    fn = call.args[0] if call.fn is _run_batch else call.fn
+    return getattr(fn, "__func__", fn)
+
+
+def _name(key: Any) -> str:
+    return getattr(key, "__qualname__", None) or repr(key)
+
+
+def _why_not_processes(cores: int, fn: Callable[..., Any]) -> str:
+    """Why ``fn``'s calls cannot gain from processes ("" where they can)."""
+    from gilwise._pickling import dumps_to_worker
+
+    if cores < 2:
+        return "one usable core"
+    if not gil_enabled():
+        return "no GIL here"
+    try:
+        dumps_to_worker(fn)
+    except Exception as exc:  # noqa: BLE001 - anything that stops it travelling
+        return f"{_name(fn)} cannot be sent to a process ({type(exc).__name__})"
+    return ""

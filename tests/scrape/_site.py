@@ -1,5 +1,6 @@
 """A real HTTP server on 127.0.0.1 (ThreadingHTTPServer in a thread) serving every case the
-scraper must handle, logging each request and counting how many run at once."""
+scraper must handle, logging each request and counting how many run at once; and
+``wait_until``, the tests' wait for a condition, with a deadline."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import gzip
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,21 +19,48 @@ PAGE = """<html><head><title> Page {n} </title>
 <a href="/page/0">home</a>
 <a href="https://other.example/x">out</a><a href="mailto:a@b">mail</a></body></html>"""
 
+# a docs tree as a crawl meets it: pages, files of every kind (none of which a crawl should
+# ask for), a page that is not HTML, and pages that a pattern may leave out
+DOCS = """<html><head><title>Docs</title></head><body>
+<a href="/docs/a.html">a</a><a href="/docs/data.json">data</a><a href="/docs/old/b.html">old</a>
+<a href="/files/docs.zip">zip</a><a href="/files/docs.tar.gz">tar</a>
+<a href="/files/logo.png">png</a><a href="/files/Manual.PDF">pdf</a>
+<a href="/files/talk.mp4?v=2">video</a><a href="/page/1">elsewhere</a></body></html>"""
+DOC = "<html><head><title>{name}</title></head><body><a href=\"/docs/\">up</a></body></html>"
+
 ROBOTS = "User-agent: *\nDisallow: /private\nCrawl-delay: {delay}\n"
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 60.0,
+               what: str = "the condition") -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds (a deadline
+    generous enough for a busy machine, never a guess at how long something takes)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.01)
 
 
 class Site(ThreadingHTTPServer):
     """``log``: every path asked for, in order; ``most_at_once``: the peak of concurrent
-    requests; ``delay``: seconds each /page/ answer takes; ``hits``: requests per path."""
+    requests; ``delay``: seconds each /page/ answer takes; ``hits``: requests per path.
+
+    A request counts as open from its arrival until its answer's last write begins (the
+    client cannot have the whole answer before then, so cannot send its next request):
+    a server thread slow to run after that write never inflates the peak. ``gather``: each
+    /page/ answer waits (at most 10 s) until that many requests have been open at once, so
+    that a test of a limit of N sees N reached however busy the machine."""
 
     daemon_threads = True
 
-    def __init__(self, page_delay: float = 0.0, crawl_delay: float = 0.0) -> None:
+    def __init__(self, page_delay: float = 0.0, crawl_delay: float = 0.0,
+                 gather: int = 1) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.page_delay, self.crawl_delay = page_delay, crawl_delay
+        self.page_delay, self.crawl_delay, self.gather = page_delay, crawl_delay, gather
         self.log: list[tuple[float, str]] = []
         self.hits: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.opened = threading.Condition(self.lock)
         self.now = self.most_at_once = 0
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -72,11 +101,19 @@ class _Handler(BaseHTTPRequestHandler):
             hits = site.hits[self.path]
             site.now += 1
             site.most_at_once = max(site.most_at_once, site.now)
+            site.opened.notify_all()
+        self._open = True
         try:
             self._answer(self.path, hits)
         finally:
-            with site.lock:
-                site.now -= 1
+            self._close()
+
+    def _close(self) -> None:
+        """This request no longer counts as open (once, before its answer's last write)."""
+        if self._open:
+            self._open = False
+            with self.server.lock:
+                self.server.now -= 1
 
     def _send(self, status: int, body: bytes = b"", ctype: str = "text/html; charset=utf-8",
               **headers: str) -> None:
@@ -85,14 +122,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
+        if not body:
+            self._close()
         self.end_headers()
-        self.wfile.write(body)
+        if body:
+            self._close()
+            self.wfile.write(body)
 
     def _answer(self, path: str, hits: int) -> None:  # noqa: C901 - one branch per case
         site = self.server
         if path == "/robots.txt":
             self._send(200, ROBOTS.format(delay=site.crawl_delay).encode(), "text/plain")
         elif path.startswith(("/page/", "/private/")):
+            with site.opened:
+                site.opened.wait_for(lambda: site.most_at_once >= site.gather, timeout=10.0)
             time.sleep(site.page_delay)
             n = int(path.rstrip("/").rsplit("/", 1)[1].split("#")[0] or 0)
             self._send(200, PAGE.format(n=n, next=n + 1).encode())
@@ -114,6 +157,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"<title>slow</title>")
         elif path == "/big":
             self._send(200, b"<title>big</title>" + b"x" * 200_000)
+        elif path == "/docs/":
+            self._send(200, DOCS.encode())
+        elif path.startswith("/docs/") and path.endswith(".html"):
+            self._send(200, DOC.format(name=path.rsplit("/", 1)[1]).encode())
+        elif path == "/docs/data.json":
+            self._send(200, b'{"a": 1}', "application/json")
+        elif path.startswith("/files/"):
+            self._send(200, bytes(range(256)) * 40, "application/octet-stream")
         elif path == "/binary":
             self._send(200, bytes(range(256)) * 4, "application/octet-stream")
         elif path == "/latin1":

@@ -40,20 +40,24 @@ def test_a_page_gives_title_description_absolute_links_and_fields(site):
 
 
 @pytest.mark.parametrize("path, expected", [
-    ("/redirect", {"final_url": "/page/1", "status": 200, "title": "Page 1", "error": None}),
-    ("/loop-a", {"error": "redirect loop at {base}/loop-a"}),
+    ("/redirect", {"final_url": "/page/1", "status": 200, "title": "Page 1", "error": None,
+                   "kind": "html"}),
+    ("/loop-a", {"error": "redirect loop at {base}/loop-a", "kind": "redirect"}),
     ("/to-ftp", {"error": "redirect refused: invalid URL 'ftp://127.0.0.1/file': scheme 'ftp' "
-                          "is not http or https"}),
-    ("/missing", {"status": 404, "error": "HTTP 404", "attempts": 1}),
+                          "is not http or https", "kind": "redirect"}),
+    ("/missing", {"status": 404, "error": "HTTP 404", "attempts": 1, "kind": "http-4xx"}),
     ("/flaky", {"status": 200, "title": "flaky", "error": None, "attempts": 2}),
     ("/limited", {"status": 200, "title": "limited", "error": None, "attempts": 2}),
-    ("/binary", {"status": 200, "error": "not HTML: application/octet-stream"}),
+    # a page that is not HTML is a record of what it is, not an error
+    ("/binary", {"status": 200, "error": None, "kind": "not-html", "title": None,
+                 "content_type": "application/octet-stream", "bytes": 1024}),
     ("/latin1", {"title": "café"}),
     ("/cp1252-meta", {"title": "“quoted” €"}),
     ("/utf8", {"title": "naïve ☃ 日本"}),
     ("/gzip", {"title": "zipped", "error": None}),
     ("/base", {"links": ["https://cdn.example/root/a/b.html", "https://cdn.example/c"]}),
-    ("/private/1", {"status": None, "attempts": 0, "error": "disallowed by robots.txt"}),
+    ("/private/1", {"status": None, "attempts": 0, "error": "disallowed by robots.txt",
+                    "kind": "robots"}),
 ])
 def test_each_case_gives_its_record(site, path, expected):
     record = one(site.base + path)
@@ -66,12 +70,13 @@ def test_each_case_gives_its_record(site, path, expected):
 
 def test_a_response_slower_than_the_timeout_fails_as_a_timeout(site):
     record = one(f"{site.base}/slow", retries=0)
-    assert record["error"].startswith("timeout")
+    assert record["error"].startswith("timeout") and record["kind"] == "timeout"
 
 
 def test_a_response_over_max_bytes_is_cut_and_says_so(site):
     record = one(f"{site.base}/big", max_bytes=10_000)
     assert record["error"] == "too large: more than 10000 bytes"
+    assert record["kind"] == "too-large"
 
 
 def test_disallowed_paths_are_never_requested_and_robots_is_read_once(site):
@@ -92,7 +97,7 @@ def test_ignore_robots_fetches_disallowed_paths():
 
 @pytest.mark.parametrize("per_host", [1, 3])
 def test_per_host_concurrency_is_never_exceeded(per_host):
-    with Site(page_delay=0.03) as site:
+    with Site(page_delay=0.03, gather=per_host) as site:
         urls = [f"{site.base}/page/{i}" for i in range(24)]
         records = list(scrape(urls, workers=8, per_host=per_host, **FAST))
         assert sorted(r["title"] for r in records) == sorted(f"Page {i}" for i in range(24))
@@ -110,12 +115,15 @@ def test_a_slow_host_does_not_starve_the_others():
         assert last_fast < order.index(urls[1])
 
 
+# The server stamps a request when its handler thread runs, which shares the GIL and the
+# cores with the scraper: on a busy machine one stamped late shortens the next gap. The
+# bounds below leave that lag 0.15 s or more; a host not waited for shows gaps of ~1 ms.
 def test_crawl_delay_spaces_the_requests_to_a_host():
-    with Site(crawl_delay=0.2) as site:
+    with Site(crawl_delay=0.3) as site:
         list(scrape([f"{site.base}/page/{i}" for i in range(4)], **FAST))
         starts = [t for t, p in site.log if p.startswith("/page/")]
         gaps = [b - a for a, b in zip(starts, starts[1:])]
-        assert len(gaps) == 3 and min(gaps) >= 0.18
+        assert len(gaps) == 3 and min(gaps) >= 0.15
 
 
 @pytest.mark.parametrize("wait", ["crawl_delay", "retry_after"])
@@ -128,11 +136,16 @@ def test_a_host_that_must_wait_does_not_hold_back_another_host(wait):
         urls += [f"{fast.base}/page/{i}" for i in range(20)]
         order = [r["url"] for r in scrape(urls, workers=2, per_host=2, **FAST)]
         starts = [t for t, p in slow.log if p != "/robots.txt"]
-    assert max(order.index(u) for u in urls[3:]) < order.index(urls[1])
+    last_fast = max(order.index(u) for u in urls[3:])
     if wait == "crawl_delay":
-        assert len(starts) == 3 and min(b - a for a, b in zip(starts, starts[1:])) >= 0.45
-    else:  # the 429's own retry and the other pages: a second later
-        assert len(starts) == 4 and min(starts[1:]) - starts[0] >= 0.95
+        assert last_fast < order.index(urls[1])
+        assert len(starts) == 3 and min(b - a for a, b in zip(starts, starts[1:])) >= 0.35
+    else:
+        # its second slot opens with its robots.txt, before the 429 comes back: one page
+        # may have gone beside it (a busy machine makes that likely); every other one, and
+        # the 429's own retry, waited its Retry-After: 1
+        assert sum(order.index(u) < last_fast for u in urls[1:3]) <= 1
+        assert len(starts) == 4 and sum(t - starts[0] < 0.8 for t in starts[1:]) <= 1
 
 
 def test_every_input_line_gets_one_record_and_duplicates_are_fetched_once(site):
@@ -151,6 +164,7 @@ def test_every_input_line_gets_one_record_and_duplicates_are_fetched_once(site):
     assert by_url["htpps://example.org/"][0]["error"] == \
         "invalid URL 'htpps://example.org/': scheme 'htpps' is not http or https"
     assert by_url["http://"][0]["error"] == "invalid URL 'http://': no host"
+    assert {r["kind"] for r in by_url["not a url"] + by_url["http://"]} == {"invalid-url"}
     assert all(r["title"] == "Page 20" for r in by_url[page] + by_url[lines[3]])
     assert site.paths().count("/page/20") == 1
 
@@ -160,6 +174,7 @@ def test_a_refused_connection_is_a_record_not_a_crash():
         base = site.base
     record = one(f"{base}/page/1", retries=0)
     assert record["error"].startswith("connection refused")
+    assert record["kind"] == "connection-refused"
 
 
 @pytest.mark.parametrize("depth, max_pages, pages", [
@@ -194,7 +209,7 @@ def test_a_429_holds_off_every_request_to_its_host_for_its_retry_after():
         pages_at = [t for t, p in site.log if p.startswith("/page/")]
     assert all(r["error"] is None for r in records)
     # one page may have started beside the 429; every later one waited its Retry-After: 1
-    assert sum(t < limited_at + 0.95 for t in pages_at) <= 1
+    assert sum(t < limited_at + 0.8 for t in pages_at) <= 1
 
 
 def test_fetch_gets_one_page_and_parse_adds_to_the_record(site):
@@ -213,9 +228,51 @@ def test_fetch_gets_one_page_and_parse_adds_to_the_record(site):
 
 @pytest.mark.parametrize("options, message", [
     ({"per_host": 0}, "per_host=0 must be more than 0"),
-    ({"fields": ["nosep"]}, "--field 'nosep' must be NAME=SELECTOR"),
+    # the library's errors name its own options, never the command line's flags
+    ({"fields": ["nosep"]}, "fields= item 'nosep' must be NAME=SELECTOR"),
+    ({"fields": ["x=a[[["]}, "fields= item 'x=a[[[': invalid CSS selector"),
+    ({"include": "["}, "include='[': not a valid regular expression"),
+    ({"exclude": ["ok", "a(b"]}, "exclude='a(b': not a valid regular expression"),
     ({"max_pages": 0}, "max_pages=0 must be a positive integer"),
 ])
 def test_bad_options_are_refused_before_anything_is_read(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         scrape(iter(()), **options)
+
+
+def test_bad_option_errors_never_name_a_command_line_flag():
+    for options in ({"fields": ["nosep"]}, {"fields": ["x=a[[["]}, {"include": "("}):
+        with pytest.raises(ValueError) as caught:
+            scrape(iter(()), **options)
+        assert "--" not in str(caught.value)
+
+
+def test_a_crawl_never_asks_for_files_and_records_a_non_html_page():
+    with Site() as site:
+        records = list(scrape([f"{site.base}/docs/"], crawl=True, depth=1, **FAST))
+        asked = site.paths()
+    by_path = {r["url"].removeprefix(site.base): r for r in records}
+    # .zip, .tar.gz, .png, .PDF, .mp4?v=2: skipped as Scrapy's LinkExtractor skips them
+    assert not [p for p in asked if p.startswith("/files/")]
+    assert sorted(by_path) == ["/docs/", "/docs/a.html", "/docs/data.json", "/docs/old/b.html",
+                               "/page/1"]
+    data = by_path["/docs/data.json"]
+    assert (data["kind"], data["error"], data["content_type"]) == ("not-html", None,
+                                                                   "application/json")
+    assert all(r["error"] is None for r in records)
+
+
+@pytest.mark.parametrize("options, followed", [
+    ({"exclude": r"/old/"}, ["/docs/a.html", "/docs/data.json", "/page/1"]),
+    ({"include": [r"/docs/.*\.html$"]}, ["/docs/a.html", "/docs/old/b.html"]),
+    ({"include": "/docs/", "exclude": ["old", r"\.json$"]}, ["/docs/a.html"]),
+    ({"skip_extensions": ()}, ["/docs/a.html", "/docs/data.json", "/docs/old/b.html",
+                               "/files/Manual.PDF", "/files/docs.tar.gz", "/files/docs.zip",
+                               "/files/logo.png", "/files/talk.mp4?v=2", "/page/1"]),
+])
+def test_a_crawl_follows_only_the_links_its_patterns_let_through(options, followed):
+    with Site() as site:
+        records = list(scrape([f"{site.base}/docs/"], crawl=True, depth=1, **FAST, **options))
+        asked = [p for p in site.paths() if p not in ("/robots.txt", "/docs/")]
+    assert sorted(r["url"].removeprefix(site.base) for r in records) == ["/docs/", *followed]
+    assert sorted(asked) == followed

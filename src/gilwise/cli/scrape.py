@@ -1,10 +1,11 @@
 """The ``gilwise scrape`` subcommand: read URLs (files or ``-``), write one record per URL
-as JSON lines or CSV, print a summary. Exit 0 every page fetched, 1 some failed, 2 usage,
-130 interrupted (the output then holds every record up to then)."""
+as JSON lines or CSV, print a summary. Exit 0 every page fetched (HTML or not), 1 some
+failed, 2 usage, 130 interrupted (the output then holds every record up to then)."""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from collections import Counter, defaultdict
@@ -12,13 +13,21 @@ from collections.abc import Iterator
 from typing import Any
 
 from gilwise.cli.argtypes import number
-from gilwise.scrape.progress import error_kind
+from gilwise.scrape.progress import FETCHED, JOURNAL, UNFETCHED, error_kind
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _count, _count0 = number(int, at_least=1), number(int, at_least=0)
 _delay, _timeout = number(float, at_least=0), number(float, at_least=0.001)
 
 
+def _regex(text: str) -> str:
+    """A regular expression that compiles (argparse's one-line error if not)."""
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid regular expression ({exc})"
+                                         ) from None
+    return text
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -60,6 +69,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--allow-domain", action="append", default=[], metavar="DOMAIN",
                    help="--crawl: also follow links to DOMAIN and its subdomains (repeatable)")
     s.add_argument("--max-pages", type=_count, help="--crawl: at most this many URLs")
+    s.add_argument("--include", action="append", default=[], type=_regex, metavar="REGEX",
+                   help="--crawl: follow only links matching one of these (repeatable)")
+    s.add_argument("--exclude", action="append", default=[], type=_regex, metavar="REGEX",
+                   help="--crawl: never follow links matching one of these (repeatable); "
+                   "links to archives, images, media, PDFs... are never followed")
     s.add_argument("--journal", help="SQLite file of finished pages: run again to resume")
     s.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -107,13 +121,14 @@ def run(args: argparse.Namespace) -> int:
                      robots=not args.ignore_robots, journal=args.journal,
                      progress=args.progress, crawl=args.crawl, depth=args.depth,
                      allow_domains=args.allow_domain, max_pages=args.max_pages,
+                     include=args.include, exclude=args.exclude,
                      auto_throttle=args.auto_throttle)
     summary = _Summary()
     with Writer(args.output, [f.name for f in fields], args.text) as out:
         try:
-            for record in records:
+            for record, source in records.sourced():
                 out.write(record)
-                summary.add(record)
+                summary.add(record, source)
         except KeyboardInterrupt:
             print(f"gilwise scrape: interrupted after {out.count} records (all written); "
                   "run again with the same --journal to fetch the rest", file=sys.stderr)
@@ -123,31 +138,46 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Summary:
-    """Pages, pages/s, bytes, status counts, errors by kind, slowest hosts."""
+    """Pages; those fetched now (pages/s, bytes: not the journal's) apart from those the
+    journal gave back and those not fetched; status counts, pages not HTML, errors by
+    kind, slowest hosts."""
 
     def __init__(self) -> None:
         self.started = time.perf_counter()
-        self.pages = self.bytes = 0
+        self.pages = self.bytes = self.not_html = 0
+        self.sources: Counter[str] = Counter()
         self.status: Counter[Any] = Counter()
         self.errors: Counter[str] = Counter()
         self.host_seconds: defaultdict[str, list[float]] = defaultdict(list)
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: dict[str, Any], source: str = FETCHED) -> None:
         self.pages += 1
-        self.bytes += record.get("bytes") or 0
+        self.sources[source] += 1
         self.status[record.get("status")] += 1
         if record.get("error"):
-            self.errors[error_kind(record["error"])] += 1
-        if record.get("fetched_at"):
+            self.errors[error_kind(record)] += 1
+        elif record.get("kind") == "not-html":
+            self.not_html += 1
+        if source == FETCHED and record.get("fetched_at"):
+            self.bytes += record.get("bytes") or 0
             host = (record.get("final_url") or record["url"]).split("/")[2]
             self.host_seconds[host].append(record.get("elapsed") or 0.0)
 
     def print(self) -> None:
         seconds = time.perf_counter() - self.started
-        rate = self.pages / seconds if seconds else 0.0
+        fetched = self.sources[FETCHED]
+        rate = fetched / seconds if seconds else 0.0
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(self.status.items(), key=str))
-        lines = [f"{self.pages} pages in {seconds:.1f} s ({rate:.0f} pages/s), "
-                 f"{self.bytes / 1e6:.1f} MB; status {statuses}"]
+        head = (f"{self.pages} pages: {fetched} fetched in {seconds:.1f} s ({rate:.0f} "
+                f"pages/s, {self.bytes / 1e6:.1f} MB)")
+        if self.sources[JOURNAL]:
+            head += f", {self.sources[JOURNAL]} from the journal"
+        if self.sources[UNFETCHED]:
+            head += f", {self.sources[UNFETCHED]} not fetched"
+        head += f"; status {statuses}"
+        if self.not_html:
+            head += f"; {self.not_html} not HTML"
+        lines = [head]
         if self.errors:
             lines.append("errors: " + ", ".join(f"{k} {v}" for k, v in self.errors.most_common()))
         slow = sorted(self.host_seconds.items(), key=lambda kv: -sum(kv[1]) / len(kv[1]))[:3]

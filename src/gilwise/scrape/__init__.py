@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FetchSettings", "FieldError", "InvalidURL", "Response", "Writer", "fetch",
-           "scrape"]
+__all__ = ["FetchSettings", "FieldError", "InvalidURL", "Records", "Response", "Writer",
+           "fetch", "scrape"]
 INSTALL_HINT = "gilwise scrape needs its extra: pip install 'gilwise[scrape]'"
 
 

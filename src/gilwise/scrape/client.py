@@ -50,6 +50,7 @@ class Response:
     elapsed: float = 0.0
     attempts: int = 0
     error: str | None = None
+    kind: str | None = None  # the error's kind, one of records.KINDS
 
     @property
     def content_type(self) -> str:
@@ -57,11 +58,17 @@ class Response:
 
 
 class _Failed(Exception):
-    """A transfer that failed: the message for the record, ``retry`` if worth another try."""
+    """A transfer that failed: the message for the record, ``retry`` if worth another try,
+    and its ``kind`` (the summary counts errors by kind, whatever each message says)."""
 
-    def __init__(self, message: str, retry: bool) -> None:
+    def __init__(self, message: str, retry: bool, kind: str) -> None:
         super().__init__(message)
-        self.retry = retry
+        self.retry, self.kind = retry, kind
+
+
+def http_kind(status: int) -> str:
+    """The kind of an HTTP error status: its class, ``http-4xx`` or ``http-5xx``."""
+    return f"http-{status // 100}xx"
 
 
 def _handle(settings: FetchSettings) -> pycurl.Curl:
@@ -103,10 +110,11 @@ def _get(url: str, settings: FetchSettings) -> tuple[int, dict[str, str], bytes]
     except pycurl.error as exc:
         code, message = exc.args[0], exc.args[1] if len(exc.args) > 1 else ""
         if code == pycurl.E_FILESIZE_EXCEEDED or body.tell() > settings.max_bytes:
-            raise _Failed(f"too large: more than {settings.max_bytes} bytes", False) from None
+            raise _Failed(f"too large: more than {settings.max_bytes} bytes", False,
+                          "too-large") from None
         raise _error(code, message) from None
     if body.tell() > settings.max_bytes:  # decoded gzip may outgrow the limit on the wire
-        raise _Failed(f"too large: more than {settings.max_bytes} bytes", False)
+        raise _Failed(f"too large: more than {settings.max_bytes} bytes", False, "too-large")
     headers = _headers(head.getvalue()) if head is not None else _few_headers(curl)
     return curl.getinfo(pycurl.RESPONSE_CODE), headers, body.getvalue()
 
@@ -140,17 +148,17 @@ def _headers(raw: bytes) -> dict[str, str]:
 
 def _error(code: int, message: str) -> _Failed:
     if code == pycurl.E_COULDNT_RESOLVE_HOST:
-        return _Failed(f"DNS: {message}", False)
+        return _Failed(f"DNS: {message}", False, "dns")
     if code == pycurl.E_COULDNT_CONNECT:
-        return _Failed(f"connection refused: {message}", True)
+        return _Failed(f"connection refused: {message}", True, "connection-refused")
     if code == pycurl.E_OPERATION_TIMEDOUT:
-        return _Failed(f"timeout: {message}", True)
+        return _Failed(f"timeout: {message}", True, "timeout")
     if code in (pycurl.E_SSL_CONNECT_ERROR, pycurl.E_PEER_FAILED_VERIFICATION,
                 pycurl.E_SSL_CERTPROBLEM, pycurl.E_SSL_CIPHER, pycurl.E_SSL_CACERT_BADFILE):
-        return _Failed(f"TLS: {message}", False)
+        return _Failed(f"TLS: {message}", False, "tls")
     if code == pycurl.E_UNSUPPORTED_PROTOCOL:
-        return _Failed(f"unsupported scheme: {message}", False)
-    return _Failed(f"connection error: {message}", True)
+        return _Failed(f"unsupported scheme: {message}", False, "redirect")
+    return _Failed(f"connection error: {message}", True, "connection")
 
 
 def retry_after(value: str | None) -> float | None:
@@ -184,12 +192,12 @@ def _follow(url: str, settings: FetchSettings, response: Response) -> None:
         try:
             target = normalise(target)
         except InvalidURL as exc:
-            raise _Failed(f"redirect refused: {exc}", False) from None
+            raise _Failed(f"redirect refused: {exc}", False, "redirect") from None
         if target in seen:
-            raise _Failed(f"redirect loop at {target}", False)
+            raise _Failed(f"redirect loop at {target}", False, "redirect")
         seen.add(target)
         current = target
-    raise _Failed(f"too many redirects (more than {MAX_REDIRECTS})", False)
+    raise _Failed(f"too many redirects (more than {MAX_REDIRECTS})", False, "redirect")
 
 
 def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer | None = None,
@@ -200,16 +208,17 @@ def fetch(url: str, settings: FetchSettings = FetchSettings(), pacer: HostPacer 
     response = Response(url)
     started = time.perf_counter()
     for attempt in range(1, settings.retries + 2):
-        response.attempts, response.error = attempt, None
+        response.attempts, response.error, response.kind = attempt, None, None
         sent = time.perf_counter()
         try:
             _follow(url, settings, response)
         except _Failed as exc:
-            response.error, retry, wait = str(exc), exc.retry, None
+            response.error, response.kind, retry, wait = str(exc), exc.kind, exc.retry, None
         else:
             retry = response.status in RETRY_STATUSES
             if retry:
                 response.error = f"HTTP {response.status}"
+                response.kind = http_kind(response.status or 0)
             wait = retry_after(response.headers.get("retry-after")) if retry else None
             if wait is not None and pacer is not None:
                 pacer.hold_off(host, wait)

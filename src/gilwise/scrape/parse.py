@@ -21,7 +21,7 @@ _NOT_FETCHED = ("javascript:", "mailto:", "tel:", "data:")  # links never follow
 
 
 class FieldError(ValueError):
-    """A ``--field`` that cannot be used: the message names it."""
+    """A field (``--field``, ``fields=``) that cannot be used: the message names it."""
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,16 @@ class Field:
     attr: str = ""
 
     @classmethod
-    def parse(cls, spec: str) -> Field:
+    def parse(cls, spec: str, given_as: str = "--field") -> Field:
+        """``spec`` parsed; a FieldError names it as the caller took it: ``--field`` (the
+        command line's flag) or ``fields=`` (the library's option)."""
+        label = f"{given_as} {spec!r}" if given_as.startswith("-") else \
+            f"{given_as} item {spec!r}"
+        example = "price='.price::text'" if given_as.startswith("-") else \
+            "'price=.price::text'"
         name, sep, selector = spec.partition("=")
         if not sep or not name.strip() or not selector.strip():
-            raise FieldError(f"--field {spec!r} must be NAME=SELECTOR, e.g. price='.price::text'")
+            raise FieldError(f"{label} must be NAME=SELECTOR, e.g. {example}")
         selector = selector.strip()
         match = _PSEUDO.search(selector)
         css = selector[:match.start()] if match else selector
@@ -46,7 +52,7 @@ class Field:
         try:
             LexborHTMLParser("<p></p>").css(field.css)
         except Exception as exc:
-            raise FieldError(f"--field {spec!r}: invalid CSS selector ({exc})") from None
+            raise FieldError(f"{label}: invalid CSS selector ({exc})") from None
         return field
 
 

@@ -11,21 +11,26 @@ from typing import Any
 
 REFRESH_SECONDS = 0.1
 HOSTS_SHOWN = 3
+# where a record came from: fetched by this run, given back by the journal of an earlier
+# one, or made without a fetch (an invalid URL, robots.txt's no, an input line repeating a
+# URL already done): rates count only the first
+FETCHED, JOURNAL, UNFETCHED = "fetched", "journal", "unfetched"
 
 
-def error_kind(error: object) -> str:
-    """The kind of a record's error: its words before the first colon."""
-    return str(error).split(":")[0]
+def error_kind(record: dict[str, Any]) -> str:
+    """The kind of a record's error (``kind``; "error" for a record without one)."""
+    return record.get("kind") or "error"
 
 
 class ScrapeProgress:
-    """``queued(host)`` as a URL goes in, ``finished(record, host)`` as its record comes
-    out (``host`` None for a record made without fetching); ``close`` at the end."""
+    """``queued(host)`` as a URL goes in, ``finished(record, host, source)`` as its record
+    comes out (``host`` None for a record made without fetching); ``close`` at the end."""
 
     def __init__(self, delay: float = 1.0) -> None:
         self.delay = delay
         self.started = time.monotonic()
         self.pages = 0
+        self.sources: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.waiting: Counter[str] = Counter()  # host -> URLs in, not yet out
         self._progress: Any = None
@@ -35,10 +40,12 @@ class ScrapeProgress:
     def queued(self, host: str) -> None:
         self.waiting[host] += 1
 
-    def finished(self, record: dict[str, Any], host: str | None) -> None:
+    def finished(self, record: dict[str, Any], host: str | None, source: str = FETCHED
+                 ) -> None:
         self.pages += 1
+        self.sources[source] += 1
         if record.get("error"):
-            self.errors[error_kind(record["error"])] += 1
+            self.errors[error_kind(record)] += 1
         if host is not None:
             self.waiting[host] -= 1
             if self.waiting[host] <= 0:
@@ -49,8 +56,10 @@ class ScrapeProgress:
 
     def line(self, now: float) -> str:
         """What the progress line says now."""
-        rate = self.pages / max(now - self.started, 1e-9)
-        parts = [f"{self.pages:,} pages, {rate:,.0f}/s"]
+        rate = self.sources[FETCHED] / max(now - self.started, 1e-9)
+        resumed = f" ({self.sources[JOURNAL]:,} from the journal)" if self.sources[JOURNAL] \
+            else ""
+        parts = [f"{self.pages:,} pages{resumed}, {rate:,.0f}/s"]
         if self.errors:
             parts.append("errors: " + ", ".join(
                 f"{kind} {n}" for kind, n in self.errors.most_common()))

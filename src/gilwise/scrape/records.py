@@ -15,8 +15,14 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 HEAD = ("url", "final_url", "status", "content_type", "title", "description", "links")
-TAIL = ("bytes", "elapsed", "fetched_at", "attempts", "error")
+TAIL = ("bytes", "elapsed", "fetched_at", "attempts", "kind", "error")
 FLUSH_SECONDS = 0.25  # the journal commits every 0.5 s: a kill loses no more here
+# a record's "kind": a page (HTML, parsed; or not HTML, its content_type kept), or the kind
+# of its error, by which the summary and the progress line count them
+PAGE_KINDS = ("html", "not-html")
+ERROR_KINDS = ("http-4xx", "http-5xx", "timeout", "connection-refused", "connection", "dns",
+               "tls", "redirect", "too-large", "robots", "invalid-url", "crash")
+KINDS = PAGE_KINDS + ERROR_KINDS
 
 
 def columns(field_names: Sequence[str] = (), text: bool = False) -> list[str]:
@@ -24,11 +30,11 @@ def columns(field_names: Sequence[str] = (), text: bool = False) -> list[str]:
     return [*HEAD, *(("text",) if text else ()), *field_names, *TAIL]
 
 
-def failed(url: str, error: str, names: Sequence[str] = (), text: bool = False
-           ) -> dict[str, Any]:
+def failed(url: str, error: str, names: Sequence[str] = (), text: bool = False, *,
+           kind: str) -> dict[str, Any]:
     """The record of a URL that was not fetched (invalid, disallowed, or a bug)."""
     record = dict.fromkeys(columns(names, text))
-    record.update(url=url, links=[], bytes=0, elapsed=0.0, attempts=0, error=error)
+    record.update(url=url, links=[], bytes=0, elapsed=0.0, attempts=0, kind=kind, error=error)
     return record
 
 

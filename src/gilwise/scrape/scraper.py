@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,16 +15,24 @@ from urllib.parse import urlsplit
 import gilwise
 from gilwise.progress import wanted
 from gilwise.scrape import client as _fetch
-from gilwise.scrape.client import FetchSettings, Response
+from gilwise.scrape.client import FetchSettings, Response, http_kind
 from gilwise.scrape.hosts import HostPacer
 from gilwise.scrape.parse import Field, FieldError, extract, is_html, markup
-from gilwise.scrape.progress import ScrapeProgress
+from gilwise.scrape.progress import FETCHED, JOURNAL, UNFETCHED, ScrapeProgress
 from gilwise.scrape.records import FinishedPages, Writer, columns, failed
 from gilwise.scrape.robots import RobotsCache
-from gilwise.scrape.urls import InvalidURL, host_of, lines, normalise
+from gilwise.scrape.urls import (
+    IGNORED_EXTENSIONS,
+    InvalidURL,
+    LinkFilter,
+    host_of,
+    lines,
+    normalise,
+    patterns,
+)
 
-__all__ = ["FetchSettings", "FieldError", "InvalidURL", "Response", "Writer", "fetch",
-           "scrape"]
+__all__ = ["FetchSettings", "FieldError", "InvalidURL", "Records", "Response", "Writer",
+           "fetch", "scrape"]
 
 DISALLOWED = "disallowed by robots.txt"
 
@@ -54,6 +63,9 @@ class _Shared:
         self.per_key = gilwise.PerKey(self.key, per_host, interval=delay)
         self.pacer = HostPacer(delay, self.robots.crawl_delay if self.robots else None,
                                auto_throttle, per_key=self.per_key, per_host=per_host)
+        # URL -> fetched, for each page this run has taken (not the journal): read and
+        # dropped as its record comes out, to tell where the record came from
+        self.ran: dict[str, bool] = {}
 
     def key(self, url: str) -> str:
         """The map's key of a URL, its host (run by the feeder, before the URL is sent)."""
@@ -66,23 +78,27 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
     """Fetch and extract one normalised URL: its record, without ``url`` (the input's)."""
     names = [f.name for f in job.fields]
     host = host_of(url)
+    shared.ran[url] = False
     if shared.robots is not None:
         allowed = shared.robots.allowed(url, host)
         shared.pacer.opened(host)
         if not allowed:
-            return failed(url, DISALLOWED, names, job.text)
+            return failed(url, DISALLOWED, names, job.text, kind="robots")
+    shared.ran[url] = True
     fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     response = _fetch.fetch(url, job.settings, shared.pacer, host)
     record = dict.fromkeys(columns(names, job.text))
     record.update(url=url, final_url=response.final_url or None, status=response.status,
                   content_type=response.content_type or None, links=[],
                   bytes=len(response.body), elapsed=round(response.elapsed, 4),
-                  fetched_at=fetched_at, attempts=response.attempts, error=response.error)
+                  fetched_at=fetched_at, attempts=response.attempts, kind=response.kind,
+                  error=response.error)
     if response.error is None and response.status is not None and response.status >= 400:
-        record["error"] = f"HTTP {response.status}"
+        record.update(error=f"HTTP {response.status}", kind=http_kind(response.status))
     if record["error"] is None and not is_html(response.content_type):
-        record["error"] = f"not HTML: {response.content_type}"
-    if record["error"] is None:
+        record["kind"] = "not-html"  # a page of another type: what it is, not an error
+    elif record["error"] is None:
+        record["kind"] = "html"
         html = markup(response.body, response.content_type)
         record.update(extract(html, response.final_url, job.fields, job.text))
         if job.parse is not None:
@@ -92,10 +108,11 @@ def _page(job: _Job, shared: _Shared, url: str) -> dict[str, Any]:
 
 
 def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
-             max_pages: int | None, on_add: Callable[[str], None] | None = None,
+             max_pages: int | None, follows: Callable[[str], bool],
+             on_add: Callable[[str], None] | None = None,
              ) -> tuple[gilwise.Frontier, Callable[[str, dict], None]]:
-    """The frontier of a crawl from ``seeds``, and what adds a page's links to it (each
-    link added told to ``on_add``)."""
+    """The frontier of a crawl from ``seeds``, and what adds a page's links to it (those
+    on the domains that ``follows``, a LinkFilter, lets through; each told to ``on_add``)."""
     frontier = gilwise.Frontier(unique=True)
     depth_of = dict.fromkeys(seeds, 0)
     limit = max_pages if max_pages is not None else float("inf")
@@ -119,7 +136,7 @@ def _crawler(seeds: list[str], depth: int, allow_domains: Sequence[str],
                 link = normalise(link)
             except InvalidURL:
                 continue
-            if on_domain(link) and frontier.add(link):
+            if on_domain(link) and follows(link) and frontier.add(link):
                 depth_of[link] = level + 1
                 if on_add is not None:
                     on_add(link)
@@ -151,8 +168,11 @@ def scrape(
     depth: int = 1,
     allow_domains: Sequence[str] = (),
     max_pages: int | None = None,
+    include: str | re.Pattern[str] | Sequence[str | re.Pattern[str]] = (),
+    exclude: str | re.Pattern[str] | Sequence[str | re.Pattern[str]] = (),
+    skip_extensions: str | Sequence[str] = IGNORED_EXTENSIONS,
     auto_throttle: bool = False,
-) -> Iterator[dict[str, Any]]:
+) -> Records:
     """One record per input URL (blank lines and ``#`` comments skipped), as pages finish;
     the options are checked at once (ValueError), the pages fetched as the records are read.
 
@@ -164,11 +184,18 @@ def scrape(
     Crawl-delay), waiting in the map's gate, not in a thread.
     ``journal``: a SQLite file; a re-run fetches only the pages not recorded there.
     ``crawl``: follow links breadth-first to ``depth`` (on the seeds' hosts and
-    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs.
+    ``allow_domains`` and their subdomains), each URL once, at most ``max_pages`` URLs;
+    never links whose path ends in one of ``skip_extensions`` (by default Scrapy's list:
+    archives, images, media, office documents...), only those matching an ``include``
+    regular expression if any, none matching an ``exclude`` one (``re.search`` on the URL).
+    A page that is not HTML is a record of ``kind`` "not-html" (its ``content_type`` kept),
+    not an error; each record's ``kind`` is "html", "not-html" or its error's kind.
     ``auto_throttle``: each host's delay follows its latency (about one request in flight)
     and never drops on errors, as Scrapy's AutoThrottle. ``progress``: a line on stderr
     (pages, rate, errors by kind, the hosts with most URLs waiting); None: on a terminal."""
-    parsed = tuple(f if isinstance(f, Field) else Field.parse(f) for f in fields)
+    parsed = tuple(f if isinstance(f, Field) else Field.parse(f, "fields=") for f in fields)
+    follows = LinkFilter(patterns("include", include), patterns("exclude", exclude),
+                         skip_extensions)
     _check(workers=workers, per_host=per_host, timeout=timeout, max_bytes=max_bytes)
     if retries < 0 or delay < 0 or depth < 0:
         raise ValueError(f"retries={retries!r}, delay={delay!r}, depth={depth!r} must be >= 0")
@@ -180,16 +207,36 @@ def scrape(
     shared = _Shared(job, delay, auto_throttle, per_host)
     task = functools.partial(_page, job, shared)
     crawler = functools.partial(_crawler, depth=depth, allow_domains=allow_domains,
-                                max_pages=max_pages) if crawl else None
-    return _records(urls, task, job, crawler, workers=workers, per_key=shared.per_key,
-                    journal=journal, progress=progress)
+                                max_pages=max_pages, follows=follows) if crawl else None
+    return Records(_records(urls, task, job, crawler, workers=workers, shared=shared,
+                            journal=journal, progress=progress))
+
+
+class Records(Iterator[dict[str, Any]]):
+    """The records of ``scrape``, as pages finish. ``sourced()`` yields each with where it
+    came from: FETCHED by this run, from the JOURNAL of an earlier one, or UNFETCHED (an
+    invalid URL, robots.txt's no, a line repeating a URL already done)."""
+
+    def __init__(self, pairs: Generator[tuple[dict[str, Any], str], None, None]) -> None:
+        self._pairs = pairs
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._pairs)[0]
+
+    def sourced(self) -> Iterator[tuple[dict[str, Any], str]]:
+        return self._pairs
+
+    def close(self) -> None:
+        """Stop: what is still being fetched is cancelled."""
+        self._pairs.close()
 
 
 def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _Job,
-             crawler: Callable[..., Any] | None, *, workers: int,
-             per_key: gilwise.PerKey, journal: str | Path | None,
-             progress: bool | None) -> Iterator[dict[str, Any]]:
-    """The records of ``scrape``: input hygiene, dedup, the map, a crawl's frontier."""
+             crawler: Callable[..., Any] | None, *, workers: int, shared: _Shared,
+             journal: str | Path | None, progress: bool | None
+             ) -> Generator[tuple[dict[str, Any], str], None, None]:
+    """The records of ``scrape`` with their sources: input hygiene, dedup, the map, a
+    crawl's frontier."""
     names, text = [f.name for f in job.fields], job.text
     early: deque[dict[str, Any]] = deque()  # records made without fetching
     first: dict[str, str] = {}  # normalised URL in flight -> the input line that asked for it
@@ -203,7 +250,7 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
             try:
                 url = normalise(raw)
             except InvalidURL as exc:
-                early.append(failed(raw, str(exc), names, text))
+                early.append(failed(raw, str(exc), names, text, kind="invalid-url"))
                 continue
             if url in done:
                 early.append({**done.get(url), "url": raw})
@@ -215,18 +262,19 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
                     shown.queued(host_of(url))
                 yield url
 
-    def early_records() -> Iterator[dict[str, Any]]:
+    def early_records() -> Iterator[tuple[dict[str, Any], str]]:
         while early:
             record = early.popleft()
             if shown is not None:
-                shown.finished(record, None)
-            yield record
+                shown.finished(record, None, UNFETCHED)
+            yield record, UNFETCHED
 
     source: Iterable[str] = unique()
     follow: Callable[[str, dict[str, Any]], None] | None = None
     if crawler is not None:
         added = (lambda url: shown.queued(host_of(url))) if shown is not None else None
         source, follow = crawler(list(unique()), on_add=added)
+    per_key, ran = shared.per_key, shared.ran
     results = gilwise.map(task, source, mode="threads", workers=workers, ordered=False,
                           on_error="return", per_key=per_key, journal=journal,
                           key=_same if journal is not None else None, progress=False,
@@ -237,20 +285,23 @@ def _records(urls: Iterable[str], task: Callable[[str], dict[str, Any]], job: _J
                 yield from early_records()
                 if isinstance(value, gilwise.Failure):
                     url = value.item
-                    record = failed(url, f"{value.exc_type}: {value.message}", names, text)
+                    record = failed(url, f"{value.exc_type}: {value.message}", names, text,
+                                    kind="crash")
                 else:
                     url, record = value["url"], value
                 record = {**record, "url": first.pop(url, url)}
+                fetched = ran.pop(url, None)
+                source = JOURNAL if fetched is None else FETCHED if fetched else UNFETCHED
                 done.add(url, record)
                 if shown is not None:
-                    shown.finished(record, host_of(url))
-                yield record
+                    shown.finished(record, host_of(url), source)
+                yield record, source
                 if follow is not None:
                     follow(url, record)
                 for raw in waiting.pop(url, ()):
                     if shown is not None:
-                        shown.finished(record, None)
-                    yield {**record, "url": raw}
+                        shown.finished(record, None, UNFETCHED)
+                    yield {**record, "url": raw}, UNFETCHED
             yield from early_records()
     finally:
         done.close()

@@ -141,6 +141,8 @@ class _Lane:
             while not engine.over:
                 for segment in engine.step(STEP_SECONDS):
                     self._settle(segment)
+                    # the caller holds the results now: nothing here keeps them alive
+                    segment.values, segment.items = [], []
         except BaseException as exc:  # noqa: BLE001 - told to every call left, then ends
             self._break(exc)
         finally:
@@ -298,19 +300,17 @@ class Executor(cf.Executor):
 
     def _results(self, futures: deque[cf.Future[Any]], more: Iterator[Any] | None,
                  fn: Callable[..., Any], end: float | None, batched: bool) -> Iterator[Any]:
+        # no local names the result across a yield: the caller alone keeps it alive
         try:
             while futures:
                 if more is not None:  # keep buffersize calls out: one in for one out
                     for a in itertools.islice(more, 1):
                         futures.append(self.submit(fn, *a))
-                future = futures.popleft()
                 left = None if end is None else end - time.monotonic()
-                value = future.result(left)
                 if batched:
-                    yield from value
+                    yield from _result_or_cancel(futures.popleft(), left)
                 else:
-                    yield value
-                del future, value
+                    yield _result_or_cancel(futures.popleft(), left)
         finally:
             for future in futures:
                 future.cancel()
@@ -409,6 +409,13 @@ class Executor(cf.Executor):
     def __repr__(self) -> str:
         state = "broken" if self._broken else "shut down" if self._shutdown else "running"
         return f"<gilwise.Executor mode={self._options.mode!r} {state}>"
+
+
+def _result_or_cancel(future: cf.Future[Any], timeout: float | None) -> Any:
+    try:
+        return future.result(timeout)
+    finally:
+        future.cancel()
 
 
 def _run_batch(fn: Callable[..., Any], batch: list[tuple[Any, ...]]) -> list[Any]:

@@ -86,6 +86,11 @@ EVERY_MODE = (GilwiseThreadsMixin, GilwiseInterpretersMixin, GilwiseForkMixin,
 PROCESSES = (GilwiseForkMixin, GilwiseForkserverMixin, GilwiseSpawnMixin)
 
 
+#: the test modules that run code in a fresh interpreter
+SPAWNING = [m for m in (executor, test_shutdown, test_process_pool, test_thread_pool, test_init)
+            if hasattr(m, "assert_python_ok")]
+
+
 class StdlibNamesAreGilwise:
     """While a test runs, ``concurrent.futures.ThreadPoolExecutor`` (and the others) are
     gilwise's, and code run in a fresh interpreter imports gilwise's in their place."""
@@ -94,7 +99,7 @@ class StdlibNamesAreGilwise:
         self._saved = {name: getattr(futures, name) for name in BY_NAME}
         for name, cls in BY_NAME.items():
             setattr(futures, name, cls)
-        for module in (test_shutdown, test_process_pool, test_thread_pool):
+        for module in SPAWNING:
             module.assert_python_ok = _with_gilwise(module.assert_python_ok)
         super().setUp()  # type: ignore[misc]
 
@@ -104,7 +109,7 @@ class StdlibNamesAreGilwise:
         finally:
             for name, cls in self._saved.items():
                 setattr(futures, name, cls)
-            for module in (test_shutdown, test_process_pool, test_thread_pool):
+            for module in SPAWNING:
                 module.assert_python_ok = getattr(module.assert_python_ok, "__wrapped__",
                                                   module.assert_python_ok)
 

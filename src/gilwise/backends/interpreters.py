@@ -156,6 +156,7 @@ def _serve(worker: InboxWorker, interp: Any, outbox: queue.SimpleQueue,
         result = decode_result(blob, chunk_id)
         result.worker = name
         outbox.put((worker.id, result))
+        del message, blob, result  # not kept alive while this thread waits for the next
 
 
 class InterpreterBackend(ThreadBackend):

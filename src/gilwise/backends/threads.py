@@ -75,6 +75,7 @@ def serve_in_thread(worker: InboxWorker, outbox: queue.SimpleQueue, fns: dict[in
         result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, worker.slot)
         result.worker = name
         outbox.put((worker.id, result))
+        del chunk, result  # not kept alive while this thread waits for the next chunk
 
 
 class ThreadBackend(WorkerPool):

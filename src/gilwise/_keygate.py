@@ -34,12 +34,15 @@ class PerKey:
         if not callable(key):
             raise TypeError(f"PerKey's key {key!r} must be a function of an item")
         _check(limit, interval)
-        self.key, self.limit, self.interval, self.clock = key, limit, interval, clock
+        self.key: Callable[[Any], Hashable] = key
+        self.limit: int = limit
+        self.interval: float = interval
+        self.clock: Callable[[], float] = clock
         self._lock = threading.Lock()
         self._limits: dict[Hashable, int] = {}
         self._intervals: dict[Hashable, float] = {}
         self._next: dict[Hashable, float] = {}  # key -> clock time its next item may start
-        self.version = 0  # bumped when a key may go sooner: a gate looks at its held keys
+        self.version: int = 0  # bumped when a key may go sooner: a gate looks at its held keys
 
     def set(self, key: Hashable, *, limit: int | None = None,
             interval: float | None = None) -> None:

@@ -3,7 +3,7 @@ progress bar, journal, stats), called by the engine."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gilwise._chunk import ChunkResult
@@ -73,7 +73,7 @@ class Observers:
             self.info.from_journal += len(resumed)
         return todo if resumed else everything
 
-    def ran(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
+    def ran(self, segment: Segment, positions: Sequence[int], result: ChunkResult) -> None:
         """Keep per-item seconds and worker. ``timed`` runs time every item (the engine
         sends them tracked chunks), so the seconds are each item's own; else each item of a
         chunk gets the chunk's average."""

@@ -112,11 +112,11 @@ class TaskError(GilwiseError):
     """Raised by ``on_error="raise"``: a task failed. Its ``failure`` says which and why."""
 
     def __init__(self, failure: Failure) -> None:
-        self.failure = failure
-        self.index = failure.index
-        self.item = failure.item
-        self.exc_type = failure.exc_type
-        self.remote_traceback = failure.traceback
+        self.failure: Failure = failure
+        self.index: int = failure.index
+        self.item: Any = failure.item
+        self.exc_type: str = failure.exc_type
+        self.remote_traceback: str = failure.traceback
         super().__init__(
             f"task for item {failure.index} ({_short(failure.item)}) failed after "
             f"{failure.attempts} attempt(s): {failure.exc_type}: {failure.message}"

@@ -4,8 +4,28 @@
 # No `from __future__ import annotations`: these classes are public as gilwise.X, and their
 # annotations must not need this module's namespace to be read (typing.get_type_hints).
 import weakref
+from collections import Counter
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, Protocol
+
+
+class RunStats(Protocol):
+    """What ``RunInfo.stats`` holds after ``map(..., stats=True)``: a ``gilwise.stats.Stats``
+    (described here, not imported: that module loads only for a run that asks for it)."""
+
+    started: float  # time.monotonic() as the run began
+    items: int  # run by this run
+    from_journal: int  # given back by a journal, not run
+    failures: Counter[str]  # final failures by exception type
+    retried_items: int
+    busy: dict[str, float]  # worker -> seconds spent running items
+
+    @property
+    def elapsed(self) -> float: ...
+    def slowest(self) -> list[tuple[float, int, str]]: ...
+    def utilisation(self, workers: int) -> float: ...
+    def as_dict(self, workers: int) -> dict[str, Any]: ...
+    def render(self, workers: int) -> Any: ...
 
 
 class RunInfo:
@@ -36,7 +56,7 @@ class RunInfo:
     seconds: float
     stopped_early: bool  # the caller stopped reading (break, close): the rest cancelled
     figures: dict[str, float]
-    stats: Any  # a gilwise.stats.Stats when map(..., stats=True)
+    stats: RunStats | None  # a gilwise.stats.Stats when map(..., stats=True)
     #: each change while the batch ran, when and why: of the worker count (auto mode's I/O-bound
     #: pools, gilwise._steer.Change) and of the mode (auto mode's moves as the work changes
     #: nature, gilwise._watch.ModeChange)
@@ -48,7 +68,7 @@ class RunInfo:
     def __init__(self, mode: str = "", workers: int = 0, reason: str = "", done: int = 0,
                  failed: int = 0, skipped: int = 0, retried: int = 0, from_journal: int = 0,
                  seconds: float = 0.0, stopped_early: bool = False,
-                 figures: dict[str, float] | None = None, stats: Any = None,
+                 figures: dict[str, float] | None = None, stats: RunStats | None = None,
                  changes: list[Any] | None = None, chosen: str = "") -> None:
         self.mode, self.workers, self.reason = mode, workers, reason
         self.done, self.failed, self.skipped, self.retried = done, failed, skipped, retried

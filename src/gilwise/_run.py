@@ -116,8 +116,10 @@ class Run:
         if opts.stats:
             from gilwise.stats import Stats
 
-            info.stats = Stats()
-        self.observers = Observers(info, bar, self.journal, opts.key, info.stats,
+            info.stats = stats = Stats()
+        else:
+            stats = None
+        self.observers = Observers(info, bar, self.journal, opts.key, stats,
                                    detailed=opts.outcomes)
         return self.observers
 

@@ -16,12 +16,12 @@ class Segment:
     )
 
     def __init__(self, start: int, items: Sequence[Any]) -> None:
-        self.start = start
-        self.items = items
+        self.start: int = start
+        self.items: Sequence[Any] = items
         self.values: list[Any] = [None] * len(items)
         self.failures: dict[int, Failure] = {}  # position -> final failure
         self.attempts: dict[int, int] = {}  # position -> attempts, where more than one
-        self.open = len(items)
+        self.open: int = len(items)
         self.seconds: list[float] | None = None  # per item, filled by the stats hook
         self.worker: list[str] | None = None
         self.resumed: set[int] | None = None  # positions filled from a journal

@@ -70,7 +70,7 @@ class ThreadClock:
                                            os.O_RDONLY)
         except OSError:
             self._fd = None
-        self.exact = self._waiting() is not None
+        self.exact: bool = self._waiting() is not None
 
     def close(self) -> None:
         fd, self._fd = self._fd, None

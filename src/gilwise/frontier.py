@@ -31,7 +31,7 @@ class Frontier:
         self._seen: set[Hashable] | None = set() if unique else None
         self._until_closed, self._closed = until_closed, False
         self._watchers: list[Callable[[], None]] = []  # called after each item added
-        self.added = 0  # items accepted so far
+        self.added: int = 0  # items accepted so far
         self.extend(items)
 
     def add(self, item: Any) -> bool:

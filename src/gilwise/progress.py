@@ -37,10 +37,12 @@ class ProgressBar:
     """Counts finished items; draws once the batch has run ``delay`` seconds."""
 
     def __init__(self, total: int | None, label: str, delay: float = 1.0) -> None:
-        self.total, self.label, self.delay = total, label, delay
-        self.started = time.monotonic()
-        self.done = 0
-        self.failed = 0
+        self.total: int | None = total
+        self.label: str = label
+        self.delay: float = delay
+        self.started: float = time.monotonic()
+        self.done: int = 0
+        self.failed: int = 0
         self._progress: Any = None
         self._task: Any = None
         self._last_draw = 0.0

@@ -18,11 +18,11 @@ class Stats:
     ran; the items a journal gave back are only counted, as ``from_journal``."""
 
     def __init__(self) -> None:
-        self.started = time.monotonic()
-        self.items = 0  # run by this run: those taken from a journal are counted apart
-        self.from_journal = 0
+        self.started: float = time.monotonic()
+        self.items: int = 0  # run by this run: those taken from a journal are counted apart
+        self.from_journal: int = 0
         self.failures: Counter[str] = Counter()
-        self.retried_items = 0
+        self.retried_items: int = 0
         self.busy: dict[str, float] = defaultdict(float)
         self._slowest: list[tuple[float, int, str]] = []
 

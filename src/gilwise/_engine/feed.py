@@ -47,7 +47,7 @@ class Feed:
     _retries: list[tuple[float, int, Chunk]]
     _gate: KeyGate | None
     _timed: bool
-    clock: Any
+    clock: Callable[[], float]
     _fail: Callable[[Segment, int, ErrorInfo], None]  # Recovery's
 
     def _guard(self, items: Iterable[Any]) -> Iterator[Any]:

@@ -37,6 +37,7 @@ become exceptions.
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -79,8 +80,11 @@ class Head(Protocol):
 
     segment: Segment
     errors: dict[int, ErrorInfo]
-    pending: Any  # the thread still running an item, or None
     first_pending: int
+
+    @property
+    def pending(self) -> threading.Thread | None:
+        """The thread still running an item (at ``first_pending``), or None."""
 
     def adopt(self) -> list[tuple[int, tuple[Any, ErrorInfo | None]]] | None:
         """The outcomes of the items still running then, once finished; None before."""

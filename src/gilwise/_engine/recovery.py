@@ -5,10 +5,10 @@ the engine's books), apart so that the loop reads on its own."""
 from __future__ import annotations
 
 import heapq
+import itertools
 import random
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from gilwise._chunk import Chunk
 from gilwise._engine.handover import Handover
@@ -38,7 +38,7 @@ class Recovery:
     _handover: Handover
     _requeued: deque[Chunk]
     _retries: list[tuple[float, int, Chunk]]
-    _retry_when: Any
+    _retry_when: itertools.count[int]
     _in_flight: dict[int, Chunk]
     _sent_at: dict[int, float]
     _touched: list[Segment] | None

@@ -40,11 +40,14 @@ class Autopilot:
 
     def __init__(self, fn: Callable[[Any], Any], asked: Options, info: RunInfo,
                  started: float) -> None:
-        self.fn, self.asked, self.info, self.started = fn, asked, info, started
-        self.options = asked  # the current mode and workers, once chosen
+        self.fn: Callable[[Any], Any] = fn
+        self.asked: Options = asked
+        self.info: RunInfo = info
+        self.started: float = started
+        self.options: Options = asked  # the current mode and workers, once chosen
         self.head: Trial | None = None  # the items the probe ran while choosing
         self.decision: Decision | None = None  # None: nothing left to watch
-        self.grows_to = 0  # an I/O-bound pool may be resized up to this many threads
+        self.grows_to: int = 0  # an I/O-bound pool may be resized up to this many threads
         self.backend: Backend | None = None  # the one the engine sends new chunks to
         self.watch: Watch | None = None
         self.steer: Steer | None = None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from gilwise._threadclock import Sample, ThreadClock, span
 
@@ -71,7 +71,7 @@ class Probed(Protocol):
     calling: threading.Event  # set once it has begun its first item
     began: float  # perf_counter() when it started
     cpu: float  # CPU seconds of its finished items
-    values: list  # of its finished items
+    values: list[Any]  # of its finished items
 
     def is_alive(self) -> bool: ...
     def sample(self) -> Sample | None: ...

@@ -32,17 +32,18 @@ class ProbeRunner(threading.Thread):
     def __init__(self, fn: Callable[[Any], Any], source: Iterator[Any],
                  options: Options | None = None) -> None:
         super().__init__(name="gilwise-probe", daemon=True)
-        self.fn, self.source = fn, source
-        self.options = options or Options()
+        self.fn: Callable[[Any], Any] = fn
+        self.source: Iterator[Any] = source
+        self.options: Options = options or Options()
         self.init_error: ErrorInfo | None = None
-        self.item_started = 0.0  # time.monotonic() as the item running now began
+        self.item_started: float = 0.0  # time.monotonic() as the item running now began
         self.items: list[Any] = []  # started, in order
         self.values: list[Any] = []  # of the finished items, in order (None where failed)
         self.errors: dict[int, ErrorInfo] = {}  # the failed ones, by position
-        self.cpu = 0.0  # thread CPU seconds of the finished items
+        self.cpu: float = 0.0  # thread CPU seconds of the finished items
         self.walls: list[float] = []  # wall seconds of each finished slow item
-        self.began = 0.0  # perf_counter() when this thread started running
-        self.calling = threading.Event()  # set as the first item is handed to fn
+        self.began: float = 0.0  # perf_counter() when this thread started running
+        self.calling: threading.Event = threading.Event()  # set as the first item is handed to fn
         self.clock: ThreadClock  # made by the thread itself as it starts
         self.first: Sample | None = None  # its clocks as it started...
         self.final: Sample | None = None  # ...and as it ended

@@ -58,7 +58,9 @@ class Steer:
                  record: Callable[[Change], None], latency: Callable[[], float | None],
                  alone: Callable[[], float] = lambda: 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.size, self.cap, self.floor = size, cap, 1
+        self.size: int = size
+        self.cap: int = cap
+        self.floor: int = 1
         self._resize, self._record, self._latency = resize, record, latency
         self._alone, self._clock = alone, clock
         self._base = 0.0  # the least latency seen, alone or in the pool

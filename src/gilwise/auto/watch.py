@@ -31,11 +31,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from gilwise._chunk import ChunkResult
 from gilwise._threadclock import ThreadClock
 from gilwise.auto.gilmeter import COUNTS_ABOVE, PAUSE, PROBE_SWITCH_INTERVAL, RUN
+from gilwise.backends._base import Backend
 
 WINDOW_SECONDS = 0.1  # figures are judged over at least this long...
 WINDOW_CHUNKS = 3  # ...and, in processes, over at least this many chunks back
@@ -57,7 +57,7 @@ MOST_MOVES = 4
 
 #: (mode, workers, grows_to, why) -> the started backend to move to, or None (no move, or a
 #: resize of the same pool)
-Move = Callable[[str, int, int, str], Any]
+Move = Callable[[str, int, int, str], Backend | None]
 
 
 class ModeChange:
@@ -93,8 +93,12 @@ class Watch:
         gil_share: Callable[[], float] | None = None, background: bool = True,
         hold: Callable[[bool], None] = lambda held: None,
     ) -> None:
-        self.mode, self.workers, self.cpu_wall = mode, workers, cpu_wall
-        self.cores, self.moves, self.checks = cores, 0, 0
+        self.mode: str = mode
+        self.workers: int = workers
+        self.cpu_wall: float = cpu_wall
+        self.cores: int = cores
+        self.moves: int = 0
+        self.checks: int = 0
         self._quiet = 0  # windows to let pass before the next check of the GIL
         self._share = cpu_wall  # the share of their time the workers computed, last window
         self._move, self._processes_ok, self._io_workers = move, processes_ok, io_workers
@@ -109,7 +113,7 @@ class Watch:
         self._agreed: tuple[str, float] = ("", 0.0)  # the move called for, and for how long
         #: the thread pool has a steer (``_steer``) sizing it, which may have shrunk it on
         #: purpose (latency climbing): then it is not widened here
-        self.steered = False
+        self.steered: bool = False
         self._open_window()
 
     def _open_window(self) -> None:
@@ -122,7 +126,7 @@ class Watch:
         self._cpu += result.cpu
         self._wall += max(0.0, result.seconds - result.waited)
 
-    def tick(self, unsent: bool = True) -> Any:
+    def tick(self, unsent: bool = True) -> Backend | None:
         """Judge the window if it is over; the backend to move to, or None. ``unsent``: some
         of the batch is still to be sent (else a move would carry nothing)."""
         if self._check is not None:
@@ -173,7 +177,7 @@ class Watch:
                                f"{share:.0%} of the time")
         return None
 
-    def _go(self, mode: str, why: str) -> Any:
+    def _go(self, mode: str, why: str) -> Backend | None:
         if mode == "processes":
             # checked from another thread: this one must go on feeding the pool, whose
             # threads would otherwise sit idle, the GIL free, while it ticks
@@ -194,7 +198,7 @@ class Watch:
             return None  # already as wide as auto would make it
         return self._moved(mode, workers, grows_to, why)
 
-    def _checked(self, held: float, why: str, unsent: bool) -> Any:
+    def _checked(self, held: float, why: str, unsent: bool) -> Backend | None:
         """The check of the GIL is over: move to processes if it was held."""
         self._hold(False)
         sys.setswitchinterval(self._interval)
@@ -209,7 +213,7 @@ class Watch:
         why += f", and a Python thread beside it waited for the GIL {held:.0%} of the time"
         return self._moved("processes", self.cores, 0, why)
 
-    def _moved(self, mode: str, workers: int, grows_to: int, why: str) -> Any:
+    def _moved(self, mode: str, workers: int, grows_to: int, why: str) -> Backend | None:
         self.moves += 1
         backend = self._move(mode, workers, grows_to, why)
         self.mode, self.workers = mode, workers

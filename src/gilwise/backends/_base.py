@@ -92,10 +92,10 @@ class Backend(ABC):
     name: str = "?"
 
     def __init__(self, options: Options) -> None:
-        self.options = options
+        self.options: Options = options
         # workers (or cluster threads): sizes the chunks; the registry's make() gives a mode's
         # default where none was asked for
-        self.size = options.workers if options.workers is not None else usable_cores()
+        self.size: int = options.workers if options.workers is not None else usable_cores()
 
     @abstractmethod
     def start(self) -> None:

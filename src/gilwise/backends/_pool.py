@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from gilwise._chunk import Chunk, ChunkResult, running_in
+from gilwise._options import Options
 from gilwise.backends._base import Backend, Done, Event, Lost, Supervised
 
 #: chunks a worker whose chunks are quick may hold at once: one running, one queued behind
@@ -61,7 +62,7 @@ class WorkerPool(Backend, Supervised):
 
     depth = DEPTH
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: Options) -> None:
         super().__init__(options)
         self._workers: dict[int, Any] = {}  # live workers by id: the subclass's objects
         self._held: dict[int, deque[tuple[Chunk, Any]]] = {}  # (chunk, what was sent)

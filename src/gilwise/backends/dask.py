@@ -168,7 +168,7 @@ class DaskBackend(Backend):
         self._futures: dict[int, Any] = {}  # chunk id -> its future, in flight
         self._sizes: dict[int, int] = {}  # chunk id -> its number of items
         self._fn_name = "fn"
-        self._finished: queue.SimpleQueue = queue.SimpleQueue()  # (chunk id, future)
+        self._finished: queue.SimpleQueue[Any] = queue.SimpleQueue()  # (chunk id, future)
         self._fns: dict[int, tuple[str, Any]] = {}  # fn id -> (key, blob or its future)
         self._fn_ids = itertools.count()
         self._capacity = CHUNKS_PER_THREAD
@@ -177,7 +177,7 @@ class DaskBackend(Backend):
         # time, so that the culprit kills no worker running another (Dask counts every task
         # on a worker that dies as a suspect, and fails it after allowed-failures deaths)
         self._suspects = 0
-        self.peak_in_flight = 0  # the most futures in flight at once (tests check the window)
+        self.peak_in_flight: int = 0  # the most futures in flight at once (tests check the window)
 
     # -- lifecycle
     def start(self) -> None:
@@ -220,7 +220,7 @@ class DaskBackend(Backend):
             return
         self._capacity_read = now
         total = sum(self.threads().values())
-        self.size = max(1, total)
+        self.size: int = max(1, total)
         # With a timeout, one chunk a thread: a timeout counts from the submission (Dask does
         # not say when a task starts), and a chunk queued behind a long one would time out
         # without having run. Else two: one waiting on each thread hides the round trip.

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import pickle
 import platform
-import queue
 import sys
 from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from gilwise._chunk import SLOT_SIZE, Chunk, decode_result, encode_result, run_chunk, undecodable
+from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, InterpretersUnavailable, PayloadError, describe
 from gilwise._pickling import dumps_to_worker
-from gilwise.backends.threads import STOP, Died, InboxWorker, ThreadBackend
+from gilwise.backends.threads import STOP, Died, InboxWorker, Outbox, ThreadBackend
 
 MIN_VERSION = (3, 14)
 
@@ -115,7 +115,7 @@ def _run_chunk(
 # ------------------------------------------------------------------ the parent side
 
 
-def serve_in_interpreter(worker: InboxWorker, outbox: queue.SimpleQueue,
+def serve_in_interpreter(worker: InboxWorker, outbox: Outbox,
                          fns: dict[int, bytes], init_blob: bytes) -> None:
     """A worker thread: make its interpreter, enter it (``sys.path``, the initializer), then
     run the chunks from the inbox there until told to stop."""
@@ -139,7 +139,7 @@ def serve_in_interpreter(worker: InboxWorker, outbox: queue.SimpleQueue,
         interp.close()
 
 
-def _serve(worker: InboxWorker, interp: Any, outbox: queue.SimpleQueue,
+def _serve(worker: InboxWorker, interp: Any, outbox: Outbox,
            fns: dict[int, bytes]) -> None:
     name = worker.thread.name
     known: set[int] = set()
@@ -171,9 +171,9 @@ class InterpreterBackend(ThreadBackend):
         "not load there)"
     )
     abandoned = " (its interpreter is abandoned)"
-    serve = staticmethod(serve_in_interpreter)
+    serve: Callable[..., None] = staticmethod(serve_in_interpreter)
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: Options) -> None:
         check_available()
         super().__init__(options)
 

@@ -30,6 +30,7 @@ from gilwise._chunk import (
     run_chunk,
     undecodable,
 )
+from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
 from gilwise._threadclock import ThreadClock
@@ -223,7 +224,7 @@ class ProcessBackend(WorkerPool):
 
     name = "processes"
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: Options) -> None:
         super().__init__(options)
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}

@@ -18,11 +18,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gilwise._chunk import SLOT_SIZE, Chunk, run_chunk
+from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise.backends._base import WAKE, drain
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 
 STOP = None
+#: what the workers answer into: (worker id, its ChunkResult, ErrorInfo or Died), or WAKE
+Outbox = queue.SimpleQueue[Any]
 _stopping: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # told to stop, not joined
 
 
@@ -46,12 +49,13 @@ class Died:
 class InboxWorker:
     """A thread with an inbox and a progress slot; ``serve`` is what the thread runs."""
 
-    def __init__(self, wid: int, name: str, slot: Sequence[float], serve: Callable,
+    def __init__(self, wid: int, name: str, slot: Sequence[float], serve: Callable[..., None],
                  args: tuple[Any, ...]) -> None:
         self.id = wid
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        #: the subclass's packed chunks (a Chunk, or what an interpreter receives), then STOP
+        self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.slot = slot
-        self.thread = threading.Thread(
+        self.thread: threading.Thread = threading.Thread(
             target=serve, args=(self, *args), daemon=True, name=f"{name}-{wid}"
         )
 
@@ -60,7 +64,7 @@ class InboxWorker:
             self.thread.start()
 
 
-def serve_in_thread(worker: InboxWorker, outbox: queue.SimpleQueue, fns: dict[int, Callable],
+def serve_in_thread(worker: InboxWorker, outbox: Outbox, fns: dict[int, Callable[[Any], Any]],
                     init: tuple[Any, tuple[Any, ...]]) -> None:
     """A worker thread: the initializer, then chunks from the inbox until told to stop."""
     name = worker.thread.name
@@ -88,13 +92,13 @@ class ThreadBackend(WorkerPool):
     start_on_first_chunk = True
     init_failed = "the initializer failed in a new worker thread"
     abandoned = " (its thread is abandoned)"
-    serve = staticmethod(serve_in_thread)
+    serve: Callable[..., None] = staticmethod(serve_in_thread)
     #: whether ``close`` waits for idle workers too (an interpreter takes a moment to close)
     wait_for_idle = False
 
-    def __init__(self, options: Any) -> None:
+    def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self._outbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._outbox: Outbox = queue.SimpleQueue()
         self._ids = itertools.count()
         self._fns: dict[int, Any] = {}
         self._fn_ids = itertools.count()

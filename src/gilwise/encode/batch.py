@@ -30,18 +30,24 @@ class Batch:
                  workers: int, mode: str, dry_run: bool, timeout: float | None,
                  split: bool, chunk_seconds: float, decode_all: bool,
                  on_progress: Callable[[float, float], None] | None) -> None:
-        self.jobs, self.skipped, self.missing = jobs, skipped, missing
-        self.workers, self.mode, self.dry_run = workers, mode, dry_run
-        self.threads = jobs[0].settings.threads if jobs else 1
-        self.reason = "nothing to encode" if not jobs else THREADS_REASON if mode == "threads" \
-            else ""
-        self.timeout, self.split, self.chunk_seconds = timeout, split, chunk_seconds
+        self.jobs: list[Job] = jobs
+        self.skipped: list[Job] = skipped
+        self.missing: list[str] = missing
+        self.workers: int = workers
+        self.mode: str = mode
+        self.dry_run: bool = dry_run
+        self.threads: int = jobs[0].settings.threads if jobs else 1
+        self.reason: str = "nothing to encode" if not jobs \
+            else THREADS_REASON if mode == "threads" else ""
+        self.timeout: float | None = timeout
+        self.split: bool = split
+        self.chunk_seconds: float = chunk_seconds
         self.decode_all = decode_all
         self.cleaned: list[Path] = []
-        self.resumed = 0  # --split: chunks found done in the journal of an interrupted run
+        self.resumed: int = 0  # --split: chunks found done in the journal of an interrupted run
         self.on_progress = on_progress
-        self.durations = {j.input: _duration(j.input) for j in jobs}
-        self.total_seconds = sum(self.durations.values())
+        self.durations: dict[str, float] = {j.input: _duration(j.input) for j in jobs}
+        self.total_seconds: float = sum(self.durations.values())
         self._done: dict[str, float] = {}
 
     def __len__(self) -> int:
@@ -56,7 +62,8 @@ class Batch:
         if self.on_progress:
             self.on_progress(self.seconds_done(), self.total_seconds)
 
-    def finished(self, source: str, seconds: float, parts: list[str] | tuple = ()) -> None:
+    def finished(self, source: str, seconds: float,
+                 parts: list[str] | tuple[str, ...] = ()) -> None:
         """``source`` is done: its ``seconds`` count whole, in place of its ``parts``' (its
         --split chunks, those resumed from a journal included)."""
         for part in parts:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from gilwise.encode import ffmpeg
 from gilwise.encode.plan import Job
@@ -41,7 +42,7 @@ class Record:
     speed: float = 0.0
     frames: int = 0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 

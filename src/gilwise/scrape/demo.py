@@ -22,7 +22,8 @@ class DemoSite(ThreadingHTTPServer):
 
     def __init__(self, pages: int, latency: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.pages, self.latency = pages, latency
+        self.pages: int = pages
+        self.latency: float = latency
         self.requested: list[str] = []
         threading.Thread(target=self.serve_forever, daemon=True).start()
 

@@ -29,8 +29,10 @@ class HostPacer:
                  per_key: PerKey | None = None, per_host: int = 8) -> None:
         self.delay = delay
         self.crawl_delay = crawl_delay  # a host's own delay (robots.txt), asked once per host
-        self.auto_throttle, self.target_concurrency = auto_throttle, target_concurrency
-        self.per_key, self.per_host = per_key, per_host
+        self.auto_throttle: bool = auto_throttle
+        self.target_concurrency: float = target_concurrency
+        self.per_key: PerKey | None = per_key
+        self.per_host: int = per_host
         self._lock = threading.Lock()
         self._seen: set[str] = set()  # hosts the gate has been told to open one at a time
         self._floor: dict[str, float] = {}  # host -> max(delay, its Crawl-delay)

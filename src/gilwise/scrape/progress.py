@@ -28,8 +28,8 @@ class ScrapeProgress:
 
     def __init__(self, delay: float = 1.0) -> None:
         self.delay = delay
-        self.started = time.monotonic()
-        self.pages = 0
+        self.started: float = time.monotonic()
+        self.pages: int = 0
         self.sources: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.waiting: Counter[str] = Counter()  # host -> URLs in, not yet out

@@ -85,16 +85,16 @@ class Writer:
 
     def __init__(self, path: str, names: Sequence[str] = (), text: bool = False) -> None:
         self.path = path
-        self.csv = path.lower().endswith(".csv")
+        self.csv: bool = path.lower().endswith(".csv")
         # a big buffer: few writes, each of which gives up the GIL and waits to get it back
         self.file: IO[str] = sys.stdout if path == "-" else open(  # noqa: SIM115
             path, "w", encoding="utf-8", newline="" if self.csv else None, buffering=1 << 20)
-        self.columns = columns(names, text)
+        self.columns: list[str] = columns(names, text)
         self._csv = csv.DictWriter(self.file, self.columns, extrasaction="ignore") \
             if self.csv else None
         if self._csv is not None:
             self._csv.writeheader()
-        self.count = 0
+        self.count: int = 0
         self._flushed = time.monotonic()
 
     def write(self, record: dict[str, Any]) -> None:

@@ -16,9 +16,10 @@ class RobotsCache:
 
     def __init__(self, settings: FetchSettings) -> None:
         # robots.txt itself: no retries beyond one, a small size
-        self.settings = FetchSettings(timeout=settings.timeout, max_bytes=500_000, retries=1,
-                                      backoff=settings.backoff, user_agent=settings.user_agent)
-        self.user_agent = settings.user_agent
+        self.settings: FetchSettings = FetchSettings(
+            timeout=settings.timeout, max_bytes=500_000, retries=1, backoff=settings.backoff,
+            user_agent=settings.user_agent)
+        self.user_agent: str = settings.user_agent
         self._lock = threading.Lock()
         self._hosts: dict[str, tuple[threading.Lock, list[Protego | None]]] = {}
 

@@ -101,10 +101,12 @@ class LinkFilter:
     def __init__(self, include: Sequence[re.Pattern[str]] = (),
                  exclude: Sequence[re.Pattern[str]] = (),
                  skip_extensions: str | Iterable[str] = IGNORED_EXTENSIONS) -> None:
-        self.include, self.exclude = tuple(include), tuple(exclude)
+        self.include: tuple[re.Pattern[str], ...] = tuple(include)
+        self.exclude: tuple[re.Pattern[str], ...] = tuple(exclude)
         if isinstance(skip_extensions, str):
             skip_extensions = [skip_extensions]
-        self.endings = tuple("." + ext.lower().lstrip(".") for ext in skip_extensions)
+        self.endings: tuple[str, ...] = tuple(
+            "." + ext.lower().lstrip(".") for ext in skip_extensions)
 
     def __call__(self, url: str) -> bool:
         if self.endings and urlsplit(url).path.lower().endswith(self.endings):

@@ -244,8 +244,9 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     - ``workers``: default one per usable core (threads: min(32, cores + 4)).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
-    - ``on_error``: "raise" a :class:`TaskError` (after every earlier result), "skip" the
-      item, or "return" a :class:`Failure` in its place.
+    - ``on_error``: "raise" the task's own exception (after every earlier result; a
+      :class:`TaskError` where there is none: a worker died, a timeout), "skip" the item,
+      or "return" a :class:`Failure` in its place.
     - ``progress``: a progress bar on stderr (default: when stderr is a terminal).
     - ``initializer(*initargs)`` runs once in each worker before its first task.
     - ``timeout``: seconds a task may run before it fails with :class:`TaskTimeout`.

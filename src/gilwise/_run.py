@@ -19,7 +19,7 @@ from typing import Any
 from gilwise._engine import Engine
 from gilwise._hooks import RunHooks
 from gilwise._options import Options
-from gilwise._outcome import Outcome, TaskError
+from gilwise._outcome import Outcome, raised
 from gilwise._result import RunInfo
 from gilwise._segment import Segment
 from gilwise.backends._base import Backend
@@ -272,7 +272,7 @@ class Run:
             for pos, value in enumerate(segment.values):
                 failure = segment.failures.get(pos)
                 if failure is not None and opts.on_error == "raise":
-                    raise TaskError(failure)
+                    raise raised(failure)
                 if failure is not None and opts.on_error == "skip":
                     info.skipped += 1
                 elif opts.outcomes:

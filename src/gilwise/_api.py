@@ -254,7 +254,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       with exponential backoff from ``backoff`` seconds.
     - ``journal``: a SQLite file recording finished items, so a rerun skips them; ``key``
       names items by ``key(item)`` instead of position; ``retry_failed`` reruns failures.
-    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
+    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker,
+      growing up to 16 times while ordered results wait on a slow item; given: a hard cap).
     - ``per_key=(key_fn, n)``: at most ``n`` items with the same ``key_fn(item)`` run at once
       (per host, per tenant); items of a full key wait aside while other keys' items go.
       ``per_key=PerKey(key_fn, n, interval=s)`` also spaces one key's starts ``s`` seconds

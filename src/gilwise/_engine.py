@@ -52,6 +52,10 @@ from gilwise.backends.registry import MODE_SPECS
 from gilwise.frontier import Frontier
 
 POLL_SECONDS = 0.05
+#: ordered results held behind a slow item let the window grow up to this many times its size
+#: (and up to WINDOW_HELD_MAX items), so that the other items run meanwhile
+WINDOW_GROWTH = 16
+WINDOW_HELD_MAX = 65_536
 DEFAULT_CHUNK_SECONDS = 0.02
 _CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
 
@@ -102,6 +106,7 @@ class Engine(Recovery):
         # that can have become ready (the scraper holds thousands open: no scan of them all)
         self._touched: list[Segment] | None = None if options.ordered else []
         self._outstanding = 0  # items the feeder read and not yet yielded: the bound on input
+        self._grown = 1  # the window's growth while a slow head holds ordered results
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
         self._in_flight: dict[int, Chunk] = {}  # submitted, not yet collected
@@ -135,7 +140,22 @@ class Engine(Recovery):
     def _limit(self) -> int:
         if self.options.max_in_flight is not None:
             return self.options.max_in_flight
-        return max(64, 3 * self._capacity * self.sizer.next_size())
+        base = max(64, 3 * self._capacity * self.sizer.next_size())
+        return min(base * self._grown, max(base, WINDOW_HELD_MAX))
+
+    def _widen(self) -> bool:
+        """Grow the window (doubling, up to WINDOW_GROWTH times) where workers idle only
+        because it is full of results held behind an unfinished head of the line (ordered):
+        the others run meanwhile, as with ``Executor.map``. Back to size once the head is
+        yielded."""
+        segments = self._segments
+        if (self._touched is not None or self.options.max_in_flight is not None
+                or self._grown >= WINDOW_GROWTH or not segments or not segments[0].open
+                or self._outstanding < self._limit()):
+            return False
+        before = self._limit()
+        self._grown *= 2
+        return self._limit() > before
 
     def _add(self, segment: Segment) -> None:
         self._live += 1
@@ -235,6 +255,8 @@ class Engine(Recovery):
         while len(in_flight) < capacity:
             chunk = self._next_chunk()
             if chunk is None:
+                if self._widen():
+                    continue
                 return
             chunk.fn_id = self.fn_id  # made before a move to another backend, perhaps
             try:
@@ -381,6 +403,8 @@ class Engine(Recovery):
             ready = [s for s in dict.fromkeys(self._touched) if s.open == 0]
             self._touched.clear()
         self._live -= len(ready)
+        if ready and self._touched is None:
+            self._grown = 1  # the head moved on: the window is back to its size
         for segment in ready:
             if segment is not self._probed:
                 self._outstanding -= len(segment.items)

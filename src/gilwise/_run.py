@@ -136,6 +136,7 @@ class Run:
         started backend for other options), auto mode may move the batch to another mode as
         its work changes nature (``_watch``)."""
         self.info.mode, self.info.workers = self.options.mode, backend.size
+        self.info.start_method = getattr(backend, "start_method", None)
         self.backend, self._make = backend, make
         watch = None
         over = hasattr(self.items, "__len__") and not len(self.items)  # type: ignore[arg-type]
@@ -210,6 +211,7 @@ class Run:
                 return None
         self.options, self.backend = opts, backend
         self.info.mode, self.info.workers = mode, workers
+        self.info.start_method = getattr(backend, "start_method", None)
         if current.name == "threads" and moved is not None:
             self._quicken_gil()  # the threads left behind hold the GIL until their items end
         if moved is not None:  # the reason is the current mode's: the move's, then the first

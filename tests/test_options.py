@@ -19,6 +19,10 @@ def record(x: Any) -> Any:
     return x
 
 
+def noop(*args: Any) -> None:
+    pass
+
+
 # (option, a bad value, the exception): one bad type and one bad value where both exist
 BAD = [
     ("mode", "gpu", ValueError), ("mode", 3, ValueError),
@@ -85,5 +89,5 @@ def test_pool_and_pool_map_name_a_bad_option(name, value, error):
 ])
 def test_valid_values_still_pass(options):
     assert list(gilwise.map(abs, [-1, 2], mode="threads", workers=1,
-                            initializer=None if "initargs" not in options else print,
+                            initializer=None if "initargs" not in options else noop,
                             **options)) == [1, 2]

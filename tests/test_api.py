@@ -19,6 +19,7 @@ from gilwise.backends.registry import MODE_SPECS
 
 PUBLIC_NAMES = [
     "Decision",
+    "Executor",
     "Failure",
     "Frontier",
     "GilwiseError",

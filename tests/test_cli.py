@@ -303,3 +303,13 @@ def test_lab_refuses_an_output_that_is_a_file(project):
     run = gilwise("lab", "--quick", "--out", "inputs.txt", cwd=project)
     assert run.returncode == 2
     assert "inputs.txt: exists and is not a folder" in run.stderr
+
+
+def test_fail_fast_stops_at_a_tasks_own_exception_in_one_line(project):
+    (project / "words.txt").write_text("a\nb\nboom\nc\n")
+    run = gilwise("map", "work:shout", "words.txt", "-o", "out.jsonl", "--mode", "threads",
+                  "--workers", "1", "--fail-fast", cwd=project)
+    assert run.returncode == 1
+    assert run.stderr == ("gilwise: task for item 2 ('boom') failed after 1 attempt(s): "
+                          "RuntimeError: it went boom\n")
+    assert [r["item"] for r in records((project / "out.jsonl").read_text())] == ["a", "b"]

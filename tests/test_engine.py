@@ -130,3 +130,35 @@ def test_never_more_chunks_in_flight_than_the_backend_has_room_for(capacity):
     backend = fake(capacity=capacity, finish_order=lambda chunks: chunks[:1], chunksize=1)
     assert run(backend, range(50)) == list(range(1, 51))
     assert backend.most_out == capacity
+
+
+def _sent_while_head_ran(items: int, **options: Any) -> tuple[list[Any], int]:
+    """Run ``items`` with item 0 running 10 s of fake time: the results, and how many items
+    were sent meanwhile."""
+    clock = FakeClock()
+    release = clock.now + 10.0
+
+    def plan(chunk: Any) -> Any:
+        return RUNNING if list(chunk.items) == [0] and clock() < release else "run"
+
+    backend = FakeBackend(Options(workers=4, chunksize=1, **options), clock, 4, plan)
+    got = run(backend, range(items))
+    return got, sum(1 for when, _ in backend.submitted if when < release)
+
+
+def test_ordered_results_waiting_on_a_slow_head_do_not_stop_the_other_items_running():
+    # 400 items of which the first runs "10 s": the 399 others all run meanwhile, though the
+    # base window is 64 items (ThreadPoolExecutor.map runs them all too)
+    got, sent_meanwhile = _sent_while_head_ran(400)
+    assert got == list(range(1, 401))
+    assert sent_meanwhile == 400
+
+
+def test_the_window_grows_only_so_far_and_max_in_flight_is_a_hard_cap():
+    from gilwise._engine.feed import WINDOW_GROWTH
+
+    got, sent_meanwhile = _sent_while_head_ran(5000)
+    assert got == list(range(1, 5001))
+    assert 64 < sent_meanwhile <= 64 * WINDOW_GROWTH  # bounded memory of held results
+    _, capped = _sent_while_head_ran(400, max_in_flight=50)
+    assert capped == 50

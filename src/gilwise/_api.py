@@ -235,8 +235,9 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     - ``workers``: default one per usable core (threads: min(32, cores + 4)).
     - ``ordered``: results in input order (True) or as they complete (False).
     - ``chunksize``: items per message to a worker; "auto" adapts it to task duration.
-    - ``on_error``: "raise" a :class:`TaskError` (after every earlier result), "skip" the
-      item, or "return" a :class:`Failure` in its place.
+    - ``on_error``: "raise" the task's own exception (after every earlier result; a
+      :class:`TaskError` where there is none: a worker died, a timeout), "skip" the item,
+      or "return" a :class:`Failure` in its place.
     - ``progress``: a progress bar on stderr (default: when stderr is a terminal).
     - ``initializer(*initargs)`` runs once in each worker before its first task.
     - ``timeout``: seconds a task may run before it fails with :class:`TaskTimeout`.
@@ -244,7 +245,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       with exponential backoff from ``backoff`` seconds.
     - ``journal``: a SQLite file recording finished items, so a rerun skips them; ``key``
       names items by ``key(item)`` instead of position; ``retry_failed`` reruns failures.
-    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker).
+    - ``max_in_flight``: items read but not yet yielded (default: a few chunks per worker,
+      growing up to 16 times while ordered results wait on a slow item; given: a hard cap).
     - ``per_key=(key_fn, n)``: at most ``n`` items with the same ``key_fn(item)`` run at once
       (per host, per tenant); items of a full key wait aside while other keys' items go.
       ``per_key=PerKey(key_fn, n, interval=s)`` also spaces one key's starts ``s`` seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from typing import Any, Literal, get_args
@@ -98,29 +99,58 @@ class Options:
         return f"Options({fields})"
 
     def _check(self) -> None:
-        if self.mode not in MODES:
+        """Every option's type and value, before any work: one line naming the option and
+        what is wrong (TypeError for a wrong type, ValueError for a wrong value)."""
+        if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
-        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+        if self.workers is not None and not _is_int(self.workers):
+            raise TypeError(f"workers={self.workers!r} must be a positive integer or None, "
+                            f"not {type(self.workers).__name__}")
+        if self.workers is not None and self.workers < 1:
             raise ValueError(f"workers={self.workers!r} must be a positive integer or None")
-        if self.chunksize != "auto" and (
-            not isinstance(self.chunksize, int) or self.chunksize < 1
-        ):
+        if self.chunksize != "auto" and not _is_int(self.chunksize):
+            raise TypeError(f"chunksize={self.chunksize!r} must be 'auto' or a positive "
+                            f"integer, not {type(self.chunksize).__name__}")
+        if self.chunksize != "auto" and self.chunksize < 1:
             raise ValueError(f"chunksize={self.chunksize!r} must be 'auto' or a positive integer")
-        if self.on_error not in ON_ERROR:
+        if not isinstance(self.on_error, str) or self.on_error not in ON_ERROR:
             raise ValueError(f"on_error={self.on_error!r} is not one of {', '.join(ON_ERROR)}")
+        for name in ("ordered", "retry_failed", "outcomes", "stats"):
+            _need_bool(name, getattr(self, name))
+        if self.progress is not None:
+            _need_bool("progress", self.progress, " or None")
         if self.initializer is not None and not callable(self.initializer):
             raise TypeError(f"initializer={self.initializer!r} is not callable")
+        if isinstance(self.initargs, (str, bytes)) or not hasattr(self.initargs, "__iter__"):
+            raise TypeError(f"initargs={self.initargs!r} must be a tuple of arguments, not "
+                            f"{type(self.initargs).__name__}")
         object.__setattr__(self, "initargs", tuple(self.initargs))
-        if self.timeout is not None and not (self.timeout > 0):
-            raise ValueError(f"timeout={self.timeout!r} must be a positive number of seconds")
-        if not isinstance(self.retries, int) or self.retries < 0:
+        if self.timeout is not None:
+            _need_number("timeout", self.timeout, "a positive number of seconds or None")
+            if not (0 < self.timeout < math.inf):
+                raise ValueError(f"timeout={self.timeout!r} must be a positive number of "
+                                 "seconds")
+        if not _is_int(self.retries):
+            raise TypeError(f"retries={self.retries!r} must be a non-negative integer, not "
+                            f"{type(self.retries).__name__}")
+        if self.retries < 0:
             raise ValueError(f"retries={self.retries!r} must be a non-negative integer")
         if isinstance(self.retry_on, type):
             object.__setattr__(self, "retry_on", (self.retry_on,))
-        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in self.retry_on):
-            raise TypeError(f"retry_on={self.retry_on!r} must be exception classes")
-        if self.backoff < 0:
-            raise ValueError(f"backoff={self.backoff!r} must be >= 0")
+        if not isinstance(self.retry_on, tuple) or not all(
+            isinstance(t, type) and issubclass(t, BaseException) for t in self.retry_on
+        ):
+            raise TypeError(f"retry_on={self.retry_on!r} must be an exception class or a tuple "
+                            "of them (ValueError, not ValueError())")
+        _need_number("backoff", self.backoff, "a number of seconds >= 0")
+        if not (0 <= self.backoff < math.inf):
+            raise ValueError(f"backoff={self.backoff!r} must be a number of seconds >= 0")
+        if self.journal is not None and not isinstance(self.journal, (str, os.PathLike)):
+            raise TypeError(f"journal={self.journal!r} must be a file path or None, not "
+                            f"{type(self.journal).__name__}")
+        if self.max_in_flight is not None and not _is_int(self.max_in_flight):
+            raise TypeError(f"max_in_flight={self.max_in_flight!r} must be a positive integer "
+                            f"or None, not {type(self.max_in_flight).__name__}")
         if self.max_in_flight is not None and self.max_in_flight < 1:
             raise ValueError(f"max_in_flight={self.max_in_flight!r} must be a positive integer")
         if self.per_key is not None:
@@ -139,3 +169,18 @@ class Options:
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""
         return Options(**{name: getattr(self, name) for name in self.__slots__} | changes)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _need_bool(name: str, value: Any, alternative: str = "") -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} must be True or False{alternative}, not "
+                        f"{type(value).__name__}")
+
+
+def _need_number(name: str, value: Any, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name}={value!r} must be {what}, not {type(value).__name__}")

@@ -109,7 +109,10 @@ class Failure(_Value):
 
 
 class TaskError(GilwiseError):
-    """Raised by ``on_error="raise"``: a task failed. Its ``failure`` says which and why."""
+    """Raised by ``on_error="raise"`` for a task whose own exception cannot be raised: it did
+    not unpickle here, a journal recorded it, or gilwise made it (the worker died: its
+    ``__cause__`` is a WorkerDied; a timeout: a TaskTimeout). ``failure`` says which and why.
+    A task's exception that arrived whole is raised as itself instead (see ``raised``)."""
 
     def __init__(self, failure: Failure) -> None:
         self.failure: Failure = failure
@@ -127,6 +130,36 @@ class TaskError(GilwiseError):
         if self.remote_traceback:
             text += "\n\nRemote traceback (from the worker):\n" + self.remote_traceback.rstrip()
         return text
+
+
+#: exceptions gilwise makes for a task, raised wrapped in a TaskError (as their __cause__)
+_OWN = (WorkerDied, TaskTimeout, PayloadError)
+
+
+def raised(failure: Failure) -> BaseException:
+    """What ``on_error="raise"`` raises for ``failure``: the task's own exception, as
+    ``Executor.map`` does (``except ValueError`` catches it), with the item, its index and
+    the worker's traceback in a PEP 678 note; a TaskError where there is none to raise (see
+    TaskError) or it is no ``Exception`` (a task's SystemExit must not end the caller)."""
+    exc = failure.exception
+    if not isinstance(exc, Exception) or type(exc) in _OWN:
+        error = TaskError(failure)
+        error.__cause__ = exc
+        return error
+    note = (f"gilwise: raised by the task for item {failure.index} ({_short(failure.item)}), "
+            f"attempt {failure.attempts}")
+    if exc.__traceback__ is None and failure.traceback:  # from another process
+        note += "; remote traceback (from the worker):\n" + failure.traceback.rstrip()
+    add_note(exc, note)
+    return exc
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)`` (3.11+), or its equivalent on 3.10 (``__notes__``)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:
+        exc.__notes__ = [*getattr(exc, "__notes__", ()), note]  # type: ignore[attr-defined]
 
 
 class ErrorInfo:

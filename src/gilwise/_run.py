@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gilwise._engine import Engine
 from gilwise._observers import Observers
 from gilwise._options import Options
-from gilwise._outcome import Outcome, TaskError
+from gilwise._outcome import Outcome, raised
 from gilwise._result import RunInfo
 from gilwise._segment import Segment
 from gilwise.auto.autopilot import Autopilot
@@ -144,6 +144,7 @@ class Run:
         autopilot (if it chose) steers it and may move it to other backends it claims."""
         backend = self.claim(self.options)
         self.info.mode, self.info.workers = self.options.mode, backend.size
+        self.info.start_method = getattr(backend, "start_method", None)
         if not self.info.chosen:  # what it starts with: --explain's first line
             self.info.chosen = f"{self.options.mode}×{backend.size}: {self.info.reason}"
         pilot = self.autopilot
@@ -177,7 +178,7 @@ class Run:
             for pos, value in enumerate(segment.values):
                 failure = segment.failures.get(pos)
                 if failure is not None and opts.on_error == "raise":
-                    raise TaskError(failure)
+                    raise raised(failure)
                 if failure is not None and opts.on_error == "skip":
                     info.skipped += 1
                 elif opts.outcomes:

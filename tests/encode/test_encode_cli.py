@@ -47,13 +47,17 @@ def test_a_failed_input_exits_1_and_names_it(tmp_path, clips):
     (["--codec", "h265", "--format", "webm"], "--codec h265"),
     (["--codec", "nonesuch"], "--codec nonesuch"),
     (["--recipe", "nonesuch"], "--recipe nonesuch"),
+    (["--audio-bitrate", "lots"], "--audio-bitrate lots"),
+    (["--fps", "0.001"], "--fps 0.001"),
+    (["--crf", "high"], "argument --crf: invalid int value: 'high'"),
 ])
 def test_an_impossible_combination_exits_2_in_one_line_before_any_work(tmp_path, clips,
                                                                        options, named):
     put(clips["a"], tmp_path / "a.mp4")
     done = gilwise("a.mp4", "-o", "out", *options, cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.startswith(f"gilwise encode: error: {named}")
+    # argparse's own refusals (a type) say "gilwise: error:", the settings' "gilwise encode:"
+    assert done.stderr.startswith((f"gilwise encode: error: {named}", f"gilwise: error: {named}"))
     assert done.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
 
 

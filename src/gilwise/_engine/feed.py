@@ -21,6 +21,10 @@ from gilwise._segment import Segment
 from gilwise.frontier import Frontier
 
 _CHUNK_IDS = itertools.count()  # unique in this process: a late answer is never mistaken
+#: ordered results held behind a slow item let the window grow up to this many times its size
+#: (and up to WINDOW_HELD_MAX items), so that the other items run meanwhile
+WINDOW_GROWTH = 16
+WINDOW_HELD_MAX = 65_536
 
 
 class Feed:
@@ -42,6 +46,7 @@ class Feed:
     _live: int
     _touched: list[Segment] | None
     _outstanding: int
+    _grown: int
     _capacity: int
     _requeued: deque[Chunk]
     _retries: list[tuple[float, int, Chunk]]
@@ -60,7 +65,22 @@ class Feed:
     def _limit(self) -> int:
         if self.options.max_in_flight is not None:
             return self.options.max_in_flight
-        return max(64, 3 * self._capacity * self.sizer.next_size())
+        base = max(64, 3 * self._capacity * self.sizer.next_size())
+        return min(base * self._grown, max(base, WINDOW_HELD_MAX))
+
+    def _widen(self) -> bool:
+        """Grow the window (doubling, up to WINDOW_GROWTH times) where workers idle only
+        because it is full of results held behind an unfinished head of the line (ordered):
+        the others run meanwhile, as with ``Executor.map``. Back to size once the head is
+        yielded."""
+        segments = self._segments
+        if (self._touched is not None or self.options.max_in_flight is not None
+                or self._grown >= WINDOW_GROWTH or not segments or not segments[0].open
+                or self._outstanding < self._limit()):
+            return False
+        before = self._limit()
+        self._grown *= 2
+        return self._limit() > before
 
     def _add(self, segment: Segment) -> None:
         self._live += 1

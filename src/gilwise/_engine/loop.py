@@ -140,6 +140,7 @@ class Engine(Feed, Recovery):
         # that can have become ready (the scraper holds thousands open: no scan of them all)
         self._touched: list[Segment] | None = None if options.ordered else []
         self._outstanding = 0  # items the feeder read and not yet yielded: the bound on input
+        self._grown = 1  # the window's growth while a slow head holds ordered results
         self._requeued: deque[Chunk] = deque()  # to send before new items
         self._retries: list[tuple[float, int, Chunk]] = []  # (when, tie-break, chunk)
         self._in_flight: dict[int, Chunk] = {}  # submitted, not yet collected
@@ -183,6 +184,8 @@ class Engine(Feed, Recovery):
         while len(in_flight) < capacity:
             chunk = self._next_chunk()
             if chunk is None:
+                if self._widen():
+                    continue
                 return
             chunk.fn_id = self.fn_id  # made before a move to another backend, perhaps
             try:
@@ -359,6 +362,8 @@ class Engine(Feed, Recovery):
             ready = [s for s in dict.fromkeys(self._touched) if s.open == 0]
             self._touched.clear()
         self._live -= len(ready)
+        if ready and self._touched is None:
+            self._grown = 1  # the head moved on: the window is back to its size
         for segment in ready:
             if segment is not self._probed:
                 self._outstanding -= len(segment.items)

@@ -138,6 +138,7 @@ class Autopilot:
                 return None
         self.options, self.backend = opts, backend
         info.mode, info.workers = mode, workers
+        info.start_method = getattr(backend, "start_method", None)
         if current.name == "threads" and moved is not None:
             self.quicken_gil()  # the threads left behind hold the GIL until their items end
         if moved is not None:  # the reason is the current mode's: the move's, then the first

@@ -34,6 +34,8 @@ from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
 from gilwise._threadclock import ThreadClock
+from gilwise.backends._logging import apply as apply_logging
+from gilwise.backends._logging import capture as capture_logging
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
@@ -125,7 +127,8 @@ def worker_main(conn: Connection, slot: Any) -> None:
     fns: dict[int, Callable[[Any], Any]] = {}
     clock = ThreadClock()  # its waits for a core, per chunk (Linux): auto mode's watch reads them
     try:
-        initializer, initargs = pickle.loads(inbox.get())
+        initializer, initargs, logs = pickle.loads(inbox.get())
+        apply_logging(logs)  # where not inherited (forkserver; spawn with a guarded setup)
         if initializer is not None:
             initializer(*initargs)
     except BaseException as exc:  # noqa: BLE001
@@ -229,7 +232,8 @@ class ProcessBackend(WorkerPool):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
-        self._init = dumps_to_worker((options.initializer, options.initargs))
+        self._init = dumps_to_worker((options.initializer, options.initargs, capture_logging()))
+        self.start_method: str | None = None  # how the latest worker started (RunInfo's)
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes
         self._wake_r, self._wake_w = os.pipe()
@@ -259,7 +263,8 @@ class ProcessBackend(WorkerPool):
         if me.name == WORKER_NAME and getattr(me, "_inheriting", False):
             raise SystemExit(MAIN_RERUN_EXIT)  # quietly: the parent says why, once
         ctx = _context(self.options.start_method)
-        if ctx.get_start_method() == "fork":
+        self.start_method = ctx.get_start_method()
+        if self.start_method == "fork":
             name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)

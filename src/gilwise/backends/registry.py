@@ -129,16 +129,17 @@ def worker_count(options: Options) -> int:
 
 
 def check_options(options: Options) -> Options:
-    """``options`` as given by a caller, checked against the modes: an option of one mode
-    (a Dask ``scheduler=``) refused with another, and the mode's own checks. Returns them."""
+    """``options`` as given by a caller, checked against the modes: a mode's own options
+    (a Dask ``scheduler=``) by its checks, then refused with another mode. Returns them."""
     for entry in MODE_SPECS.values():
-        for name in entry.own_options:
-            if getattr(options, name) is not None and options.mode != entry.name:
-                raise ValueError(f"{name}= is for mode={entry.name!r}, "
-                                 f"not mode={options.mode!r}")
-    entry = MODE_SPECS.get(options.mode)
-    if entry is not None and entry.check_options is not None:
-        _load(entry.check_options)(options)
+        given = [name for name in entry.own_options if getattr(options, name) is not None]
+        if not given:
+            continue
+        if entry.check_options is not None:
+            _load(entry.check_options)(options)
+        if options.mode != entry.name:
+            raise ValueError(f"{given[0]}= is for mode={entry.name!r}, "
+                             f"not mode={options.mode!r}")
     return options
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import gilwise
 from gilwise.encode import ffmpeg, transcode
@@ -18,6 +20,7 @@ from gilwise.encode.recipes import SettingsError, settings_from
 from gilwise.encode.split import split_encode
 from gilwise.encode.transcode import Record
 
+MODES = ("threads", "auto", "processes")  # the --mode choices
 THREADS_REASON = ("each encode is an FFmpeg process that a thread waits on, GIL released "
                   "(--mode auto: measured instead)")
 
@@ -152,10 +155,7 @@ def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     cores = gilwise.usable_cores()
-    if workers is not None and workers < 1:
-        raise SettingsError(f"--workers {workers}: must be at least 1")
-    if chunk_seconds <= 0:
-        raise SettingsError(f"--chunk-seconds {chunk_seconds:g}: must be more than 0")
+    _check_batch(workers, mode, timeout, chunk_seconds)
     options = dict(codec=codec, crf=crf, preset=preset, scale=scale, fps=fps, audio=audio,
                    audio_bitrate=audio_bitrate, no_audio=no_audio or None, format=format,
                    threads=threads)
@@ -174,6 +174,23 @@ def encode(inputs: list[str | Path] | str | Path, out_dir: str | Path, *,
     if not dry_run:
         batch.cleaned = clean_stale(out_dir)
     return batch
+
+
+def _check_batch(workers: Any, mode: Any, timeout: Any, chunk_seconds: Any) -> None:
+    """The batch's own options, named as the command line names them."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise SettingsError(f"--workers {workers!r}: must be a whole number")
+    if workers is not None and workers < 1:
+        raise SettingsError(f"--workers {workers}: must be at least 1")
+    if mode not in MODES:
+        raise SettingsError(f"--mode {mode!r}: not one of {', '.join(MODES)}")
+    for name, value in (("timeout", timeout), ("chunk-seconds", chunk_seconds)):
+        if value is None and name == "timeout":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"--{name} {value!r}: must be a number of seconds")
+        if not 0 < value < math.inf:
+            raise SettingsError(f"--{name} {value:g}: must be more than 0")
 
 
 def _duration(path: str) -> float:

@@ -123,8 +123,40 @@ def settings_from(recipe: str | None = None, **options: Any) -> Settings:
     return settings
 
 
+#: the frame rates --fps may ask for: under 1 frame a second most clips would come out with
+#: no frame at all (FFmpeg then writes no video stream), over 1000 is a typo
+FPS_RANGE = (1.0, 1000.0)
+#: --audio-bitrate in bits a second: a number with k or M, as FFmpeg's -b:a takes it
+AUDIO_BITRATE_RANGE = (8_000, 1_000_000)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "codec": (str,), "crf": (int,), "preset": (str,), "scale": (str,), "fps": (int, float),
+    "audio": (str,), "audio_bitrate": (str,), "no_audio": (bool,), "format": (str,),
+    "threads": (int,),
+}
+
+
+def _check_types(s: Settings) -> None:
+    """Each setting of the right type (a JSON recipe or a library call may give any)."""
+    for name, kinds in _TYPES.items():
+        value = getattr(s, name)
+        wrong = isinstance(value, bool) and bool not in kinds
+        if value is not None and (wrong or not isinstance(value, kinds)):
+            kind = " or ".join(k.__name__ for k in kinds)
+            raise SettingsError(f"--{name.replace('_', '-')} {value!r}: must be {kind}, not "
+                                f"{type(value).__name__}")
+
+
+def audio_bits(text: str) -> int | None:
+    """--audio-bitrate in bits a second ("128k" -> 128000), None if it is not a bitrate."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([kKM]?)", text.strip())
+    if not m:
+        return None
+    return int(float(m.group(1)) * {"": 1, "k": 1000, "K": 1000, "M": 1_000_000}[m.group(2)])
+
+
 def check(s: Settings) -> None:
     """Refuse what cannot be encoded, naming the option at fault."""
+    _check_types(s)
     if s.container not in CONTAINERS:
         raise SettingsError(f"--format {s.container}: not one of {', '.join(CONTAINERS)}")
     family = video_family(s.codec)
@@ -143,12 +175,18 @@ def check(s: Settings) -> None:
                             "(or the encoder's own number)")
     if s.scale is not None and not re.fullmatch(r"-?\d+:-?\d+", s.scale):
         raise SettingsError(f"--scale {s.scale}: expected W:H, e.g. 1280:-2")
-    if s.fps is not None and s.fps <= 0:
-        raise SettingsError(f"--fps {s.fps}: must be more than 0")
+    if s.fps is not None and not FPS_RANGE[0] <= s.fps <= FPS_RANGE[1]:
+        raise SettingsError(f"--fps {s.fps:g}: must be {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} "
+                            "frames a second")
     if s.threads < 1:
         raise SettingsError(f"--threads {s.threads}: must be at least 1")
     if s.no_audio or s.audio == "copy":
         return
+    low, high = AUDIO_BITRATE_RANGE
+    bits = audio_bits(s.audio_bitrate) if s.audio_bitrate is not None else low
+    if bits is None or not low <= bits <= high:
+        raise SettingsError(f"--audio-bitrate {s.audio_bitrate}: expected bits a second such "
+                            f"as 128k, from {low // 1000}k to {high // 1_000_000}M")
     if s.audio not in AUDIO:
         raise SettingsError(f"--audio {s.audio}: not one of {', '.join(AUDIO)}, copy")
     if audio_ok is not None and AUDIO[s.audio][1] not in audio_ok:

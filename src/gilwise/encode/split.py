@@ -185,11 +185,14 @@ def _one(batch: SplitBatch, job: Job) -> Record:
         results = gilwise.map(task, pieces, mode=batch.mode, workers=batch.workers,
                               chunksize=1, ordered=True, journal=folder / "journal.sqlite",
                               key=lambda p: Path(p.target).name, retry_failed=True,
-                              progress=False)
+                              progress=False, on_error="return")
         try:
-            done = list(results)
-        except gilwise.TaskError as exc:
-            raise ffmpeg.FFmpegError(f"a chunk failed: {str(exc).splitlines()[0]}") from None
+            done = []
+            for piece in results:  # the first failed chunk, whatever it raised, stops them
+                if isinstance(piece, gilwise.Failure):
+                    message = str(gilwise.TaskError(piece)).splitlines()[0]
+                    raise ffmpeg.FFmpegError(f"a chunk failed: {message}")
+                done.append(piece)
         finally:
             results.close()
         batch.ran(results.info)

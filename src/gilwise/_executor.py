@@ -36,10 +36,17 @@ from gilwise._run import Run
 from gilwise._segment import Segment
 from gilwise._threadclock import ThreadClock, span
 from gilwise.auto import gil_enabled
+from gilwise.backends.registry import worker_count
 from gilwise.frontier import Frontier
 
 #: how long a lane's driver waits in one step: a submit or shutdown wakes it sooner
 STEP_SECONDS = 1.0
+#: calls a lane takes from its queue per worker (running, or next): the rest stay queued,
+#: and cancellable, as in ProcessPoolExecutor's call queue
+IN_FLIGHT_PER_WORKER = 2
+#: how long ``shutdown(cancel_futures=True)`` lets a lane that has not started yet take
+#: its first calls, so that what was submitted first runs, as with the stdlib's executors
+FIRST_TAKE_SECONDS = 5.0
 #: the share of its wall time a first call must compute (not wait) for auto mode to send its
 #: function to processes: below it, the function waits on something and threads cover it
 CPU_BOUND_SHARE = 0.5
@@ -98,6 +105,9 @@ class _Calls(Frontier):
     """A lane's open input: a call leaves it only once its Future is marked running (one
     cancelled meanwhile is dropped), so a queued call can still be cancelled."""
 
+    #: set once the engine took calls (or the lane ended): see ``FIRST_TAKE_SECONDS``
+    taking: threading.Event
+
     def take(self, n: int) -> list[Any]:
         taken: list[Any] = []
         while len(taken) < n:
@@ -105,6 +115,8 @@ class _Calls(Frontier):
             if not batch:
                 break
             taken += [call for call in batch if call.future.set_running_or_notify_cancel()]
+        if taken:
+            self.taking.set()
         return taken
 
     def take_queued(self) -> list[Any]:
@@ -118,6 +130,7 @@ class _Lane:
     def __init__(self, executor: Executor, options: Options) -> None:
         self.options = options
         self.calls = _Calls(until_closed=True)
+        self.calls.taking = self.taking = threading.Event()
         self.pending: set[_Call] = set()  # submitted, not settled: failed all if it breaks
         self.info = RunInfo()
         self._executor = weakref.ref(executor)
@@ -146,6 +159,7 @@ class _Lane:
         except BaseException as exc:  # noqa: BLE001 - told to every call left, then ends
             self._break(exc)
         finally:
+            self.taking.set()
             run.close()
 
     def _settle(self, segment: Segment) -> None:
@@ -323,6 +337,7 @@ class Executor(cf.Executor):
             lanes = list(self._lanes.values())
         for lane in lanes:
             if cancel_futures:
+                lane.taking.wait(FIRST_TAKE_SECONDS)
                 for call in lane.calls.take_queued():
                     call.future.cancel()
             lane.calls.close()
@@ -355,7 +370,11 @@ class Executor(cf.Executor):
     def _lane(self, mode: str) -> _Lane:
         lane = self._lanes.get(mode)
         if lane is None:
-            lane = self._lanes[mode] = _Lane(self, self._options.with_(mode=mode))
+            options = self._options.with_(mode=mode)
+            # calls taken from the queue are running (no longer cancellable): no more than
+            # keep every worker busy with one waiting behind it
+            options = options.with_(max_in_flight=IN_FLIGHT_PER_WORKER * worker_count(options))
+            lane = self._lanes[mode] = _Lane(self, options)
         return lane
 
     def _mode_for(self, call: _Call) -> str | None:

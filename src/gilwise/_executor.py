@@ -132,6 +132,7 @@ class _Lane:
         self.calls = _Calls(until_closed=True)
         self.calls.taking = self.taking = threading.Event()
         self.pending: set[_Call] = set()  # submitted, not settled: failed all if it breaks
+        self.aborting = False  # abort(): the driver stops the engine at its next step
         self.info = RunInfo()
         self._executor = weakref.ref(executor)
         self._backends = executor._backends
@@ -152,6 +153,9 @@ class _Lane:
             run.attach()
             engine = run.start()
             while not engine.over:
+                if self.aborting:
+                    engine.stop()  # what runs is cancelled: its workers stopped
+                    break
                 for segment in engine.step(STEP_SECONDS):
                     self._settle(segment)
                     # the caller holds the results now: nothing here keeps them alive
@@ -348,6 +352,27 @@ class Executor(cf.Executor):
             self._backends.close(kill=False)
         else:
             threading.Thread(target=self._finish, args=(lanes,), daemon=True).start()
+
+    def abort(self) -> None:
+        """Stop now: calls not started are cancelled, running ones stopped (their futures
+        cancelled too), the workers killed; the executor is shut down (joblib's
+        ``abort_everything``)."""
+        with self._lock:
+            self._shutdown = True
+            lanes = list(self._lanes.values())
+        for lane in lanes:
+            for call in lane.calls.take_queued():
+                call.future.cancel()
+            lane.aborting = True
+            lane.calls.close()  # wakes the driver
+        for lane in lanes:
+            if lane.thread is not threading.current_thread():
+                lane.thread.join()
+            for call in list(lane.pending):
+                if not call.future.done():
+                    call.future.set_exception(cf.CancelledError("the executor was aborted"))
+            lane.pending.clear()
+        self._backends.close(kill=True)
 
     def _finish(self, lanes: list[_Lane]) -> None:
         for lane in lanes:

@@ -101,6 +101,29 @@ def _invoke(call: _Call) -> Any:
     return _Measured(value, took.seconds * took.on_core, took.seconds - waited)
 
 
+class _LoggedInitializer:
+    """The initializer, its failure logged in the worker as the stdlib executors log it
+    (``concurrent.futures``, CRITICAL, "Exception in initializer:"), then raised."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any) -> None:
+        try:
+            self.fn(*args)
+        except BaseException:
+            import logging
+
+            logging.getLogger("concurrent.futures").critical("Exception in initializer:",
+                                                             exc_info=True)
+            raise
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _LoggedInitializer, (self.fn,)
+
+
 class _Calls(Frontier):
     """A lane's open input: a call leaves it only once its Future is marked running (one
     cancelled meanwhile is dropped), so a queued call can still be cancelled."""
@@ -258,6 +281,8 @@ class Executor(cf.Executor):
     ) -> None:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers <= 0):
             raise ValueError("max_workers must be greater than 0")
+        if initializer is not None and not callable(initializer):
+            raise TypeError("initializer must be a callable")
         if mode not in ("auto", "threads", "processes", "interpreters"):
             raise ValueError(f"mode={mode!r} is not one of auto, threads, processes, "
                              "interpreters")
@@ -268,7 +293,9 @@ class Executor(cf.Executor):
         start = getattr(mp_context, "get_start_method", lambda: mp_context)()
         self._options = Options(
             mode=mode, workers=max_workers, ordered=False, chunksize=1, on_error="return",
-            progress=False, initializer=initializer, initargs=tuple(initargs),
+            progress=False,
+            initializer=None if initializer is None else _LoggedInitializer(initializer),
+            initargs=tuple(initargs),
             timeout=timeout, retries=retries, retry_on=retry_on, backoff=backoff,
             start_method=start)
         self._thread_name_prefix = thread_name_prefix

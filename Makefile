@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test test-load bench lint clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,13 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# Auto mode's decisions and the tests that time things, with one, then two other processes
+# keeping cores busy (tools/under_load.py starts them, and kills them whatever happens)
+LOAD_TESTS ?= tests/test_auto.py tests/test_switch.py
+test-load: venv
+	$(BIN)/python tools/under_load.py 1 $(BIN)/python -m pytest -q $(LOAD_TESTS)
+	$(BIN)/python tools/under_load.py 2 $(BIN)/python -m pytest -q $(LOAD_TESTS)
 
 bench: venv
 	# bench_scrape serves its pages with nginx (Debian's nginx-light) where it can be

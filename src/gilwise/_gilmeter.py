@@ -9,8 +9,11 @@ zlib, NumPy) hands it back at once.
 A busy machine delays the ticker too, but by keeping it waiting for a core, which Linux tells
 apart (``/proc/self/task/<tid>/schedstat``) and which is left out; elsewhere the least of
 repeated 20 ms windows counts, since other processes only add to it. Nor does the ticker's
-wait count beyond the time the probe thread was on a core: work preempted while it holds the
-GIL keeps the ticker waiting because the machine is busy, not because of the work.
+wait count beyond the time the probe thread ran (on a core, or waiting for one).
+
+The probe thread's clocks are read from the ticker's thread: Linux counts a wait for a core
+only once it ends, so they are read at a moment the probe thread is not waiting for one
+(``ThreadClock.settled_sample``); else a busy machine's waits would look like I/O.
 
 The ticker holds the GIL a small, known share of the time, so the probe thread's own blocked
 time beyond that share is its waiting on I/O, sleeps or children. Ambiguous figures are
@@ -81,7 +84,7 @@ class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
     __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
-                 "cpu_wall")
+                 "cpu_wall", "settled")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -89,11 +92,14 @@ class Measure:
     blocked: float  # share of the probe thread's time neither on a core nor waiting for one
     ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
     cpu_wall: float  # the probe thread's CPU time against its wall time
+    settled: bool  # False: the probe thread's last wait for a core was still under way
 
     def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
-                 blocked: float, ticker_present: float, cpu_wall: float) -> None:
+                 blocked: float, ticker_present: float, cpu_wall: float,
+                 settled: bool = True) -> None:
         self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
         self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
+        self.settled = settled
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -116,14 +122,17 @@ class Measure:
 
     @property
     def clear(self) -> bool:
-        """Each figure clearly on one side of its threshold."""
-        return not _inside(self.gil_held, GIL_AMBIGUOUS) and not _inside(self.io, IO_AMBIGUOUS)
+        """Each figure clearly on one side of its threshold (and the probe thread's time all
+        counted)."""
+        return (self.settled and not _inside(self.gil_held, GIL_AMBIGUOUS)
+                and not _inside(self.io, IO_AMBIGUOUS))
 
     @property
     def plainly_waiting(self) -> bool:
         """Waiting so plainly that no longer measure could say otherwise: both threads' time
         told apart (``exact``), the work blocked on I/O and the GIL free."""
-        return self.exact and self.io > PLAINLY_WAITING and self.gil_held < GIL_AMBIGUOUS[0]
+        return (self.exact and self.settled and self.io > PLAINLY_WAITING
+                and self.gil_held < GIL_AMBIGUOUS[0])
 
     @property
     def holds_gil(self) -> bool:
@@ -164,8 +173,11 @@ def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Meas
 
 
 def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool]) -> Measure:
-    t0, p0 = ticker.sample(), runner.sample()
+    p0 = runner.sample()  # first: it may wait for the probe thread to leave a queue
+    t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
+    skipped = 0.0  # seconds spent reading the probe thread's clocks: not the ticker's cycles
+    queued = 0.0  # seconds the ticker waited for a core: no time to wait for the GIL in
     windows: list[float] = []  # by CPU time only: the share of each 20 ms window
     window_began, window_waited = t0.wall, 0.0
     last = t0
@@ -175,11 +187,14 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             in_first_item = False
             ran = last.wall - t0.wall
             if ran < FIRST_ITEM_SECONDS and runner.is_alive():
-                first = _reading(runner, t0, p0, last, cycles, waited / ran if ran else 0, held)
+                ran -= skipped
+                first = _reading(runner, t0, p0, last, cycles, waited / ran if ran else 0, held,
+                                 skipped)
                 if cycles >= PLAIN_CYCLES and first.plainly_waiting:
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
-                t0, p0 = last, runner.sample()
-                cycles, waited, held = 0, 0.0, 0.0
+                p0 = runner.sample()
+                t0 = last = ticker.sample()
+                cycles, waited, held, skipped, queued = 0, 0.0, 0.0, 0.0, 0.0
                 windows, window_began, window_waited = [], t0.wall, 0.0
         if not cycles and settled():  # over before a first cycle: a one-item batch, say
             return _reading(runner, t0, p0, ticker.sample(), 0, 0.0, 0.0)
@@ -192,7 +207,8 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         # the cycle's time neither on a core nor waiting for one, less the pause: the GIL's
         present = sample.cpu - last.cpu
         if sample.waiting is not None and last.waiting is not None:
-            present += sample.waiting - last.waiting  # waiting for a core is not for the GIL
+            queued += sample.waiting - last.waiting  # waiting for a core is not for the GIL
+            present += sample.waiting - last.waiting
         wait = sample.wall - last.wall - present - PAUSE
         if wait > COUNTS_ABOVE:
             waited += wait
@@ -203,29 +219,38 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         if now - window_began >= WINDOW_SECONDS:
             windows.append(window_waited / (now - window_began))
             window_began, window_waited = now, 0.0
-        seconds = now - t0.wall
+        elapsed = now - t0.wall
+        seconds = elapsed - skipped  # ticking, the figures' time
         alive = runner.is_alive()
         exact = t0.waiting is not None
-        share = waited / seconds if exact or not windows else min(windows)
+        # of the time the ticker could have had the GIL (not its waits for a core: on a busy
+        # machine, most of its time)
+        share = (waited / (seconds - queued) if seconds > queued else 0.0) if exact else \
+            (waited / seconds if not windows else min(windows))
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
         if settled():
-            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
-        if in_first_item and seconds < FIRST_ITEM_SECONDS and alive:
+            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped)
+        if in_first_item and elapsed < FIRST_ITEM_SECONDS and alive:
             if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
-                measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
+                measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held,
+                                    skipped)
                 if measured.plainly_waiting:
                     return measured
+                last = ticker.sample()  # the time the reading took is no cycle's
+                skipped += last.wall - now
             continue  # it may end soon, and its figures with it
-        if (seconds >= WINDOW_SECONDS and many) or not alive or seconds >= LONGEST_MEASURE:
-            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
-            if measured.clear or not alive or seconds >= LONGEST_MEASURE:
+        if (seconds >= WINDOW_SECONDS and many) or not alive or elapsed >= LONGEST_MEASURE:
+            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped)
+            if measured.clear or not alive or elapsed >= LONGEST_MEASURE:
                 return measured
+            last = ticker.sample()
+            skipped += last.wall - now
 
 
 def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: int,
-             gil_held: float, held: float) -> Measure:
-    seconds = t1.wall - t0.wall
+             gil_held: float, held: float, skipped: float = 0.0) -> Measure:
+    seconds = t1.wall - t0.wall - skipped  # the ticker's cycles
     p1 = runner.sample()
     probe = span(p0, p1) if p0 is not None and p1 is not None else None
     if probe is not None:
@@ -236,12 +261,15 @@ def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: 
         cpu_wall = min(1.0, runner.cpu / wall) if wall > 0 else 1.0
         blocked = 1.0 - cpu_wall
     if probe is not None:
-        # the work keeps the ticker waiting by holding the GIL on a core; held while the
-        # probe thread waits for a core (taken by other processes), it says nothing of the work
-        gil_held = min(gil_held, probe.on_core)
+        # the work keeps the ticker waiting by holding the GIL while it runs: on a core, or
+        # waiting for one where that is told apart (work that holds the GIL keeps it while
+        # other processes take the cores: the ticker waits on, however little it computes)
+        gil_held = min(gil_held, probe.on_core + (probe.waiting or 0.0))
     present = held / seconds if seconds > 0 else 0.0
     exact = t0.waiting is not None and probe is not None and probe.blocked is not None
-    return Measure(seconds, cycles, gil_held, exact, blocked, present, cpu_wall)
+    settled = p1 is None or p1.settled
+    return Measure(t1.wall - t0.wall, cycles, gil_held, exact, blocked, present, cpu_wall,
+                   settled)
 
 
 def _inside(value: float, band: tuple[float, float]) -> bool:

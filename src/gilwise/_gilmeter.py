@@ -185,11 +185,11 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
     while True:
         if in_first_item and runner.values:  # the first item is over: its figures are not kept
             in_first_item = False
-            ran = last.wall - t0.wall
-            if ran < FIRST_ITEM_SECONDS and runner.is_alive():
-                ran -= skipped
-                first = _reading(runner, t0, p0, last, cycles, waited / ran if ran else 0, held,
-                                 skipped)
+            ran = last.wall - t0.wall - skipped
+            # a busy machine lengthens the item: the time the ticker waited for a core is left out
+            if ran - queued < FIRST_ITEM_SECONDS and runner.is_alive():
+                share = waited / (ran - queued) if ran > queued else 0.0
+                first = _reading(runner, t0, p0, last, cycles, share, held, skipped)
                 if cycles >= PLAIN_CYCLES and first.plainly_waiting:
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
                 p0 = runner.sample()
@@ -231,7 +231,8 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
         if settled():
             return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped)
-        if in_first_item and elapsed < FIRST_ITEM_SECONDS and alive:
+        if in_first_item and seconds - queued < FIRST_ITEM_SECONDS and alive \
+                and elapsed < LONGEST_MEASURE:
             if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
                 measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held,
                                     skipped)

@@ -130,7 +130,10 @@ def test_a_pool_keeps_its_interpreters_across_maps(interpreters):
 
 
 def test_pure_python_work_runs_in_parallel(interpreters):
-    parallel, figures = _work.parallel_verdict("interpreters")
+    parallel, figures = _work.blocked_verdict("interpreters")  # holds on a busy machine too
+    if parallel is None:  # no scheduler figures per thread: timed, less sure
+        parallel, figures = _work.parallel_verdict("interpreters")
     if parallel is None:
-        pytest.skip(f"the machine is too busy to measure parallelism ({figures})")
+        pytest.skip(f"no scheduler figures, and the machine is too busy to time parallelism "
+                    f"({figures})")
     assert parallel, f"2 interpreters do not run in parallel ({figures})"

@@ -84,7 +84,7 @@ class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
     __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
-                 "cpu_wall", "settled")
+                 "cpu_wall", "settled", "ticker_holding")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -93,13 +93,16 @@ class Measure:
     ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
     cpu_wall: float  # the probe thread's CPU time against its wall time
     settled: bool  # False: the probe thread's last wait for a core was still under way
+    # share of the measure the ticker held the GIL or wanted it (from its pause's end to its
+    # sample's), waits for a core while holding it included
+    ticker_holding: float
 
     def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
                  blocked: float, ticker_present: float, cpu_wall: float,
-                 settled: bool = True) -> None:
+                 settled: bool = True, ticker_holding: float = 0.0) -> None:
         self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
         self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
-        self.settled = settled
+        self.settled, self.ticker_holding = settled, ticker_holding
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -111,7 +114,10 @@ class Measure:
         time it was either blocked or on a core: its waits for a core, which a busy machine
         lengthens after every wake-up, are left out. Where the work holds the GIL it waits
         for it while the ticker holds it; where it lets go of it, those waits are short."""
-        own = max(0.0, self.blocked - (self.ticker_present if self.holds_gil else 0.0))
+        # work that lets go of the GIL may still wait for it while the ticker holds it,
+        # longest where the ticker loses its core meanwhile (a busy machine)
+        ticker = self.ticker_present if self.holds_gil else self.ticker_holding
+        own = max(0.0, self.blocked - ticker)
         return own / (own + self.cpu_wall) if own + self.cpu_wall > 0 else 0.0
 
     @property
@@ -176,6 +182,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
     p0 = runner.sample()  # first: it may wait for the probe thread to leave a queue
     t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
+    holding = 0.0  # seconds from the end of each pause to the cycle's sample
     skipped = 0.0  # seconds spent reading the probe thread's clocks: not the ticker's cycles
     queued = 0.0  # seconds the ticker waited for a core: no time to wait for the GIL in
     windows: list[float] = []  # by CPU time only: the share of each 20 ms window
@@ -189,17 +196,18 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             # a busy machine lengthens the item: the time the ticker waited for a core is left out
             if ran - queued < FIRST_ITEM_SECONDS and runner.is_alive():
                 share = waited / (ran - queued) if ran > queued else 0.0
-                first = _reading(runner, t0, p0, last, cycles, share, held, skipped)
+                first = _reading(runner, t0, p0, last, cycles, share, held, skipped, holding)
                 if cycles >= PLAIN_CYCLES and first.plainly_waiting:
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
                 p0 = runner.sample()
                 t0 = last = ticker.sample()
-                cycles, waited, held, skipped, queued = 0, 0.0, 0.0, 0.0, 0.0
+                cycles, waited, held, skipped, queued, holding = 0, 0.0, 0.0, 0.0, 0.0, 0.0
                 windows, window_began, window_waited = [], t0.wall, 0.0
         if not cycles and settled():  # over before a first cycle: a one-item batch, say
             return _reading(runner, t0, p0, ticker.sample(), 0, 0.0, 0.0)
         time.sleep(PAUSE)  # the GIL is free for the work to take...
-        ran_until = time.perf_counter() + RUN
+        ran_from = time.perf_counter()
+        ran_until = ran_from + RUN
         while time.perf_counter() < ran_until:  # ...then a pure-Python run
             for _ in range(20):
                 pass
@@ -214,6 +222,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             waited += wait
             window_waited += wait
         held += present
+        holding += sample.wall - ran_from
         last, now = sample, sample.wall
         cycles += 1
         if now - window_began >= WINDOW_SECONDS:
@@ -230,19 +239,21 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
         if settled():
-            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped)
+            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
+                            holding)
         if in_first_item and seconds - queued < FIRST_ITEM_SECONDS and alive \
                 and elapsed < LONGEST_MEASURE:
             if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
                 measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held,
-                                    skipped)
+                                    skipped, holding)
                 if measured.plainly_waiting:
                     return measured
                 last = ticker.sample()  # the time the reading took is no cycle's
                 skipped += last.wall - now
             continue  # it may end soon, and its figures with it
         if (seconds >= WINDOW_SECONDS and many) or not alive or elapsed >= LONGEST_MEASURE:
-            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped)
+            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
+                                holding)
             if measured.clear or not alive or elapsed >= LONGEST_MEASURE:
                 return measured
             last = ticker.sample()
@@ -250,7 +261,8 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
 
 
 def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: int,
-             gil_held: float, held: float, skipped: float = 0.0) -> Measure:
+             gil_held: float, held: float, skipped: float = 0.0, holding: float = 0.0
+             ) -> Measure:
     seconds = t1.wall - t0.wall - skipped  # the ticker's cycles
     p1 = runner.sample()
     probe = span(p0, p1) if p0 is not None and p1 is not None else None
@@ -269,8 +281,9 @@ def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: 
     present = held / seconds if seconds > 0 else 0.0
     exact = t0.waiting is not None and probe is not None and probe.blocked is not None
     settled = p1 is None or p1.settled
+    holds = holding / seconds if seconds > 0 else 0.0
     return Measure(t1.wall - t0.wall, cycles, gil_held, exact, blocked, present, cpu_wall,
-                   settled)
+                   settled, holds)
 
 
 def _inside(value: float, band: tuple[float, float]) -> bool:

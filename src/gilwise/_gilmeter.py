@@ -7,7 +7,8 @@ the ticker waits about that long after every sleep. Work that releases the GIL (
 zlib, NumPy) hands it back at once.
 
 A busy machine delays the ticker too, but by keeping it waiting for a core, which Linux tells
-apart (``/proc/self/task/<tid>/schedstat``) and which is left out; elsewhere the least of
+apart (``/proc/self/task/<tid>/schedstat``) and which is left out (the GIL's share is of the
+ticker's time off the run queue); elsewhere the least of
 repeated 20 ms windows counts, since other processes only add to it. Nor does the ticker's
 wait count beyond the time the probe thread ran (on a core, or waiting for one).
 
@@ -15,8 +16,9 @@ The probe thread's clocks are read from the ticker's thread: Linux counts a wait
 only once it ends, so they are read at a moment the probe thread is not waiting for one
 (``ThreadClock.settled_sample``); else a busy machine's waits would look like I/O.
 
-The ticker holds the GIL a small, known share of the time, so the probe thread's own blocked
-time beyond that share is its waiting on I/O, sleeps or children. Ambiguous figures are
+The ticker holds the GIL a small, known share of the time (longer where it loses its core
+meanwhile: that time is counted), so the probe thread's own blocked time beyond that share is
+its waiting on I/O, sleeps or children. Ambiguous figures are
 measured longer, within a bound.
 
 A function's first call pays once for what later calls find ready (a lazy import: the first

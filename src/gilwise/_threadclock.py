@@ -117,36 +117,36 @@ class ThreadClock:
 
     def settled_sample(self, limit: float = SETTLE_SECONDS) -> Sample:
         """The clocks at a moment when no more than ``SETTLE_UNCOUNTED`` seconds of a wait for
-        a core can be under way (its waiting time so far all counted, near enough): read
-        twice, they say the thread ran in between, that close together, or was blocked
-        throughout (neither can start waiting without running first). A thread waiting for
-        a core is read again, up to ``limit`` seconds later; past that ``settled`` is False.
-        Where the state cannot be read, as ``sample``."""
+        a core can be under way (its waiting time so far all counted, near enough): at once
+        where it is on a core or blocked, else once it has run between two reads that close
+        together (reading it here may be what takes its core). Up to ``limit`` seconds later;
+        past that ``settled`` is False. Where the state cannot be read, as ``sample``."""
         deadline = time.perf_counter() + limit
-        first = self.sample()
+        sample = self.sample()
+        if not self._queued(sample):
+            return sample
         while True:
-            state = self._state()
-            if state is None:
-                return first
-            second = self.sample()
-            if second.cpu > first.cpu and second.wall - first.wall <= SETTLE_UNCOUNTED:
-                return second  # it ran since ``first``: a wait under way began since
-            if state != b"R" and (second.cpu, second.waiting) == (first.cpu, first.waiting):
-                return first  # blocked, and not run since: not waiting for a core then
-            if time.perf_counter() >= deadline:
-                second.settled = False
-                return second
             time.sleep(SETTLE_POLL)
-            first = self.sample()
+            last, sample = sample, self.sample()
+            ran = sample.cpu > last.cpu and sample.wall - last.wall <= SETTLE_UNCOUNTED
+            if ran or not self._queued(sample):
+                return sample
+            if time.perf_counter() >= deadline:
+                sample.settled = False
+                return sample
 
-    def _state(self) -> bytes | None:
-        """The thread's state letter (R: on a core or waiting for one); None if unknown."""
+    def _queued(self, sample: Sample) -> bool:
+        """Whether the thread waits for a core now: runnable (R), yet its CPU clock has not
+        moved since ``sample`` (False where that cannot be told)."""
         if self._stat is None or self._cpu_id is None:
-            return None
+            return False
         try:
-            return os.pread(self._stat, 512, 0).rsplit(b")", 1)[1].split()[0]
+            state = os.pread(self._stat, 512, 0).rsplit(b")", 1)[1].split()[0]
         except (OSError, IndexError):
-            return None
+            return False
+        if time.perf_counter() - sample.wall > SETTLE_UNCOUNTED:
+            return True  # read too late to tell: it may have waited at ``sample``, then run
+        return state == b"R" and time.clock_gettime(self._cpu_id) == sample.cpu
 
     def _waiting(self) -> float | None:
         fd = self._fd

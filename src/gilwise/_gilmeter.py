@@ -283,6 +283,10 @@ def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: 
     present = held / seconds if seconds > 0 else 0.0
     exact = t0.waiting is not None and probe is not None and probe.blocked is not None
     settled = p1 is None or p1.settled
+    if not settled:
+        # still waiting for a core after every read for SETTLE_SECONDS: runnable, not blocked
+        # on I/O; how long that wait has lasted is not known, so no time is counted blocked
+        blocked = 0.0
     holds = holding / seconds if seconds > 0 else 0.0
     return Measure(t1.wall - t0.wall, cycles, gil_held, exact, blocked, present, cpu_wall,
                    settled, holds)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test bench lint clean
+.PHONY: venv demo test test-load bench lint clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,13 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q
+
+# Auto mode's decisions and the tests that time things, with one, then two other processes
+# keeping cores busy (tools/under_load.py starts them, and kills them whatever happens)
+LOAD_TESTS ?= tests/test_auto.py tests/test_switch.py
+test-load: venv
+	$(BIN)/python tools/under_load.py 1 $(BIN)/python -m pytest -q $(LOAD_TESTS)
+	$(BIN)/python tools/under_load.py 2 $(BIN)/python -m pytest -q $(LOAD_TESTS)
 
 bench: venv
 	# bench_scrape serves its pages with nginx (Debian's nginx-light) where it can be
@@ -47,6 +54,9 @@ PY313T_PREFIX ?= /opt/python3.13t
 VENV314  := .venv-3.14
 VENV313T := .venv-3.13t
 # The core tests run there too; the lab's tests need the lab extra (matplotlib) and time.
+# The extras whose tests run there: every one with wheels for that interpreter (checked with
+# pip install --dry-run --only-binary=:all:). On 3.13t pycurl and selectolax (scrape) have no
+# wheel and distributed's dependencies cannot be resolved (dask): those tests skip there, saying so.
 INTERP_TESTS ?= tests --ignore=tests/lab
 
 .PHONY: interpreters test-interpreters clean-interpreters
@@ -57,12 +67,12 @@ interpreters:
 
 $(VENV314)/.installed: pyproject.toml | interpreters
 	test -x $(VENV314)/bin/python || $(PY314_PREFIX)/usr/bin/python3.14 -m venv $(VENV314)
-	$(VENV314)/bin/python -m pip install -q -e ".[test,notebook]"
+	$(VENV314)/bin/python -m pip install -q -e ".[test,notebook,scrape,encode,dask,joblib]"
 	touch $@
 
 $(VENV313T)/.installed: pyproject.toml | interpreters
 	test -x $(VENV313T)/bin/python || $(PY313T_PREFIX)/bin/python3.13t -m venv $(VENV313T)
-	$(VENV313T)/bin/python -m pip install -q -e ".[test]"
+	$(VENV313T)/bin/python -m pip install -q -e ".[test,encode,joblib]"
 	touch $@
 
 test-interpreters: $(VENV314)/.installed $(VENV313T)/.installed

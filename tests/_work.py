@@ -105,6 +105,54 @@ def parallel_verdict(mode: str) -> tuple[bool | None, str]:
     return ratio > 0.85 * control, figures
 
 
+def _own_clocks() -> tuple[float, float, float] | None:
+    """This thread's wall clock, seconds on a core and seconds waiting for one (Linux's
+    /proc/self/task/<tid>/schedstat); None elsewhere."""
+    import threading
+
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            on_core, waiting = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return time.perf_counter(), int(on_core) / 1e9, int(waiting) / 1e9
+
+
+def spin_clocked(n: int) -> tuple[float, float] | None:
+    """``spin(n)``, returning the seconds its thread was blocked (neither on a core nor
+    waiting for one: behind a GIL, say) and on a core meanwhile; None where not known."""
+    before = _own_clocks()
+    spin(n)
+    after = _own_clocks()
+    if before is None or after is None:
+        return None
+    wall, ran, queued = (b - a for a, b in zip(before, after))
+    return max(0.0, wall - ran - queued), ran
+
+
+def blocked_verdict(mode: str, loops: int = 1_000_000, tasks: int = 8) -> tuple[bool | None, str]:
+    """Whether 2 workers of ``mode`` run pure Python in parallel, told by how long each task
+    was blocked while it ran: behind one GIL about half the time it computes, in parallel
+    hardly ever (sub-interpreters: 0-6%; not for free-threaded 3.13t's threads, which block
+    each other 40-80% of the time for a reason not found yet, in parallel all the same).
+    Other processes keeping the cores busy only make the tasks wait for a core, which Linux
+    counts apart: the verdict holds on a busy machine. None where those figures
+    are not kept (then ``parallel_verdict``)."""
+    import gilwise
+
+    with gilwise.Pool(mode=mode, workers=2) as pool:
+        list(pool.map(spin, [10] * 4, chunksize=1))  # both started
+        clocked = list(pool.map(spin_clocked, [loops] * tasks, chunksize=1))
+    if any(c is None for c in clocked):
+        return None, "no scheduler figures per thread here"
+    blocked = sum(b for b, _ in clocked)  # type: ignore[misc]
+    ran = sum(r for _, r in clocked)  # type: ignore[misc]
+    share = blocked / (blocked + ran) if blocked + ran else 1.0
+    figures = (f"{mode}: tasks blocked {share:.0%} of the time they were not waiting for a "
+               f"core ({blocked:.2f} s blocked, {ran:.2f} s on a core)")
+    return share < 0.2, figures
+
+
 def sleep_on_500(x: int) -> int:
     if x == 500:
         time.sleep(0.05)

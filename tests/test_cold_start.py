@@ -47,3 +47,36 @@ def test_a_run_does_not_load_dataclasses_or_inspect(run):
     # traceback imports _colorize, which imports dataclasses): ProcessPoolExecutor pays it too
     stdlib = loaded_after("import pickle, queue, threading, traceback")
     assert not (NOT_ON_A_RUNS_PATH - stdlib) & loaded_after(f"import gilwise\n{run}")
+
+
+# Who imports them, even where the standard library loads them anyway (3.14): a gilwise module
+# that loads one, or keeps one in its namespace
+IMPORTERS = """
+import sys, types
+wanted, importers = set(sys.argv[1:]), []
+
+class Who:
+    def find_spec(self, name, path=None, target=None):
+        if name in wanted:
+            frame = sys._getframe(1)
+            while frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen")):
+                frame = frame.f_back
+            importers.append(frame.f_globals.get("__name__", "?") + " loads " + name)
+
+sys.meta_path.insert(0, Who())
+import gilwise
+{run}
+for name, module in list(sys.modules.items()):
+    if name.startswith("gilwise"):
+        importers += [f"{{name}} keeps {{value.__name__}}" for value in vars(module).values()
+                      if isinstance(value, types.ModuleType) and value.__name__ in wanted]
+print("\\n".join(line for line in importers if line.startswith("gilwise")))
+"""
+
+
+@pytest.mark.parametrize("run", RUNS.values(), ids=RUNS.keys())
+def test_no_gilwise_module_on_a_runs_path_imports_dataclasses_or_inspect(run):
+    out = subprocess.run([sys.executable, "-c", IMPORTERS.format(run=run),
+                          *sorted(NOT_ON_A_RUNS_PATH)],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

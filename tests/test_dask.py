@@ -203,6 +203,20 @@ def test_without_a_cluster_one_is_started_for_the_batch_and_closed_after():
         time.sleep(0.1)
 
 
+def test_no_thread_started_for_a_batch_outlives_it():
+    """Dask's own executors included (done callbacks, offloading): a fork after the batch
+    would see them, and processes would start from a forkserver instead."""
+    import threading
+
+    before = set(threading.enumerate())
+    assert list(gilwise.map(_work.square, range(10), mode="dask", workers=1)) == [
+        x * x for x in range(10)]
+    deadline = time.monotonic() + 10
+    while set(threading.enumerate()) - before:
+        assert time.monotonic() < deadline, set(threading.enumerate()) - before
+        time.sleep(0.1)
+
+
 def test_explain_reports_the_clusters_workers_and_threads(scheduler):
     decision = gilwise.explain(_work.square, [1], mode="dask", scheduler=scheduler)
     assert decision.mode == "dask" and decision.workers == 1

@@ -87,7 +87,13 @@ def test_an_item_that_cannot_be_pickled_fails_alone(interpreters):
 
 
 def test_a_function_whose_module_cannot_load_there_fails_every_item_with_why(interpreters):
-    pytest.importorskip("_testsinglephase", reason="this CPython has no test extensions")
+    try:
+        import _testsinglephase  # noqa: F401 - a module that cannot load in a sub-interpreter
+    except ImportError:
+        why = "this CPython has no test extensions (_testsinglephase)"
+        if REQUIRED:  # make test-interpreters' CPython is built with them
+            pytest.fail(f"GILWISE_REQUIRE_INTERPRETERS=1 but {why}")
+        pytest.skip(why)
     import _work_single_phase
 
     out = list(gilwise.map(_work_single_phase.double, range(3), mode="interpreters",
@@ -130,7 +136,10 @@ def test_a_pool_keeps_its_interpreters_across_maps(interpreters):
 
 
 def test_pure_python_work_runs_in_parallel(interpreters):
-    parallel, figures = _work.parallel_verdict("interpreters")
+    parallel, figures = _work.blocked_verdict("interpreters")  # holds on a busy machine too
+    if parallel is None:  # no scheduler figures per thread: timed, less sure
+        parallel, figures = _work.parallel_verdict("interpreters")
     if parallel is None:
-        pytest.skip(f"the machine is too busy to measure parallelism ({figures})")
+        pytest.skip(f"no scheduler figures, and the machine is too busy to time parallelism "
+                    f"({figures})")
     assert parallel, f"2 interpreters do not run in parallel ({figures})"

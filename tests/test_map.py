@@ -318,8 +318,7 @@ def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_
     deadline = time.monotonic() + 5  # an earlier test's server may still be closing
     while threading.active_count() > 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    if threading.active_count() > 1:
-        pytest.skip(f"another test left threads running: {threading.enumerate()}")
+    assert threading.active_count() == 1, f"an earlier test left threads: {threading.enumerate()}"
     for _ in range(3):
         assert len(list(gilwise.map(sleep_then_return, [0.001] * 256, mode="threads",
                                     workers=128))) == 256

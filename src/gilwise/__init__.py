@@ -19,9 +19,10 @@ The layout, from the top (each layer imports only the ones below; ``make lint`` 
   (what crosses to a worker), ``_segment``, ``_result``, ``_outcome``, ``_pickling``, ...
 """
 
+from typing import TYPE_CHECKING, Any
+
 from gilwise._api import Pool, map
 from gilwise._cores import usable_cores
-from gilwise._executor import Executor
 from gilwise._keygate import PerKey
 from gilwise._outcome import (
     Failure,
@@ -38,6 +39,9 @@ from gilwise._outcome import (
 from gilwise._result import Decision, MapResult, RunInfo
 from gilwise.auto import explain
 from gilwise.frontier import Frontier
+
+if TYPE_CHECKING:  # imported on first use: concurrent.futures loads logging (cold start)
+    from gilwise._executor import Executor
 
 __all__ = [
     "Decision",
@@ -66,5 +70,17 @@ __version__ = "0.1.0"
 # Public names say where users find them (gilwise.TaskError, not gilwise._outcome.TaskError):
 # in reprs, tracebacks and help(); pickle finds them there too.
 for _name in __all__:
-    globals()[_name].__module__ = __name__
+    if _name in globals():
+        globals()[_name].__module__ = __name__
 del _name
+
+
+def __getattr__(name: str) -> Any:
+    """``gilwise.Executor``, imported on first use."""
+    if name == "Executor":
+        from gilwise._executor import Executor
+
+        Executor.__module__ = __name__
+        globals()[name] = Executor
+        return Executor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

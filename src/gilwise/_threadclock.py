@@ -15,18 +15,29 @@ import time
 
 #: where Linux keeps a thread's scheduler figures: ns on a core, ns runnable and waiting, runs
 SCHEDSTAT = "/proc/self/task/{tid}/schedstat"
+#: ...and its state: R while on a core or waiting for one, S or D while blocked
+STAT = "/proc/self/task/{tid}/stat"
+# Linux adds a wait for a core to a thread's waiting time only once it ends: sampled from
+# another thread meanwhile, the wait so far looks like time blocked (a busy machine's waits
+# last a few ms, a 20 ms window's worth of I/O). ``settled_sample`` waits up to this long for
+# a moment when none is under way
+SETTLE_SECONDS = 0.02
+SETTLE_POLL = 0.0002
+SETTLE_UNCOUNTED = 0.001  # ...or for one when a wait so far is at most this
 
 
 class Sample:
     """A thread's clocks at one moment (seconds); ``waiting`` is None where the OS hides it."""
 
-    __slots__ = ("wall", "cpu", "waiting")
+    __slots__ = ("wall", "cpu", "waiting", "settled")
     wall: float
     cpu: float
     waiting: float | None
+    settled: bool  # False: taken as the thread waited for a core, that wait not yet counted
 
-    def __init__(self, wall: float, cpu: float, waiting: float | None) -> None:
-        self.wall, self.cpu, self.waiting = wall, cpu, waiting
+    def __init__(self, wall: float, cpu: float, waiting: float | None,
+                 settled: bool = True) -> None:
+        self.wall, self.cpu, self.waiting, self.settled = wall, cpu, waiting, settled
 
     def __repr__(self) -> str:
         return f"Sample(wall={self.wall!r}, cpu={self.cpu!r}, waiting={self.waiting!r})"
@@ -65,17 +76,24 @@ class ThreadClock:
     def __init__(self) -> None:
         self._owner = threading.get_ident()
         self._cpu_id = _cpu_clock_id()
+        tid = threading.get_native_id()
         try:
-            self._fd: int | None = os.open(SCHEDSTAT.format(tid=threading.get_native_id()),
-                                           os.O_RDONLY)
+            self._fd: int | None = os.open(SCHEDSTAT.format(tid=tid), os.O_RDONLY)
         except OSError:
             self._fd = None
         self.exact: bool = self._waiting() is not None
+        self._stat: int | None = None
+        if self.exact:
+            try:
+                self._stat = os.open(STAT.format(tid=tid), os.O_RDONLY)
+            except OSError:
+                pass
 
     def close(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        for fd in (self._fd, self._stat):
+            if fd is not None:
+                os.close(fd)
+        self._fd = self._stat = None
 
     @property
     def readable_elsewhere(self) -> bool:
@@ -96,6 +114,39 @@ class ThreadClock:
         if self.exact and waiting is None:
             raise OSError("the thread has ended")
         return Sample(time.perf_counter(), cpu, waiting)
+
+    def settled_sample(self, limit: float = SETTLE_SECONDS) -> Sample:
+        """The clocks at a moment when no more than ``SETTLE_UNCOUNTED`` seconds of a wait for
+        a core can be under way (its waiting time so far all counted, near enough): at once
+        where it is on a core or blocked, else once it has run between two reads that close
+        together (reading it here may be what takes its core). Up to ``limit`` seconds later;
+        past that ``settled`` is False. Where the state cannot be read, as ``sample``."""
+        deadline = time.perf_counter() + limit
+        sample = self.sample()
+        if not self._queued(sample):
+            return sample
+        while True:
+            time.sleep(SETTLE_POLL)
+            last, sample = sample, self.sample()
+            ran = sample.cpu > last.cpu and sample.wall - last.wall <= SETTLE_UNCOUNTED
+            if ran or not self._queued(sample):
+                return sample
+            if time.perf_counter() >= deadline:
+                sample.settled = False
+                return sample
+
+    def _queued(self, sample: Sample) -> bool:
+        """Whether the thread waits for a core now: runnable (R), yet its CPU clock has not
+        moved since ``sample`` (False where that cannot be told)."""
+        if self._stat is None or self._cpu_id is None:
+            return False
+        try:
+            state = os.pread(self._stat, 512, 0).rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return False
+        if time.perf_counter() - sample.wall > SETTLE_UNCOUNTED:
+            return True  # read too late to tell: it may have waited at ``sample``, then run
+        return state == b"R" and time.clock_gettime(self._cpu_id) == sample.cpu
 
     def _waiting(self) -> float | None:
         fd = self._fd

@@ -7,13 +7,18 @@ the ticker waits about that long after every sleep. Work that releases the GIL (
 zlib, NumPy) hands it back at once.
 
 A busy machine delays the ticker too, but by keeping it waiting for a core, which Linux tells
-apart (``/proc/self/task/<tid>/schedstat``) and which is left out; elsewhere the least of
+apart (``/proc/self/task/<tid>/schedstat``) and which is left out (the GIL's share is of the
+ticker's time off the run queue); elsewhere the least of
 repeated 20 ms windows counts, since other processes only add to it. Nor does the ticker's
-wait count beyond the time the probe thread was on a core: work preempted while it holds the
-GIL keeps the ticker waiting because the machine is busy, not because of the work.
+wait count beyond the time the probe thread ran (on a core, or waiting for one).
 
-The ticker holds the GIL a small, known share of the time, so the probe thread's own blocked
-time beyond that share is its waiting on I/O, sleeps or children. Ambiguous figures are
+The probe thread's clocks are read from the ticker's thread: Linux counts a wait for a core
+only once it ends, so they are read at a moment the probe thread is not waiting for one
+(``ThreadClock.settled_sample``); else a busy machine's waits would look like I/O.
+
+The ticker holds the GIL a small, known share of the time (longer where it loses its core
+meanwhile: that time is counted), so the probe thread's own blocked time beyond that share is
+its waiting on I/O, sleeps or children. Ambiguous figures are
 measured longer, within a bound.
 
 A function's first call pays once for what later calls find ready (a lazy import: the first
@@ -81,7 +86,7 @@ class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
     __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
-                 "cpu_wall")
+                 "cpu_wall", "settled", "ticker_holding")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -89,11 +94,17 @@ class Measure:
     blocked: float  # share of the probe thread's time neither on a core nor waiting for one
     ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
     cpu_wall: float  # the probe thread's CPU time against its wall time
+    settled: bool  # False: the probe thread's last wait for a core was still under way
+    # share of the measure the ticker held the GIL or wanted it (from its pause's end to its
+    # sample's), waits for a core while holding it included
+    ticker_holding: float
 
     def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
-                 blocked: float, ticker_present: float, cpu_wall: float) -> None:
+                 blocked: float, ticker_present: float, cpu_wall: float,
+                 settled: bool = True, ticker_holding: float = 0.0) -> None:
         self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
         self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
+        self.settled, self.ticker_holding = settled, ticker_holding
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -105,7 +116,10 @@ class Measure:
         time it was either blocked or on a core: its waits for a core, which a busy machine
         lengthens after every wake-up, are left out. Where the work holds the GIL it waits
         for it while the ticker holds it; where it lets go of it, those waits are short."""
-        own = max(0.0, self.blocked - (self.ticker_present if self.holds_gil else 0.0))
+        # work that lets go of the GIL may still wait for it while the ticker holds it,
+        # longest where the ticker loses its core meanwhile (a busy machine)
+        ticker = self.ticker_present if self.holds_gil else self.ticker_holding
+        own = max(0.0, self.blocked - ticker)
         return own / (own + self.cpu_wall) if own + self.cpu_wall > 0 else 0.0
 
     @property
@@ -116,14 +130,17 @@ class Measure:
 
     @property
     def clear(self) -> bool:
-        """Each figure clearly on one side of its threshold."""
-        return not _inside(self.gil_held, GIL_AMBIGUOUS) and not _inside(self.io, IO_AMBIGUOUS)
+        """Each figure clearly on one side of its threshold (and the probe thread's time all
+        counted)."""
+        return (self.settled and not _inside(self.gil_held, GIL_AMBIGUOUS)
+                and not _inside(self.io, IO_AMBIGUOUS))
 
     @property
     def plainly_waiting(self) -> bool:
         """Waiting so plainly that no longer measure could say otherwise: both threads' time
         told apart (``exact``), the work blocked on I/O and the GIL free."""
-        return self.exact and self.io > PLAINLY_WAITING and self.gil_held < GIL_AMBIGUOUS[0]
+        return (self.exact and self.settled and self.io > PLAINLY_WAITING
+                and self.gil_held < GIL_AMBIGUOUS[0])
 
     @property
     def holds_gil(self) -> bool:
@@ -164,8 +181,12 @@ def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Meas
 
 
 def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool]) -> Measure:
-    t0, p0 = ticker.sample(), runner.sample()
+    p0 = runner.sample()  # first: it may wait for the probe thread to leave a queue
+    t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
+    holding = 0.0  # seconds from the end of each pause to the cycle's sample
+    skipped = 0.0  # seconds spent reading the probe thread's clocks: not the ticker's cycles
+    queued = 0.0  # seconds the ticker waited for a core: no time to wait for the GIL in
     windows: list[float] = []  # by CPU time only: the share of each 20 ms window
     window_began, window_waited = t0.wall, 0.0
     last = t0
@@ -173,18 +194,22 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
     while True:
         if in_first_item and runner.values:  # the first item is over: its figures are not kept
             in_first_item = False
-            ran = last.wall - t0.wall
-            if ran < FIRST_ITEM_SECONDS and runner.is_alive():
-                first = _reading(runner, t0, p0, last, cycles, waited / ran if ran else 0, held)
+            ran = last.wall - t0.wall - skipped
+            # a busy machine lengthens the item: the time the ticker waited for a core is left out
+            if ran - queued < FIRST_ITEM_SECONDS and runner.is_alive():
+                share = waited / (ran - queued) if ran > queued else 0.0
+                first = _reading(runner, t0, p0, last, cycles, share, held, skipped, holding)
                 if cycles >= PLAIN_CYCLES and first.plainly_waiting:
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
-                t0, p0 = last, runner.sample()
-                cycles, waited, held = 0, 0.0, 0.0
+                p0 = runner.sample()
+                t0 = last = ticker.sample()
+                cycles, waited, held, skipped, queued, holding = 0, 0.0, 0.0, 0.0, 0.0, 0.0
                 windows, window_began, window_waited = [], t0.wall, 0.0
         if not cycles and settled():  # over before a first cycle: a one-item batch, say
             return _reading(runner, t0, p0, ticker.sample(), 0, 0.0, 0.0)
         time.sleep(PAUSE)  # the GIL is free for the work to take...
-        ran_until = time.perf_counter() + RUN
+        ran_from = time.perf_counter()
+        ran_until = ran_from + RUN
         while time.perf_counter() < ran_until:  # ...then a pure-Python run
             for _ in range(20):
                 pass
@@ -192,40 +217,55 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
         # the cycle's time neither on a core nor waiting for one, less the pause: the GIL's
         present = sample.cpu - last.cpu
         if sample.waiting is not None and last.waiting is not None:
-            present += sample.waiting - last.waiting  # waiting for a core is not for the GIL
+            queued += sample.waiting - last.waiting  # waiting for a core is not for the GIL
+            present += sample.waiting - last.waiting
         wait = sample.wall - last.wall - present - PAUSE
         if wait > COUNTS_ABOVE:
             waited += wait
             window_waited += wait
         held += present
+        holding += sample.wall - ran_from
         last, now = sample, sample.wall
         cycles += 1
         if now - window_began >= WINDOW_SECONDS:
             windows.append(window_waited / (now - window_began))
             window_began, window_waited = now, 0.0
-        seconds = now - t0.wall
+        elapsed = now - t0.wall
+        seconds = elapsed - skipped  # ticking, the figures' time
         alive = runner.is_alive()
         exact = t0.waiting is not None
-        share = waited / seconds if exact or not windows else min(windows)
+        # of the time the ticker could have had the GIL (not its waits for a core: on a busy
+        # machine, most of its time)
+        share = (waited / (seconds - queued) if seconds > queued else 0.0) if exact else \
+            (waited / seconds if not windows else min(windows))
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
         if settled():
-            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
-        if in_first_item and seconds < FIRST_ITEM_SECONDS and alive:
+            return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
+                            holding)
+        if in_first_item and seconds - queued < FIRST_ITEM_SECONDS and alive \
+                and elapsed < LONGEST_MEASURE:
             if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
-                measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
+                measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held,
+                                    skipped, holding)
                 if measured.plainly_waiting:
                     return measured
+                last = ticker.sample()  # the time the reading took is no cycle's
+                skipped += last.wall - now
             continue  # it may end soon, and its figures with it
-        if (seconds >= WINDOW_SECONDS and many) or not alive or seconds >= LONGEST_MEASURE:
-            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held)
-            if measured.clear or not alive or seconds >= LONGEST_MEASURE:
+        if (seconds >= WINDOW_SECONDS and many) or not alive or elapsed >= LONGEST_MEASURE:
+            measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
+                                holding)
+            if measured.clear or not alive or elapsed >= LONGEST_MEASURE:
                 return measured
+            last = ticker.sample()
+            skipped += last.wall - now
 
 
 def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: int,
-             gil_held: float, held: float) -> Measure:
-    seconds = t1.wall - t0.wall
+             gil_held: float, held: float, skipped: float = 0.0, holding: float = 0.0
+             ) -> Measure:
+    seconds = t1.wall - t0.wall - skipped  # the ticker's cycles
     p1 = runner.sample()
     probe = span(p0, p1) if p0 is not None and p1 is not None else None
     if probe is not None:
@@ -236,12 +276,20 @@ def _reading(runner: Probed, t0: Sample, p0: Sample | None, t1: Sample, cycles: 
         cpu_wall = min(1.0, runner.cpu / wall) if wall > 0 else 1.0
         blocked = 1.0 - cpu_wall
     if probe is not None:
-        # the work keeps the ticker waiting by holding the GIL on a core; held while the
-        # probe thread waits for a core (taken by other processes), it says nothing of the work
-        gil_held = min(gil_held, probe.on_core)
+        # the work keeps the ticker waiting by holding the GIL while it runs: on a core, or
+        # waiting for one where that is told apart (work that holds the GIL keeps it while
+        # other processes take the cores: the ticker waits on, however little it computes)
+        gil_held = min(gil_held, probe.on_core + (probe.waiting or 0.0))
     present = held / seconds if seconds > 0 else 0.0
     exact = t0.waiting is not None and probe is not None and probe.blocked is not None
-    return Measure(seconds, cycles, gil_held, exact, blocked, present, cpu_wall)
+    settled = p1 is None or p1.settled
+    if not settled:
+        # still waiting for a core after every read for SETTLE_SECONDS: runnable, not blocked
+        # on I/O; how long that wait has lasted is not known, so no time is counted blocked
+        blocked = 0.0
+    holds = holding / seconds if seconds > 0 else 0.0
+    return Measure(t1.wall - t0.wall, cycles, gil_held, exact, blocked, present, cpu_wall,
+                   settled, holds)
 
 
 def _inside(value: float, band: tuple[float, float]) -> bool:

@@ -130,7 +130,7 @@ class ProbeRunner(threading.Thread):
         if self.final is not None:
             return self.final
         try:
-            return self.clock.sample()
+            return self.clock.settled_sample()  # a wait for a core under way is not I/O
         except OSError:
             return self.final  # set before its clocks end, if that is why
 

@@ -104,6 +104,23 @@ _loaded: dict[str, Callable[[Any], Any]] = {}  # function key -> function, per p
 _loading = threading.Lock()
 
 
+def _stop_dask_threads() -> None:
+    """Dask keeps two executors of its own between clients (done callbacks, offloading):
+    their threads would outlive the batch, and a fork after it would see them (processes
+    would then start from a forkserver). Shut down, and the offloading one replaced by an
+    idle one, which starts no thread until used; Dask makes a new callback one when needed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed import client, utils
+
+    callbacks, client.Future._cb_executor = client.Future._cb_executor, None
+    if callbacks is not None:
+        callbacks.shutdown(wait=True)
+    offload = utils._offload_executor
+    utils._offload_executor = ThreadPoolExecutor(1, thread_name_prefix="Dask-Offload")
+    offload.shutdown(wait=True)
+
+
 def _function(key: str, blob: bytes) -> Callable[[Any], Any]:
     """The function of a map, unpickled (and its initializer run) once per worker process."""
     fn = _loaded.get(key)
@@ -236,6 +253,7 @@ class DaskBackend(Backend):
         if self._cluster is not None:
             self._cluster.close(timeout=2 if kill else 10)
             self._cluster = None
+        _stop_dask_threads()
 
     def describe(self) -> str:
         return f"dask×{self.size} at {self.client.scheduler.address}" if self.client else "dask"

@@ -1,0 +1,79 @@
+"""A thread's clocks, read from another thread: time it waits for a core (taken by another
+process) is told apart from time it is blocked, even while such a wait is under way."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from gilwise._threadclock import ThreadClock, span
+
+pytestmark = pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or not ThreadClock().exact,
+    reason="needs Linux's /proc/<tid>/schedstat and CPU affinity")
+
+
+
+def test_a_thread_sharing_its_core_with_a_busy_process_is_never_read_as_blocked():
+    """The thread hashes (GIL released: never blocked for long) on the one core a busy
+    process also wants, so it waits for that core about half the time; read every 10 ms, its
+    time blocked stays near zero. Linux counts such a wait only once it ends: read while it
+    lasts, the plain clocks showed it as blocked (all of a 10 ms span, at times)."""
+    core = min(os.sched_getaffinity(0))
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    ready, stop, clocks = threading.Event(), threading.Event(), []
+
+    def hash_on_the_busy_core() -> None:
+        os.sched_setaffinity(threading.get_native_id(), {core})
+        clocks.append(ThreadClock())
+        ready.set()
+        while not stop.is_set():
+            # ~0.4 s of CPU a call, the GIL let go of throughout: not taken back for long
+            hashlib.pbkdf2_hmac("sha256", b"password", b"salt", 1_000_000)
+
+    worker = threading.Thread(target=hash_on_the_busy_core)
+    try:
+        os.sched_setaffinity(spinner.pid, {core})
+        worker.start()
+        ready.wait()
+        time.sleep(0.05)  # both under way on the one core
+        seen = []
+        for _ in range(3):  # a shared machine: measured again before the test fails
+            blocked = spans_blocked(clocks[0])
+            if near_zero(blocked):
+                return
+            seen.append(f"{len(blocked)} read, blocked: " +
+                        " ".join(f"{share:.2f}" for share in blocked))
+    finally:
+        stop.set()
+        spinner.kill()
+        spinner.wait()
+        worker.join()
+        clocks[0].close()
+    pytest.fail("\n".join(seen))
+
+
+def spans_blocked(clock: ThreadClock) -> list[float]:
+    """The blocked share of 40 spans of 10 ms, each read from here."""
+    blocked = []
+    for _ in range(40):
+        start = clock.settled_sample()
+        time.sleep(0.01)
+        end = clock.settled_sample()
+        if start.settled and end.settled:  # else: a wait too long to see out, and said so
+            blocked.append(span(start, end).blocked)
+    return blocked
+
+
+def near_zero(blocked: list[float]) -> bool:
+    """The thread takes the GIL back between hashes, and may wait for it; read during a wait
+    for a core, a span shows most of it blocked, and the mean with it."""
+    mostly = sum(share > 0.5 for share in blocked)
+    return len(blocked) >= 5 and mostly <= len(blocked) // 10 and \
+        sum(blocked) / len(blocked) < 0.08

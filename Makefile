@@ -67,12 +67,14 @@ interpreters:
 
 $(VENV314)/.installed: pyproject.toml | interpreters
 	test -x $(VENV314)/bin/python || $(PY314_PREFIX)/usr/bin/python3.14 -m venv $(VENV314)
-	$(VENV314)/bin/python -m pip install -q -e ".[test,notebook,scrape,encode,dask,joblib]"
+	$(VENV314)/bin/python -m pip install -q --prefer-binary -e ".[test,notebook,scrape,encode,dask,joblib]"
 	touch $@
 
+# --prefer-binary: the newest release of a package may have no wheel for 3.13t (PyAV) or
+# 3.14 yet, where an older one has: never build one from source here
 $(VENV313T)/.installed: pyproject.toml | interpreters
 	test -x $(VENV313T)/bin/python || $(PY313T_PREFIX)/bin/python3.13t -m venv $(VENV313T)
-	$(VENV313T)/bin/python -m pip install -q -e ".[test,encode,joblib]"
+	$(VENV313T)/bin/python -m pip install -q --prefer-binary -e ".[test,encode,joblib]"
 	touch $@
 
 test-interpreters: $(VENV314)/.installed $(VENV313T)/.installed

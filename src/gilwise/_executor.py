@@ -211,8 +211,11 @@ class _Lane:
             exc = BrokenExecutor(str(exc))
         executor = self._executor()
         if executor is not None:
-            executor._broken = str(exc)
-        self.calls.close()
+            with executor._lock:  # a submit sees it broken, or its call is failed below
+                executor._broken = str(exc)
+                self.calls.close()
+        else:
+            self.calls.close()
         for call in list(self.pending):
             if not call.future.done():
                 call.future.set_exception(exc)

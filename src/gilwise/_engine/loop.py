@@ -208,17 +208,21 @@ class Engine(Feed, Recovery):
                 self.pilot.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
+        positions = chunk.positions
+        if len(result.values) < len(positions):  # its worker was recycled mid-chunk
+            self._requeued.appendleft(self._chunk(segment, list(positions[len(result.values):])))
+            positions = positions[:len(result.values)]
         if self._touched is not None:
             self._touched.append(segment)
         if self.observers:
-            self.observers.ran(segment, chunk.positions, result)
-        if not result.errors and isinstance(chunk.positions, range) and (
-            len(chunk.positions) == len(segment.items)
+            self.observers.ran(segment, positions, result)
+        if not result.errors and isinstance(positions, range) and (
+            len(positions) == len(segment.items)
         ):
             segment.values = result.values
             segment.open = 0
             return
-        for j, pos in enumerate(chunk.positions):
+        for j, pos in enumerate(positions):
             info = result.errors.get(j)
             if info is None:
                 segment.values[pos] = result.values[j]

@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --journal: run again the items that failed last time")
     m.add_argument("--key-by-item", action="store_true", help="with --journal: know items by "
                    "their value, not their line number (for inputs whose order changes)")
+    m.add_argument("--max-tasks-per-child", type=_positive_int, metavar="N",
+                   help="replace a worker after N items (processes, interpreters)")
+    m.add_argument("--max-memory-per-child", metavar="SIZE", help="replace a worker whose "
+                   "private memory is over SIZE (e.g. 500MB) after an item; one growing past "
+                   "twice SIZE during an item is killed, failing that item (processes)")
     m.add_argument("--stats", action="store_true", help="print a summary at the end: "
                    "throughput, slowest items, failures by type, worker utilisation")
     m.add_argument("--fail-fast", action="store_true",
@@ -174,6 +179,8 @@ def _map(args: argparse.Namespace) -> int:
         "key": _item_key if args.key_by_item else None,
         "stats": args.stats,
         "scheduler": args.scheduler,
+        "max_tasks_per_child": args.max_tasks_per_child,
+        "max_memory_per_child": args.max_memory_per_child,
     }
     with _output(args.output) as out:
         results = gilwise.map(fn, items, **options)

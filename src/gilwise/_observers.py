@@ -31,10 +31,10 @@ class Observers:
         detailed: bool = False,
     ) -> None:
         self.info, self.bar, self.journal, self.key, self.stats = info, bar, journal, key, stats
-        # outcomes and stats want each item's own seconds (the engine then times every item);
-        # a journal keeps seconds and worker per item too, a chunk's average where untimed
-        self.timed = detailed or stats is not None
-        self.per_item = self.timed or journal is not None
+        # outcomes, stats and a journal want each item's own seconds and worker (the engine
+        # then times every item, and a journal can say which items run now)
+        self.timed = detailed or stats is not None or journal is not None
+        self.per_item = self.timed
         self._digests: dict[int, list[bytes]] = {}  # segment start -> its items' digests
 
     def keys(self, segment: Segment) -> list[str]:
@@ -107,9 +107,10 @@ class Observers:
                 digests = list(map(_item_digest(), segment.items))
             self.journal.record(segment, positions, self.keys(segment), digests)
 
-    def tick(self) -> None:
+    def tick(self, running: Callable[[], list[tuple[int, str, float]]] | None = None) -> None:
+        """Once per loop turn; ``running``: the items running now, for the journal."""
         if self.journal is not None:
-            self.journal.tick()
+            self.journal.tick(running, self.info.recycled)
 
 
 def _item_digest() -> Callable[[Any], bytes]:

@@ -118,6 +118,9 @@ class Run:
             from gilwise.stats import Stats
 
             info.stats = Stats()
+        if self.journal is not None and hasattr(self.items, "__len__"):
+            total = len(self.items)  # type: ignore[arg-type]
+            self.journal.set_total(total + (len(head.segment) if head else 0))
         self.observers = Observers(info, bar, self.journal, opts.key, info.stats,
                                    detailed=opts.outcomes)
         return self.observers
@@ -208,7 +211,7 @@ class Run:
         if self.observers is not None and self.observers.bar is not None:
             self.observers.bar.close()
         if self.journal is not None:
-            self.journal.close()
+            self.journal.close(finished=self.engine is not None and self.engine.complete)
 
 
 def _open_journal(fn: Callable[[Any], Any], opts: Options) -> Journal:

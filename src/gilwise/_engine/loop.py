@@ -108,6 +108,8 @@ class Engine(Feed, Recovery):
         self.pilot = pilot
         #: the batch is over: every item yielded (a :meth:`step` returns no more)
         self.over = False
+        #: it is over because every item of the input was yielded (not stopped early)
+        self.complete = False
         self._handover = Handover()
         self.completed = 0  # items whose chunk came back, for the pilot
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
@@ -305,8 +307,24 @@ class Engine(Feed, Recovery):
             if moved is not None:
                 self._move_to(moved)
         if self.observers:
-            self.observers.tick()
+            self.observers.tick(self.running_now)
         return self._advance()
+
+    def running_now(self) -> list[tuple[int, str, float]]:
+        """The items running now, where the backend can tell: (position in the input, worker,
+        ``time.time()`` it started)."""
+        backend = self._supervised
+        where = getattr(backend, "running_on", None)
+        if where is None:
+            return []
+        wall = time.time() - time.monotonic()
+        found = []
+        for chunk_id, chunk in self._in_flight.items():
+            running = where(chunk_id)
+            if running is not None and running[0] < len(chunk.positions):
+                pos, started, worker = running
+                found.append((chunk.segment.start + chunk.positions[pos], worker, wall + started))
+        return sorted(found)
 
     def wake(self) -> None:
         """From any thread: end the wait of a :meth:`step` in progress (or of the next one)
@@ -337,6 +355,7 @@ class Engine(Feed, Recovery):
         self._dispatch()
         ready = self._pop_ready()
         if not ready and not self._live and self._exhausted and not self._retries:
+            self.complete = self.source_error is None
             self._let_go()
             if self.source_error is not None:
                 raise self.source_error

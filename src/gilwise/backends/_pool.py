@@ -244,6 +244,18 @@ class WorkerPool(Backend, Supervised):
             return None
         return running_in(self._slot(wid), chunk_id)
 
+    def running_on(self, chunk_id: int) -> tuple[int, float, str] | None:
+        """(position, start, worker's name) of the item of ``chunk_id`` running now."""
+        wid = self._holder(chunk_id)
+        if wid is None or wid not in self._workers:
+            return None
+        running = running_in(self._slot(wid), chunk_id)
+        return None if running is None else (*running, self._label(wid))
+
+    def _label(self, worker: int) -> str:
+        """How results name the worker (a process's pid, a thread's name)."""
+        return str(worker)
+
     def kill(self, chunk_id: int, reason: str) -> None:
         wid = self._holder(chunk_id)
         if wid is None or wid in self._stopping or wid not in self._workers:

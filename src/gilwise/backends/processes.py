@@ -416,6 +416,9 @@ class ProcessBackend(WorkerPool):
     def _slot(self, worker: int) -> Sequence[float]:
         return self._workers[worker].slot
 
+    def _label(self, worker: int) -> str:
+        return str(self._workers[worker].process.pid)
+
     def _stop(self, worker: int, reason: str | None) -> None:
         if reason is not None:  # it hung: killed, and reported Gone once its death is seen
             w = self._workers[worker]

@@ -216,21 +216,21 @@ class Engine(Feed, Recovery):
             positions = positions[:len(result.values)]
         if self._touched is not None:
             self._touched.append(segment)
-        if self.observers:
-            self.observers.ran(segment, positions, result)
         if not result.errors and isinstance(positions, range) and (
             len(positions) == len(segment.items)
         ):
             segment.values = result.values
             segment.open = 0
-            return
-        for j, pos in enumerate(positions):
-            info = result.errors.get(j)
-            if info is None:
-                segment.values[pos] = result.values[j]
-                segment.open -= 1
-            else:
-                self._fail(segment, pos, info)
+        else:
+            for j, pos in enumerate(positions):
+                info = result.errors.get(j)
+                if info is None:
+                    segment.values[pos] = result.values[j]
+                    segment.open -= 1
+                else:
+                    self._fail(segment, pos, info)
+        if self.observers:  # after the values are in: a journal records them at once
+            self.observers.ran(segment, positions, result)
 
     def _on_lost(self, event: Lost) -> None:
         chunk = self._in_flight.pop(event.chunk_id, None)

@@ -117,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     from gilwise.cli.scrape import add_parser as add_scrape_parser
 
     add_scrape_parser(sub)
+    from gilwise.cli.status import add_parser as add_status_parser
+
+    add_status_parser(sub)
     return parser
 
 
@@ -133,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gilwise.cli.demo import run_demo
 
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
-        if args.command in ("encode", "scrape"):
+        if args.command in ("encode", "scrape", "status"):
             return args.run(args)
         if args.command == "lab":
             from rich.console import Console

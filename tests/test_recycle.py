@@ -99,3 +99,30 @@ def interpreter_id(x: int) -> int:
     from concurrent import interpreters
 
     return interpreters.get_current().id
+
+
+def test_the_command_line_recycles_and_counts_it_in_stats(tmp_path, capsys):
+    from gilwise.cli.main import main
+
+    items = tmp_path / "items.txt"
+    items.write_text("".join(f"{i}\n" for i in range(9)))
+    code = main(["map", "_leaky:pid", str(items), "--mode", "processes", "--workers", "1",
+                 "--max-tasks-per-child", "3", "--stats", "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    pids = collections.Counter(line.split('"value": ')[1].split(",")[0].rstrip("}")
+                               for line in out.splitlines())
+    assert sorted(pids.values()) == [3, 3, 3]
+    assert "workers recycled" in err and "│ 3" in err.split("workers recycled")[1][:20]
+
+
+def test_the_command_line_refuses_a_bad_size_in_one_line(tmp_path, capsys):
+    from gilwise.cli.main import main
+
+    items = tmp_path / "items.txt"
+    items.write_text("1\n")
+    code = main(["map", "_leaky:pid", str(items), "--mode", "processes",
+                 "--max-memory-per-child", "lots"])
+    _, err = capsys.readouterr()
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "max_memory_per_child='lots' must be a number of bytes" in err

@@ -10,7 +10,6 @@ killed at once, and that item alone fails.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,8 +19,6 @@ from gilwise._memory import PrivateMemory, size_text
 CEILING_FACTOR = 2
 #: how often the parent reads the private memory of the workers running an item
 WATCH_SECONDS = 0.05
-
-log = logging.getLogger("gilwise")
 
 
 class Budget:
@@ -73,5 +70,9 @@ def over_ceiling(memory: PrivateMemory, pid: int, max_memory: int) -> str | None
 
 
 def note(worker: str, reason: str) -> None:
-    """The one log line of a recycle."""
-    log.info("worker %s recycled after %s; a new one takes its place", worker, reason)
+    """The one log line of a recycle (logging imported here: a run without recycling does
+    not load it)."""
+    import logging
+
+    logging.getLogger("gilwise").info(
+        "worker %s recycled after %s; a new one takes its place", worker, reason)

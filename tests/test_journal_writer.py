@@ -82,6 +82,9 @@ def test_a_journal_whose_writer_was_killed_is_free_at_once(tmp_path):
     wait_for_calls(tmp_path, 30)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    from gilwise.journal import Journal
+
+    Journal(tmp_path / "run.db").close()  # at once: its workers, still alive, hold nothing
     second = start(tmp_path, "processes")
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err

@@ -10,10 +10,14 @@ killed at once, and that item alone fails.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from gilwise._memory import PrivateMemory, size_text
+from gilwise.backends._tree import kill_tree
 
 #: a worker past this many times ``max_memory_per_child`` while an item runs is killed
 CEILING_FACTOR = 2
@@ -53,9 +57,27 @@ class Budget:
                     return
 
 
-def ceiling(max_memory: int | None) -> int | None:
-    """The private memory past which a worker is killed mid-item."""
-    return None if max_memory is None else CEILING_FACTOR * max_memory
+def leave() -> None:
+    """Exit at once, as a recycled worker process: what it printed is flushed, nothing else
+    is cleaned up (its memory goes back to the system with it)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(0)
+
+
+def kill_past_ceiling(busy: Iterable[Any], max_memory: int) -> None:
+    """In the parent: kill each worker process of ``busy`` (running an item) whose private
+    memory grew past the ceiling; it is reported dead with ``killed_for`` as the reason."""
+    for w in busy:
+        if w.killed_for is not None or w.giving_up is not None:
+            continue
+        if w.memory is None:
+            w.memory = PrivateMemory(w.process.pid)
+        why = over_ceiling(w.memory, w.process.pid, max_memory)
+        if why is not None:
+            w.killed_for = why
+            kill_tree(w.process)
 
 
 def over_ceiling(memory: PrivateMemory, pid: int, max_memory: int) -> str | None:

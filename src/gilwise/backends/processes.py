@@ -35,7 +35,7 @@ from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitEr
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
 from gilwise._threadclock import ThreadClock
 from gilwise.backends._pool import Finished, Gone, WorkerPool
-from gilwise.backends._recycle import WATCH_SECONDS, Budget, over_ceiling
+from gilwise.backends._recycle import WATCH_SECONDS, Budget, kill_past_ceiling, leave
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
     kill_at_exit,
@@ -155,16 +155,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
         result.leaving = budget.leaving
         conn.send_bytes(encode_result(result))
         if budget.leaving is not None:  # recycled: the parent starts another in its place
-            _leave()
-
-
-def _leave() -> None:
-    """Exit at once, as a recycled worker: what it printed is flushed, nothing else is
-    cleaned up (its memory goes back to the system with it)."""
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    os._exit(0)
+            leave()
 
 
 # ---------------------------------------------------------------- the parent side
@@ -385,16 +376,9 @@ class ProcessBackend(WorkerPool):
         if now - self._watched < WATCH_SECONDS:
             return
         self._watched = now
-        for wid in [wid for wid, held in self._held.items() if held]:
-            w = self._workers.get(wid)
-            if w is None or w.killed_for is not None or w.giving_up is not None:
-                continue
-            if w.memory is None:
-                w.memory = PrivateMemory(w.process.pid)
-            why = over_ceiling(w.memory, w.process.pid, self._max_memory)  # type: ignore[arg-type]
-            if why is not None:
-                w.killed_for = why
-                kill_tree(w.process)
+        busy = [self._workers[wid] for wid, held in self._held.items()
+                if held and wid in self._workers]
+        kill_past_ceiling(busy, self._max_memory)  # type: ignore[arg-type]
 
     def _bury(self, w: _Worker) -> Gone:
         kill_tree(w.process)  # what its task started dies with it

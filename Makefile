@@ -18,6 +18,10 @@ demo: venv
 	$(BIN)/gilwise demo
 
 test: venv
+	# tests/test_status_page.py opens the status page in a headless Chromium (Debian's
+	# chromium) where it can be installed; without it, that test is skipped and says so
+	command -v chromium >/dev/null || { apt-get update -qq && \
+	  apt-get install -y -qq chromium >/dev/null; } || true
 	$(BIN)/python -m pytest -q
 
 # Auto mode's decisions and the tests that time things, with one, then two other processes

@@ -51,6 +51,8 @@ BAD = [
     ("stats", 1, TypeError),
     ("scheduler", 8786, TypeError),
     ("client", object(), ValueError),  # client= is for mode="dask" only
+    ("max_tasks_per_child", 0, ValueError), ("max_tasks_per_child", "5", TypeError),
+    ("max_memory_per_child", "lots", ValueError), ("max_memory_per_child", 2.5, TypeError),
 ]
 OPTIONS = [p.name for p in inspect.signature(Options).parameters.values()]
 

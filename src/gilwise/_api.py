@@ -45,7 +45,7 @@ class _Backends:
     claim them (:class:`~gilwise._run.Backends`)."""
 
     def __init__(self) -> None:
-        self.started: dict[tuple[str, int, str | None, int], Backend] = {}
+        self.started: dict[tuple[Any, ...], Backend] = {}
         self.closed = False
         self.running: set[int] = set()  # ids of backends a map is iterating over now
 
@@ -53,7 +53,8 @@ class _Backends:
         """A started backend for ``options``."""
         if self.closed:
             raise RuntimeError("this Pool is closed")
-        key = (options.mode, worker_count(options), options.scheduler, id(options.client))
+        key = (options.mode, worker_count(options), options.scheduler, id(options.client),
+               options.max_tasks_per_child, options.max_memory_per_child)
         backend = self.started.get(key) or self._resized(key)
         if backend is not None and backend.size != key[1] and id(backend) not in self.running:
             backend.resize(key[1])  # grown by the last map's steer: back to what is asked
@@ -62,7 +63,7 @@ class _Backends:
         backend.start()
         return backend
 
-    def _resized(self, key: tuple[str, int, str | None, int]) -> Backend | None:
+    def _resized(self, key: tuple[Any, ...]) -> Backend | None:
         """An idle backend of the same mode (and cluster), resized to ``key``'s size: a Pool
         reuses its workers from map to map rather than keeping a pool per worker count."""
         for old, backend in list(self.started.items()):
@@ -114,6 +115,8 @@ class Pool:
         stats: bool = False,
         scheduler: str | None = None,
         client: Any = None,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | str | None = None,
     ) -> None:
         self._defaults = check_options(Options(**_options_in(locals())))
         self._workers = _Backends()
@@ -166,6 +169,8 @@ class Pool:
         stats: bool | PoolDefault = POOL_DEFAULT,
         scheduler: str | None | PoolDefault = POOL_DEFAULT,
         client: Any | PoolDefault = POOL_DEFAULT,
+        max_tasks_per_child: int | None | PoolDefault = POOL_DEFAULT,
+        max_memory_per_child: int | str | None | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -226,6 +231,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     stats: bool = False,
     scheduler: str | None = None,
     client: Any = None,
+    max_tasks_per_child: int | None = None,
+    max_memory_per_child: int | str | None = None,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
@@ -261,6 +268,10 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       "tcp://host:8786" (default: ``$DASK_SCHEDULER_ADDRESS``); ``client``: a
       ``distributed.Client`` of yours instead. With neither, a LocalCluster of one worker
       process per usable core runs the batch.
+    - ``max_tasks_per_child`` (processes, interpreters): a worker is replaced after this many
+      items; ``max_memory_per_child`` (processes; bytes or "500MB"): a worker whose private
+      memory is over it after an item is replaced, and one growing past twice it while an item
+      runs is killed at once, failing that item alone.
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.

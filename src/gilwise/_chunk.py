@@ -61,7 +61,7 @@ class ChunkResult:
     waited for a core (a worker process tells them: auto mode's watch reads them)."""
 
     __slots__ = ("chunk_id", "values", "errors", "seconds", "item_seconds", "worker", "cpu",
-                 "waited", "unreadable")
+                 "waited", "unreadable", "leaving")
     chunk_id: int
     values: list[Any]
     errors: dict[int, ErrorInfo]
@@ -73,6 +73,9 @@ class ChunkResult:
     #: why the chunk's items or results could not be unpickled, or None: the engine then runs
     #: the items one by one, so only the culprit fails (see :func:`undecodable`)
     unreadable: str | None
+    #: the worker is recycled after this chunk, and why ("50 items", "private memory ..."):
+    #: it finished ``values`` (perhaps fewer than its items: the rest is sent again)
+    leaving: str | None
 
     def __init__(self, chunk_id: int, values: list[Any], errors: dict[int, ErrorInfo],
                  seconds: float, item_seconds: list[float] | None = None, worker: str = "",
@@ -80,6 +83,7 @@ class ChunkResult:
         self.chunk_id, self.values, self.errors, self.seconds = chunk_id, values, errors, seconds
         self.item_seconds, self.worker, self.cpu, self.waited = item_seconds, worker, cpu, waited
         self.unreadable = unreadable
+        self.leaving = None
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

@@ -36,7 +36,7 @@ from gilwise._run import Run
 from gilwise._segment import Segment
 from gilwise._threadclock import ThreadClock, span
 from gilwise.auto import gil_enabled
-from gilwise.backends.registry import worker_count
+from gilwise.backends.registry import check_options, worker_count
 from gilwise.frontier import Frontier
 
 #: how long a lane's driver waits in one step: a submit or shutdown wakes it sooner
@@ -263,7 +263,8 @@ class Executor(cf.Executor):
     ``max_workers`` (default: one per usable core; threads: min(32, cores + 4)), ``mode``
     ("auto": each function's first call decides, see :meth:`explain`), ``mp_context`` (a
     multiprocessing context or start method name), ``initializer``/``initargs``,
-    ``thread_name_prefix``, and gilwise's ``timeout`` (seconds a call may run, its worker
+    ``thread_name_prefix``, ``max_tasks_per_child`` (items, under every start method), and
+    gilwise's ``max_memory_per_child``, ``timeout`` (seconds a call may run, its worker
     killed past it), ``retries``/``retry_on``/``backoff``.
     """
 
@@ -276,6 +277,7 @@ class Executor(cf.Executor):
         initializer: Callable[..., Any] | None = None,
         initargs: tuple[Any, ...] = (),
         max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | str | None = None,
         thread_name_prefix: str = "",
         timeout: float | None = None,
         retries: int = 0,
@@ -289,10 +291,9 @@ class Executor(cf.Executor):
         if mode not in ("auto", "threads", "processes", "interpreters"):
             raise ValueError(f"mode={mode!r} is not one of auto, threads, processes, "
                              "interpreters")
-        if max_tasks_per_child is not None:
-            if not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0:
-                raise ValueError("max_tasks_per_child must be >= 1")
-            raise NotImplementedError("max_tasks_per_child is not supported yet")
+        if max_tasks_per_child is not None and (
+                not isinstance(max_tasks_per_child, int) or max_tasks_per_child <= 0):
+            raise ValueError("max_tasks_per_child must be >= 1")
         start = getattr(mp_context, "get_start_method", lambda: mp_context)()
         self._options = Options(
             mode=mode, workers=max_workers, ordered=False, chunksize=1, on_error="return",
@@ -300,7 +301,9 @@ class Executor(cf.Executor):
             initializer=None if initializer is None else _LoggedInitializer(initializer),
             initargs=tuple(initargs),
             timeout=timeout, retries=retries, retry_on=retry_on, backoff=backoff,
-            start_method=start)
+            start_method=start, max_tasks_per_child=max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child)
+        check_options(self._options)  # e.g. max_tasks_per_child= with threads: refused
         self._thread_name_prefix = thread_name_prefix
         self._backends = _Backends()
         self._lanes: dict[str, _Lane] = {}

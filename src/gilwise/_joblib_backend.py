@@ -20,6 +20,7 @@ import gilwise
 NAME = "gilwise"
 #: the Executor's own options, besides max_workers (n_jobs) and mode
 EXECUTOR_OPTIONS = frozenset({"mp_context", "initializer", "initargs", "max_tasks_per_child",
+                              "max_memory_per_child",
                               "thread_name_prefix", "timeout", "retries", "retry_on",
                               "backoff"})
 

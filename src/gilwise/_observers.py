@@ -31,11 +31,13 @@ class Observers:
         detailed: bool = False,
     ) -> None:
         self.info, self.bar, self.journal, self.key, self.stats = info, bar, journal, key, stats
-        # outcomes and stats want each item's own seconds (the engine then times every item);
-        # a journal keeps seconds and worker per item too, a chunk's average where untimed
-        self.timed = detailed or stats is not None
-        self.per_item = self.timed or journal is not None
+        # outcomes, stats and a journal want each item's own seconds and worker (the engine
+        # then times every item, and a journal can say which items run now)
+        self.timed = detailed or stats is not None or journal is not None
+        self.per_item = self.timed
         self._digests: dict[int, list[bytes]] = {}  # segment start -> its items' digests
+        self._recorded: dict[int, set[int]] = {}  # segment start -> positions journalled
+        self._keys: dict[int, list[str]] = {}  # segment start -> its items' journal keys
 
     def keys(self, segment: Segment) -> list[str]:
         if self.key is None:
@@ -76,9 +78,22 @@ class Observers:
     def ran(self, segment: Segment, positions: Sequence[int], result: ChunkResult) -> None:
         """Keep per-item seconds and worker. ``timed`` runs time every item (the engine
         sends them tracked chunks), so the seconds are each item's own; else each item of a
-        chunk gets the chunk's average."""
+        chunk gets the chunk's average. A journal records the items that succeeded at once,
+        not when their segment is yielded (an item still running before them in an ordered
+        batch would hold them back, from ``status`` and from a resume after a kill)."""
         if not self.per_item:
             return
+        self._times(segment, positions, result)
+        if self.journal is not None:
+            failures = segment.failures  # final, those: not to be retried
+            done = [pos for j, pos in enumerate(positions)
+                    if j not in result.errors or pos in failures]
+            if done:
+                self._recorded.setdefault(segment.start, set()).update(done)
+                self.journal.record(segment, done, self._keys_of(segment),
+                                    self._digests_of(segment))
+
+    def _times(self, segment: Segment, positions: Any, result: ChunkResult) -> None:
         if segment.seconds is None or segment.worker is None:
             segment.seconds = [0.0] * len(segment.items)
             segment.worker = [""] * len(segment.items)
@@ -98,18 +113,32 @@ class Observers:
         if self.stats is not None:
             self.stats.add(segment)
         if self.journal is not None:
-            resumed = segment.resumed
-            positions = range(len(segment.items)) if not resumed else [
-                p for p in range(len(segment.items)) if p not in resumed
-            ]
-            digests = self._digests.pop(segment.start, None)
-            if digests is None:  # the items auto mode ran while choosing: never prefilled
-                digests = list(map(_item_digest(), segment.items))
-            self.journal.record(segment, positions, self.keys(segment), digests)
+            skip = (segment.resumed or set()) | self._recorded.pop(segment.start, set())
+            positions = [p for p in range(len(segment.items)) if p not in skip]
+            digests, keys = self._digests_of(segment), self._keys_of(segment)
+            self._digests.pop(segment.start, None)
+            self._keys.pop(segment.start, None)
+            if positions:
+                self.journal.record(segment, positions, keys, digests)
+            else:
+                self.journal.tick()
 
-    def tick(self) -> None:
+    def _keys_of(self, segment: Segment) -> list[str]:
+        keys = self._keys.get(segment.start)
+        if keys is None:
+            keys = self._keys[segment.start] = self.keys(segment)
+        return keys
+
+    def _digests_of(self, segment: Segment) -> list[bytes]:
+        digests = self._digests.get(segment.start)
+        if digests is None:  # the items auto mode ran while choosing: never prefilled
+            digests = self._digests[segment.start] = list(map(_item_digest(), segment.items))
+        return digests
+
+    def tick(self, running: Callable[[], list[tuple[int, str, float]]] | None = None) -> None:
+        """Once per loop turn; ``running``: the items running now, for the journal."""
         if self.journal is not None:
-            self.journal.tick()
+            self.journal.tick(running, self.info.recycled)
 
 
 def _item_digest() -> Callable[[Any], bytes]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, Literal, get_args
 
 from gilwise._keygate import PerKey, per_key_of
+from gilwise._memory import parse_size
 
 # the typed signatures' choices: "auto" and every mode of the registry (tests/test_api.py)
 Mode = Literal["auto", "threads", "processes", "interpreters", "dask"]
@@ -32,7 +33,7 @@ class Options:
         "mode", "workers", "ordered", "chunksize", "on_error", "progress", "initializer",
         "initargs", "timeout", "retries", "retry_on", "backoff", "journal", "key",
         "retry_failed", "max_in_flight", "per_key", "start_method", "outcomes", "stats",
-        "scheduler", "client",
+        "scheduler", "client", "max_tasks_per_child", "max_memory_per_child",
     )
     mode: Mode
     workers: int | None
@@ -56,6 +57,8 @@ class Options:
     stats: bool
     scheduler: str | None
     client: Any
+    max_tasks_per_child: int | None
+    max_memory_per_child: int | str | None
 
     def __init__(
         self,
@@ -81,6 +84,8 @@ class Options:
         stats: bool = False,
         scheduler: str | None = None,
         client: Any = None,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | str | None = None,
     ) -> None:
         given = locals()
         for name in self.__slots__:
@@ -162,6 +167,17 @@ class Options:
             )
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
+        if self.max_tasks_per_child is not None:
+            if not _is_int(self.max_tasks_per_child):
+                raise TypeError(f"max_tasks_per_child={self.max_tasks_per_child!r} must be a "
+                                f"positive integer or None, not "
+                                f"{type(self.max_tasks_per_child).__name__}")
+            if self.max_tasks_per_child < 1:
+                raise ValueError(f"max_tasks_per_child={self.max_tasks_per_child!r} must be a "
+                                 "positive integer or None")
+        if self.max_memory_per_child is not None:  # kept in bytes: "500MB" -> 500000000
+            object.__setattr__(self, "max_memory_per_child",
+                               parse_size(self.max_memory_per_child, "max_memory_per_child"))
 
     def _check_per_key(self) -> None:
         per_key_of(self.per_key)  # raises, naming what is wrong

@@ -209,13 +209,20 @@ class ErrorInfo:
 
 
 def _pickle_exception(exc: BaseException | None) -> bytes | None:
-    """``exc`` pickled, or None where it cannot be (its name, message and traceback remain)."""
+    """``exc`` pickled, or None where it cannot be (its name, message and traceback remain).
+    Without its traceback object, whatever else is loaded (distributed installs tblib's
+    pickling of tracebacks): the traceback travels as text, and the parent's copy says it
+    came from elsewhere by having none."""
     if exc is None:
         return None
+    tb = exc.__traceback__
+    exc.__traceback__ = None
     try:
         return dumps(exc)
     except Exception:
         return None
+    finally:
+        exc.__traceback__ = tb
 
 
 def describe(exc: BaseException, kind: str = "raised") -> ErrorInfo:

@@ -37,14 +37,15 @@ class RunInfo:
     - from the first result on (the first ``next()`` runs auto's measure): ``mode``,
       ``workers``, ``reason``, ``chosen``, ``start_method`` and, in auto mode, ``figures``;
     - as results are read: ``done``, ``failed``, ``skipped``, ``retried``, ``from_journal``,
-      ``changes`` (and ``mode`` and ``workers``, where auto moves or resizes the batch);
+      ``recycled``, ``changes`` (and ``mode`` and ``workers``, where auto moves or resizes
+      the batch);
     - once the results are all read, or the loop stops early: ``seconds``,
       ``stopped_early``, ``throughput``, and ``stats`` complete.
     """
 
     __slots__ = ("mode", "workers", "reason", "done", "failed", "skipped", "retried",
                  "from_journal", "seconds", "stopped_early", "figures", "stats", "changes",
-                 "chosen", "start_method", "_ended")
+                 "chosen", "start_method", "recycled", "_ended")
     mode: str
     workers: int
     reason: str
@@ -67,13 +68,15 @@ class RunInfo:
     #: how the worker processes started: "fork", "forkserver" (when the parent had another
     #: thread alive) or "spawn"; None where no process started (threads, interpreters, dask)
     start_method: str | None
+    #: workers replaced after ``max_tasks_per_child`` items or over ``max_memory_per_child``
+    recycled: int
 
     def __init__(self, mode: str = "", workers: int = 0, reason: str = "", done: int = 0,
                  failed: int = 0, skipped: int = 0, retried: int = 0, from_journal: int = 0,
                  seconds: float = 0.0, stopped_early: bool = False,
                  figures: dict[str, float] | None = None, stats: RunStats | None = None,
                  changes: list[Any] | None = None, chosen: str = "",
-                 start_method: str | None = None) -> None:
+                 start_method: str | None = None, recycled: int = 0) -> None:
         self.mode, self.workers, self.reason = mode, workers, reason
         self.done, self.failed, self.skipped, self.retried = done, failed, skipped, retried
         self.from_journal, self.seconds, self.stopped_early = from_journal, seconds, stopped_early
@@ -82,6 +85,7 @@ class RunInfo:
         self.changes = [] if changes is None else changes
         self.chosen = chosen
         self.start_method = start_method
+        self.recycled = recycled
         self._ended = False  # the run is over: read by MapResult
 
     def __repr__(self) -> str:

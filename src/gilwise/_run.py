@@ -57,6 +57,7 @@ class Run:
         self.engine: Engine | None = None
         self.autopilot: Autopilot | None = None  # auto mode's, once it chose
         self._claimed: list[int] = []
+        self._recycled_before: dict[int, tuple[Backend, int]] = {}  # claimed: (it, its count)
 
     # -- settle the mode
     def settle(self) -> Options:
@@ -119,6 +120,9 @@ class Run:
             info.stats = stats = Stats()
         else:
             stats = None
+        if self.journal is not None and hasattr(self.items, "__len__"):
+            total = len(self.items)  # type: ignore[arg-type]
+            self.journal.set_total(total + (len(head.segment) if head else 0))
         self.observers = Observers(info, bar, self.journal, opts.key, stats,
                                    detailed=opts.outcomes)
         return self.observers
@@ -136,6 +140,7 @@ class Run:
             )
         self._claimed.append(id(backend))
         self.backends.running.add(id(backend))
+        self._recycled_before[id(backend)] = (backend, backend.recycled)
         return backend
 
     # -- the work
@@ -172,6 +177,7 @@ class Run:
         """Values (or Outcomes) in the segments' order, with ``on_error`` applied."""
         opts, info = self.options, self.info
         for segment in segments:
+            self._count_recycles()
             if not segment.failures and not opts.outcomes:
                 yield from segment.values
                 continue
@@ -186,11 +192,20 @@ class Run:
                 else:
                     yield value if failure is None else failure
 
+    def _count_recycles(self) -> None:
+        """The workers this run's backends recycled while it held them, into ``info``."""
+        if self._recycled_before:
+            self.info.recycled = sum(b.recycled - before
+                                     for b, before in self._recycled_before.values())
+            if self.info.stats is not None:
+                self.info.stats.recycled = self.info.recycled
+
     def close(self) -> None:
         """End the run's observers and release its backends, whatever happened; the time it
         took goes to ``info``."""
         self.info.seconds = time.monotonic() - self.started
         self.info._ended = True
+        self._count_recycles()
         for backend_id in self._claimed:
             self.backends.running.discard(backend_id)
         self._claimed.clear()
@@ -199,7 +214,7 @@ class Run:
         if self.observers is not None and self.observers.bar is not None:
             self.observers.bar.close()
         if self.journal is not None:
-            self.journal.close()
+            self.journal.close(finished=self.engine is not None and self.engine.complete)
 
 
 def _open_journal(fn: Callable[[Any], Any], opts: Options) -> Journal:

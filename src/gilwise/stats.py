@@ -25,6 +25,7 @@ class Stats:
         self.retried_items: int = 0
         self.busy: dict[str, float] = defaultdict(float)
         self._slowest: list[tuple[float, int, str]] = []
+        self.recycled = 0  # workers replaced (max_tasks_per_child, max_memory_per_child)
 
     def add(self, segment: Segment) -> None:
         resumed = segment.resumed or set()
@@ -73,6 +74,7 @@ class Stats:
             "retried_items": self.retried_items,
             "slowest": [{"index": i, "item": it, "seconds": s} for s, i, it in self.slowest()],
             "utilisation": self.utilisation(workers),
+            "recycled": self.recycled,
         }
 
     def render(self, workers: int) -> Any:
@@ -88,6 +90,7 @@ class Stats:
         summary.add_row("throughput", f"{data['throughput']:,.1f} items/s")
         summary.add_row("worker utilisation", f"{data['utilisation']:.0%} of {workers} workers")
         summary.add_row("items retried", str(data["retried_items"]))
+        summary.add_row("workers recycled", str(data["recycled"]))
         failures = ", ".join(f"{k} ×{v}" for k, v in self.failures.most_common()) or "none"
         summary.add_row("failures by type", failures)
         slow = Table(title=f"slowest {SLOWEST} items")

@@ -131,6 +131,7 @@ class Feed:
         tracked = (
             self.options.timeout is not None or len(positions) == 1 or self.sizer.slow_items
             or self.sizer.measuring or self._timed
+            or self.options.max_memory_per_child is not None  # a kill blames its item
         )
         items = segment.items if isinstance(positions, range) and len(positions) == len(
             segment.items

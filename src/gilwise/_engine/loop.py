@@ -112,6 +112,8 @@ class Engine(Feed, Recovery):
         self.pilot = pilot
         #: the batch is over: every item yielded (a :meth:`step` returns no more)
         self.over = False
+        #: it is over because every item of the input was yielded (not stopped early)
+        self.complete = False
         self._handover = Handover()
         self.completed = 0  # items whose chunk came back, for the pilot
         self.clock = clock  # timeouts, retry delays and the poll's wait: a test's fake clock
@@ -215,23 +217,27 @@ class Engine(Feed, Recovery):
                 self.pilot.done(result)
         self.completed += len(result.values)
         segment = chunk.segment
+        positions = chunk.positions
+        if len(result.values) < len(positions):  # its worker was recycled mid-chunk
+            self._requeued.appendleft(self._chunk(segment, list(positions[len(result.values):])))
+            positions = positions[:len(result.values)]
         if self._touched is not None:
             self._touched.append(segment)
-        if self.observers:
-            self.observers.ran(segment, chunk.positions, result)
-        if not result.errors and isinstance(chunk.positions, range) and (
-            len(chunk.positions) == len(segment.items)
+        if not result.errors and isinstance(positions, range) and (
+            len(positions) == len(segment.items)
         ):
             segment.values = result.values
             segment.open = 0
-            return
-        for j, pos in enumerate(chunk.positions):
-            info = result.errors.get(j)
-            if info is None:
-                segment.values[pos] = result.values[j]
-                segment.open -= 1
-            else:
-                self._fail(segment, pos, info)
+        else:
+            for j, pos in enumerate(positions):
+                info = result.errors.get(j)
+                if info is None:
+                    segment.values[pos] = result.values[j]
+                    segment.open -= 1
+                else:
+                    self._fail(segment, pos, info)
+        if self.observers:  # after the values are in: a journal records them at once
+            self.observers.ran(segment, positions, result)
 
     def _on_lost(self, event: Lost) -> None:
         chunk = self._in_flight.pop(event.chunk_id, None)
@@ -308,8 +314,24 @@ class Engine(Feed, Recovery):
             if moved is not None:
                 self._move_to(moved)
         if self.observers:
-            self.observers.tick()
+            self.observers.tick(self.running_now)
         return self._advance()
+
+    def running_now(self) -> list[tuple[int, str, float]]:
+        """The items running now, where the backend can tell: (position in the input, worker,
+        ``time.time()`` it started)."""
+        backend = self._supervised
+        where = getattr(backend, "running_on", None)
+        if where is None:
+            return []
+        wall = time.time() - time.monotonic()
+        found = []
+        for chunk_id, chunk in self._in_flight.items():
+            running = where(chunk_id)
+            if running is not None and running[0] < len(chunk.positions):
+                pos, started, worker = running
+                found.append((chunk.segment.start + chunk.positions[pos], worker, wall + started))
+        return sorted(found)
 
     def wake(self) -> None:
         """From any thread: end the wait of a :meth:`step` in progress (or of the next one)
@@ -340,6 +362,7 @@ class Engine(Feed, Recovery):
         self._dispatch()
         ready = self._pop_ready()
         if not ready and not self._live and self._exhausted and not self._retries:
+            self.complete = self.source_error is None
             self._let_go()
             if self.source_error is not None:
                 raise self.source_error

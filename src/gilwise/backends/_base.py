@@ -90,6 +90,8 @@ class Backend(ABC):
     :meth:`wake`, which any thread may call."""
 
     name: str = "?"
+    #: workers replaced so far after their max_tasks_per_child or memory line (RunInfo's)
+    recycled: int = 0
 
     def __init__(self, options: Options) -> None:
         self.options: Options = options

@@ -18,6 +18,7 @@ from typing import Any
 from gilwise._chunk import Chunk, ChunkResult, running_in
 from gilwise._options import Options
 from gilwise.backends._base import Backend, Done, Event, Lost, Supervised
+from gilwise.backends._recycle import note
 
 #: chunks a worker whose chunks are quick may hold at once: one running, one queued behind
 DEPTH = 2
@@ -39,7 +40,8 @@ class Finished:
 
 
 class Gone:
-    """Worker ``worker`` is gone ("died") or was stopped ("timeout"); ``slot`` is its last
+    """Worker ``worker`` is gone ("died"), was stopped ("timeout") or left, recycled, after
+    its last result ("recycled": what it still held never started); ``slot`` is its last
     published progress (see ``_task``), read to blame the item it was running."""
 
     __slots__ = ("worker", "kind", "reason", "slot")
@@ -72,6 +74,7 @@ class WorkerPool(Backend, Supervised):
         # kept as they change, so that placing a chunk does not scan a pool of 512 threads:
         self._idle: dict[int, None] = {}  # workers found holding nothing (a hint, checked)
         self._quick: set[int] = set()  # workers whose last chunk was quick: room for depth
+        self.recycled = 0  # workers replaced after their max_tasks_per_child or memory line
 
     def start(self) -> None:
         """Workers up to ``size``, all of them as yet unmeasured: a new map's tasks may be
@@ -176,6 +179,9 @@ class WorkerPool(Backend, Supervised):
         for event in self._collect(timeout):
             held = self._held.get(event.worker)
             if isinstance(event, Finished):
+                if event.result.leaving is not None:
+                    self.recycled += 1
+                    note(event.result.worker, event.result.leaving)
                 if not held or held[0][0].id != event.result.chunk_id:
                     continue  # a cancelled chunk's late result: not this run's
                 held.popleft()
@@ -194,7 +200,11 @@ class WorkerPool(Backend, Supervised):
             self._held.pop(event.worker, None)
             self._quick.discard(event.worker)
             self._stopping.discard(event.worker)
-            if held:
+            if held and event.kind == "recycled":  # what it held after its last chunk: unstarted
+                for chunk, _ in held:
+                    del self._where[chunk.id]
+                self._waiting.extendleft(reversed(held))
+            elif held:
                 for chunk, _ in held:
                     del self._where[chunk.id]
                 chunk, _ = held.popleft()
@@ -234,6 +244,18 @@ class WorkerPool(Backend, Supervised):
         if wid is None or wid not in self._workers:
             return None
         return running_in(self._slot(wid), chunk_id)
+
+    def running_on(self, chunk_id: int) -> tuple[int, float, str] | None:
+        """(position, start, worker's name) of the item of ``chunk_id`` running now."""
+        wid = self._holder(chunk_id)
+        if wid is None or wid not in self._workers:
+            return None
+        running = running_in(self._slot(wid), chunk_id)
+        return None if running is None else (*running, self._label(wid))
+
+    def _label(self, worker: int) -> str:
+        """How results name the worker (a process's pid, a thread's name)."""
+        return str(worker)
 
     def kill(self, chunk_id: int, reason: str) -> None:
         wid = self._holder(chunk_id)

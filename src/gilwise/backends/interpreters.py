@@ -97,8 +97,10 @@ def _run_chunk(
     tracked: bool,
     items_blob: bytes,
     slot: memoryview,
+    limit: int = 0,
 ) -> bytes:
-    """Run one chunk here, in the worker interpreter; the ChunkResult goes back pickled."""
+    """Run one chunk here, in the worker interpreter (its first ``limit`` items only, where
+    ``limit`` is set: the interpreter is then recycled); the ChunkResult goes back pickled."""
 
     if fn_blob is not None:
         try:
@@ -109,6 +111,8 @@ def _run_chunk(
         items = pickle.loads(items_blob)
     except BaseException as exc:  # noqa: BLE001
         return pickle.dumps(undecodable(chunk_id, f"an argument could not be unpickled: {exc}"))
+    if limit:
+        items = items[:limit]
     return encode_result(run_chunk(_fns[fn_id], chunk_id, items, tracked, slot))
 
 
@@ -116,47 +120,61 @@ def _run_chunk(
 
 
 def serve_in_interpreter(worker: InboxWorker, outbox: Outbox,
-                         fns: dict[int, bytes], init_blob: bytes) -> None:
+                         fns: dict[int, bytes], init: tuple[bytes, int | None]) -> None:
     """A worker thread: make its interpreter, enter it (``sys.path``, the initializer), then
-    run the chunks from the inbox there until told to stop."""
+    run the chunks from the inbox there until told to stop; after ``max_tasks_per_child``
+    items (``init[1]``), close it and go on in a new one."""
     from concurrent import interpreters
 
-    try:
-        interp = interpreters.create()
-    except BaseException as exc:  # noqa: BLE001
-        outbox.put((worker.id, describe(exc)))
-        return
-    try:
+    init_blob, max_tasks = init
+    while True:
         try:
-            failed = interp.call(_enter, tuple(sys.path), init_blob)
-        except interpreters.ExecutionFailed as exc:  # gilwise itself would not load there
-            failed = pickle.dumps(ErrorInfo("ExecutionFailed", str(exc), ""))
-        if failed is not None:
-            outbox.put((worker.id, pickle.loads(failed)))
+            interp = interpreters.create()
+        except BaseException as exc:  # noqa: BLE001
+            outbox.put((worker.id, describe(exc)))
             return
-        _serve(worker, interp, outbox, fns)
-    finally:
-        interp.close()
+        try:
+            try:
+                failed = interp.call(_enter, tuple(sys.path), init_blob)
+            except interpreters.ExecutionFailed as exc:  # gilwise itself would not load there
+                failed = pickle.dumps(ErrorInfo("ExecutionFailed", str(exc), ""))
+            if failed is not None:
+                outbox.put((worker.id, pickle.loads(failed)))
+                return
+            if not _serve(worker, interp, outbox, fns, max_tasks):
+                return
+        finally:
+            interp.close()
 
 
 def _serve(worker: InboxWorker, interp: Any, outbox: Outbox,
-           fns: dict[int, bytes]) -> None:
+           fns: dict[int, bytes], max_tasks: int | None) -> bool:
+    """Run chunks in ``interp``; True when it is spent (recycled), False at the end."""
     name = worker.thread.name
     known: set[int] = set()
     view = memoryview(worker.slot)  # type: ignore[arg-type]
+    left = max_tasks or 0
     while (message := worker.inbox.get()) is not STOP:
         chunk_id, fn_id, tracked, items_blob = message
         fn_blob = None if fn_id in known else fns[fn_id]
         known.add(fn_id)
         try:
-            blob = interp.call(_run_chunk, chunk_id, fn_id, fn_blob, tracked, items_blob, view)
+            blob = interp.call(_run_chunk, chunk_id, fn_id, fn_blob, tracked, items_blob, view,
+                               left)
         except BaseException as exc:  # noqa: BLE001 - the worker is lost, not the run
             outbox.put((worker.id, Died(f"{name} failed: {type(exc).__name__}: {exc}")))
-            return
+            return False
         result = decode_result(blob, chunk_id)
         result.worker = name
+        if max_tasks and result.unreadable is None:
+            left -= len(result.values)
+            if left <= 0:
+                result.leaving = f"{max_tasks} items (max_tasks_per_child)"
         outbox.put((worker.id, result))
+        if result.leaving is not None:
+            return True
         del message, blob, result  # not kept alive while this thread waits for the next
+    return False
 
 
 class InterpreterBackend(ThreadBackend):
@@ -176,6 +194,7 @@ class InterpreterBackend(ThreadBackend):
     def __init__(self, options: Options) -> None:
         check_available()
         super().__init__(options)
+        self._init = (self._init, options.max_tasks_per_child)  # what serve_in_interpreter takes
 
     def _travel(self, obj: Any, what: str) -> bytes:
         """Pickled: an interpreter shares nothing with this one but bytes."""

@@ -30,6 +30,7 @@ from gilwise._chunk import (
     run_chunk,
     undecodable,
 )
+from gilwise._memory import PrivateMemory
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
@@ -37,6 +38,7 @@ from gilwise._threadclock import ThreadClock
 from gilwise.backends._logging import apply as apply_logging
 from gilwise.backends._logging import capture as capture_logging
 from gilwise.backends._pool import Finished, Gone, WorkerPool
+from gilwise.backends._recycle import WATCH_SECONDS, Budget, kill_past_ceiling, leave
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
     kill_at_exit,
@@ -127,13 +129,14 @@ def worker_main(conn: Connection, slot: Any) -> None:
     fns: dict[int, Callable[[Any], Any]] = {}
     clock = ThreadClock()  # its waits for a core, per chunk (Linux): auto mode's watch reads them
     try:
-        initializer, initargs, logs = pickle.loads(inbox.get())
+        initializer, initargs, logs, max_tasks, max_memory = pickle.loads(inbox.get())
         apply_logging(logs)  # where not inherited (forkserver; spawn with a guarded setup)
         if initializer is not None:
             initializer(*initargs)
     except BaseException as exc:  # noqa: BLE001
         conn.send_bytes(dumps(InitFailed(describe(exc))))
         return
+    budget = Budget(max_tasks, max_memory)
     while message := inbox.get():  # None: the pipe closed; STOP: asked to stop
         order = pickle.loads(message)
         if isinstance(order, Function):
@@ -147,11 +150,16 @@ def worker_main(conn: Connection, slot: Any) -> None:
             conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
         waited = clock.sample().waiting if clock.exact else None
+        if budget.active:
+            items = budget.feed(items)
         result = run_chunk(fns[order.fn_id], chunk_id, items, order.tracked, slot)
         result.worker = name
         if waited is not None:
             result.waited = (clock.sample().waiting or waited) - waited
+        result.leaving = budget.leaving
         conn.send_bytes(encode_result(result))
+        if budget.leaving is not None:  # recycled: the parent starts another in its place
+            leave()
 
 
 # ---------------------------------------------------------------- the parent side
@@ -162,6 +170,9 @@ class _Worker:
         self.id, self.process, self.conn, self.slot = wid, process, conn, slot
         self.known_fns: set[int] = set()
         self.giving_up: str | None = None
+        self.leaving: str | None = None  # it said it is recycled, and why
+        self.killed_for: str | None = None  # killed past the memory ceiling, and why
+        self.memory: PrivateMemory | None = None  # read while it runs an item (a ceiling)
 
 
 def _context(method: str | None = None) -> multiprocessing.context.BaseContext:
@@ -232,8 +243,11 @@ class ProcessBackend(WorkerPool):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
-        self._init = dumps_to_worker((options.initializer, options.initargs, capture_logging()))
+        self._init = dumps_to_worker((options.initializer, options.initargs, capture_logging(),
+                                      options.max_tasks_per_child, options.max_memory_per_child))
         self.start_method: str | None = None  # how the latest worker started (RunInfo's)
+        self._max_memory: int | None = options.max_memory_per_child
+        self._watched = 0.0  # when the workers' memory was last read
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes
         self._wake_r, self._wake_w = os.pipe()
@@ -314,7 +328,11 @@ class ProcessBackend(WorkerPool):
             by_handle[w.conn] = w
             by_handle[w.process.sentinel] = w
         events: list[Finished | Gone] = []
+        if self._max_memory is not None and self._held:
+            timeout = min(timeout, WATCH_SECONDS)
         ready = wait([*by_handle, self._wake_r], timeout)
+        if self._max_memory is not None:
+            self._watch_memory()
         dead: list[_Worker] = []
         for handle in ready:
             if handle == self._wake_r:
@@ -352,7 +370,21 @@ class ProcessBackend(WorkerPool):
                 + info.traceback
             )
         events.append(Finished(w.id, message))
+        if getattr(message, "leaving", None) is not None:
+            w.leaving = message.leaving
+            return False  # it exits now: buried, and another started in its place
         return True
+
+    def _watch_memory(self) -> None:
+        """Kill a worker whose private memory grew past the ceiling while running an item
+        (every WATCH_SECONDS): that item fails alone, naming the ceiling."""
+        now = time.monotonic()
+        if now - self._watched < WATCH_SECONDS:
+            return
+        self._watched = now
+        busy = [self._workers[wid] for wid, held in self._held.items()
+                if held and wid in self._workers]
+        kill_past_ceiling(busy, self._max_memory)  # type: ignore[arg-type]
 
     def _bury(self, w: _Worker) -> Gone:
         kill_tree(w.process)  # what its task started dies with it
@@ -365,10 +397,17 @@ class ProcessBackend(WorkerPool):
         w.conn.close()
         if w.giving_up is not None:
             return Gone(w.id, "timeout", w.giving_up, w.slot)
+        if w.killed_for is not None:
+            return Gone(w.id, "died", w.killed_for, w.slot)
+        if w.leaving is not None:
+            return Gone(w.id, "recycled", w.leaving, w.slot)
         return Gone(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), w.slot)
 
     def _slot(self, worker: int) -> Sequence[float]:
         return self._workers[worker].slot
+
+    def _label(self, worker: int) -> str:
+        return str(self._workers[worker].process.pid)
 
     def _stop(self, worker: int, reason: str | None) -> None:
         if reason is not None:  # it hung: killed, and reported Gone once its death is seen

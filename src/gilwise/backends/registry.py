@@ -31,7 +31,7 @@ class ModeSpec:
     """One mode: its backend (``module:Class``, imported on first use) and how it runs."""
 
     __slots__ = ("name", "backend", "chunk_seconds", "default_workers", "check", "forks",
-                 "cluster", "own_options", "check_options", "describe")
+                 "cluster", "own_options", "check_options", "describe", "recycles")
     name: str
     backend: str
     #: seconds of work a chunk should hold: long enough to hide one round trip
@@ -53,17 +53,20 @@ class ModeSpec:
     #: ``module:function(options) -> Decision``: what ``explain`` says of this mode without
     #: running an item (a cluster's workers and threads); None: explain probes as auto does
     describe: str | None
+    #: the recycling options its workers honour (max_tasks_per_child, max_memory_per_child)
+    recycles: tuple[str, ...]
 
     def __init__(self, name: str, backend: str, chunk_seconds: float,
                  default_workers: Callable[[int], int] = _per_core, check: str | None = None,
                  forks: bool = False, cluster: bool = False,
                  own_options: tuple[str, ...] = (), check_options: str | None = None,
-                 describe: str | None = None) -> None:
+                 describe: str | None = None, recycles: tuple[str, ...] = ()) -> None:
         self.name, self.backend, self.chunk_seconds = name, backend, chunk_seconds
         self.default_workers, self.check, self.forks, self.cluster = (
             default_workers, check, forks, cluster)
         self.own_options, self.check_options, self.describe = (
             own_options, check_options, describe)
+        self.recycles = recycles
 
     def __repr__(self) -> str:
         return f"ModeSpec({self.name!r}, {self.backend!r})"
@@ -93,13 +96,17 @@ def _load(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+RECYCLING = ("max_tasks_per_child", "max_memory_per_child")
+
 MODE_SPECS: dict[str, ModeSpec] = {
     spec.name: spec
     for spec in (
         ModeSpec("threads", "gilwise.backends.threads:ThreadBackend", 0.002, _for_io),
-        ModeSpec("processes", "gilwise.backends.processes:ProcessBackend", 0.02, forks=True),
+        ModeSpec("processes", "gilwise.backends.processes:ProcessBackend", 0.02, forks=True,
+                 recycles=RECYCLING),
         ModeSpec("interpreters", "gilwise.backends.interpreters:InterpreterBackend", 0.02,
-                 check="gilwise.backends.interpreters:check_available"),
+                 check="gilwise.backends.interpreters:check_available",
+                 recycles=("max_tasks_per_child",)),
         # a Dask task costs ~1.6 ms: chunks of 0.1 s keep that under 2%; longer ones (0.3 s)
         # left a worker idle at the end of 64 x 25 ms (0.99 s against 0.92 s)
         ModeSpec("dask", "gilwise.backends.dask:DaskBackend", 0.1,
@@ -140,6 +147,13 @@ def check_options(options: Options) -> Options:
         if options.mode != entry.name:
             raise ValueError(f"{given[0]}= is for mode={entry.name!r}, "
                              f"not mode={options.mode!r}")
+    entry = MODE_SPECS.get(options.mode)
+    for name in RECYCLING:  # auto: they apply where it runs workers that honour them
+        if entry is not None and getattr(options, name) is not None \
+                and name not in entry.recycles:
+            where = " or ".join(repr(m) for m, e in MODE_SPECS.items() if name in e.recycles)
+            raise ValueError(f"{name}= is for mode={where}, not mode={options.mode!r}: its "
+                             "workers share one process")
     return options
 
 

@@ -166,6 +166,9 @@ class ThreadBackend(WorkerPool):
     def _slot(self, worker: int) -> Sequence[float]:
         return self._workers[worker].slot
 
+    def _label(self, worker: int) -> str:
+        return self._workers[worker].thread.name
+
     def _stop(self, worker: int, reason: str | None) -> None:
         w = self._workers.pop(worker)
         w.inbox.put(STOP)  # when its task ends, it stops

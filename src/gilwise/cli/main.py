@@ -81,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="with --journal: run again the items that failed last time")
     m.add_argument("--key-by-item", action="store_true", help="with --journal: know items by "
                    "their value, not their line number (for inputs whose order changes)")
+    m.add_argument("--max-tasks-per-child", type=_positive_int, metavar="N",
+                   help="replace a worker after N items (processes, interpreters)")
+    m.add_argument("--max-memory-per-child", metavar="SIZE", help="replace a worker whose "
+                   "private memory is over SIZE (e.g. 500MB) after an item; one growing past "
+                   "twice SIZE during an item is killed, failing that item (processes)")
     m.add_argument("--stats", action="store_true", help="print a summary at the end: "
                    "throughput, slowest items, failures by type, worker utilisation")
     m.add_argument("--fail-fast", action="store_true",
@@ -112,6 +117,9 @@ def _parser() -> argparse.ArgumentParser:
     from gilwise.cli.scrape import add_parser as add_scrape_parser
 
     add_scrape_parser(sub)
+    from gilwise.cli.status import add_parser as add_status_parser
+
+    add_status_parser(sub)
     return parser
 
 
@@ -128,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from gilwise.cli.demo import run_demo
 
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
-        if args.command in ("encode", "scrape"):
+        if args.command in ("encode", "scrape", "status"):
             return args.run(args)
         if args.command == "lab":
             from rich.console import Console
@@ -174,6 +182,8 @@ def _map(args: argparse.Namespace) -> int:
         "key": _item_key if args.key_by_item else None,
         "stats": args.stats,
         "scheduler": args.scheduler,
+        "max_tasks_per_child": args.max_tasks_per_child,
+        "max_memory_per_child": args.max_memory_per_child,
     }
     with _output(args.output) as out:
         results = gilwise.map(fn, items, **options)

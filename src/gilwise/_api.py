@@ -114,6 +114,8 @@ class Pool:
         stats: bool = False,
         scheduler: str | None = None,
         client: Any = None,
+        native_threads: int | Literal["keep"] | None = None,
+        share_above: int | None = 1_000_000,
     ) -> None:
         self._defaults = check_options(Options(**_options_in(locals())))
         self._workers = _Backends()
@@ -166,6 +168,8 @@ class Pool:
         stats: bool | PoolDefault = POOL_DEFAULT,
         scheduler: str | None | PoolDefault = POOL_DEFAULT,
         client: Any | PoolDefault = POOL_DEFAULT,
+        native_threads: int | Literal["keep"] | None | PoolDefault = POOL_DEFAULT,
+        share_above: int | None | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -226,6 +230,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     stats: bool = False,
     scheduler: str | None = None,
     client: Any = None,
+    native_threads: int | Literal["keep"] | None = None,
+    share_above: int | None = 1_000_000,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
@@ -259,6 +265,10 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       "tcp://host:8786" (default: ``$DASK_SCHEDULER_ADDRESS``); ``client``: a
       ``distributed.Client`` of yours instead. With neither, a LocalCluster of one worker
       process per usable core runs the batch.
+    - ``native_threads``: threads each worker's native pools (BLAS, OpenMP) may run (default:
+      cores // workers, unless ``OMP_NUM_THREADS`` and the like are set; "keep": untouched).
+    - ``share_above``: buffers (NumPy arrays...) of this many bytes or more go to worker
+      processes, and back, through shared memory, read-only there (None: never).
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.

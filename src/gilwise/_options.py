@@ -15,6 +15,9 @@ StartMethod = Literal["fork", "forkserver", "spawn"]
 MODES: tuple[str, ...] = get_args(Mode)  # the CLI's --mode choices too
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
+#: buffers of this many bytes or more go to worker processes through shared memory (joblib's
+#: default threshold too)
+SHARE_ABOVE = 1_000_000
 
 
 # The classes of a run are plain classes, not dataclasses: ``dataclasses`` imports
@@ -31,7 +34,7 @@ class Options:
         "mode", "workers", "ordered", "chunksize", "on_error", "progress", "initializer",
         "initargs", "timeout", "retries", "retry_on", "backoff", "journal", "key",
         "retry_failed", "max_in_flight", "per_key", "start_method", "outcomes", "stats",
-        "scheduler", "client",
+        "scheduler", "client", "native_threads", "share_above",
     )
     mode: Mode
     workers: int | None
@@ -55,6 +58,8 @@ class Options:
     stats: bool
     scheduler: str | None
     client: Any
+    native_threads: int | Literal["keep"] | None
+    share_above: int | None
 
     def __init__(
         self,
@@ -80,6 +85,8 @@ class Options:
         stats: bool = False,
         scheduler: str | None = None,
         client: Any = None,
+        native_threads: int | Literal["keep"] | None = None,
+        share_above: int | None = SHARE_ABOVE,
     ) -> None:
         given = locals()
         for name in self.__slots__:
@@ -130,6 +137,16 @@ class Options:
                 f"start_method={self.start_method!r} is not one of {', '.join(START_METHODS[1:])} "
                 "or None"
             )
+        if self.native_threads is not None and self.native_threads != "keep" and (
+            not isinstance(self.native_threads, int) or self.native_threads < 1
+        ):
+            raise ValueError(f"native_threads={self.native_threads!r} must be a positive "
+                             "integer, 'keep' or None")
+        if self.share_above is not None and (
+            not isinstance(self.share_above, int) or self.share_above < 1
+        ):
+            raise ValueError(f"share_above={self.share_above!r} must be a positive number of "
+                             "bytes or None")
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
 

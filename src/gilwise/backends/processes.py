@@ -33,6 +33,7 @@ from gilwise._chunk import (
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
 from gilwise._threadclock import ThreadClock
+from gilwise.backends._native import WorkerLimit, env_during, native_limit
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._tree import (
     forget_inherited_forkserver,
@@ -112,8 +113,10 @@ def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
         inbox.put(None)
 
 
-def worker_main(conn: Connection, slot: Any) -> None:
-    """Entry point of a worker process: init, then run chunks until told to stop."""
+def worker_main(conn: Connection, slot: Any, native: int | None = None) -> None:
+    """Entry point of a worker process: init, then run chunks until told to stop; its native
+    thread pools limited to ``native`` threads (None: untouched)."""
+    limit = WorkerLimit(native)  # before anything here imports NumPy
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lead_own_group()
     forget_inherited_forkserver()
@@ -127,6 +130,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
         initializer, initargs = pickle.loads(inbox.get())
         if initializer is not None:
             initializer(*initargs)
+        limit.apply()
     except BaseException as exc:  # noqa: BLE001
         conn.send_bytes(dumps(InitFailed(describe(exc))))
         return
@@ -134,6 +138,7 @@ def worker_main(conn: Connection, slot: Any) -> None:
         order = pickle.loads(message)
         if isinstance(order, Function):
             fns[order.fn_id] = pickle.loads(order.blob)
+            limit.apply()  # the function may have brought NumPy
             continue
         chunk_id = order.chunk_id
         try:
@@ -142,8 +147,10 @@ def worker_main(conn: Connection, slot: Any) -> None:
             why = f"an argument could not be unpickled: {exc}"
             conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
+        limit.apply()
         waited = clock.sample().waiting if clock.exact else None
         result = run_chunk(fns[order.fn_id], chunk_id, items, order.tracked, slot)
+        limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name
         if waited is not None:
             result.waited = (clock.sample().waiting or waited) - waited
@@ -262,13 +269,16 @@ class ProcessBackend(WorkerPool):
             name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)
+        native = native_limit(self.options.native_threads, self.size)
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit
-            target=worker_main, args=(child_conn, slot), daemon=False, name=WORKER_NAME
+            target=worker_main, args=(child_conn, slot, native), daemon=False,
+            name=WORKER_NAME
         )
         spawn = ctx.get_start_method() == "spawn"
-        with _main_without_file() if spawn else contextlib.nullcontext():
+        with _main_without_file() if spawn else contextlib.nullcontext(), \
+                env_during(native if spawn else None):
             process.start()
         child_conn.close()
         parent_conn.send_bytes(self._init)

@@ -40,6 +40,7 @@ from gilwise._segment import Tail
 from gilwise.auto.gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise.auto.input import Sized, Source
 from gilwise.auto.io_threads import io_threads, thread_cap
+from gilwise.auto.native import PARALLEL_ABOVE, NativeDemand
 from gilwise.auto.probe import ProbeRunner, Trial
 from gilwise.backends.registry import check_options, describe
 
@@ -75,8 +76,10 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
     small = _small_rest(runner, total)
     try:
+        demand = NativeDemand()
         runner.start()
         measured = measure(runner, small)
+        measured.native_cores = demand.cores()
     finally:
         sys.setswitchinterval(interval)
     small_batch = small()
@@ -129,6 +132,8 @@ def _decide(fn: Callable, ran: list[Any], measured: Measure, cores: int, options
     if not ran:
         return Decision("threads", 1, "no items to run")
     sure = measured.certainty()
+    if measured.native_cores > PARALLEL_ABOVE:  # before I/O: its thread waits on BLAS's
+        return _native_parallel(fn, ran, measured, cores, options)
     if not gil_enabled():  # no GIL to contend for: waiting or computing is all that counts
         if measured.io_bound:
             return _io_bound(measured, cores, options, remaining)
@@ -155,6 +160,28 @@ def _decide(fn: Callable, ran: list[Any], measured: Measure, cores: int, options
     return Decision("threads", options.workers or cores,
                     f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) but releases the GIL "
                     f"({kept}); {sure}")
+
+
+def _native_parallel(fn: Callable, ran: list[Any], measured: Measure, cores: int,
+                     options: Options) -> Decision:
+    """Work already parallel in native code (BLAS, OpenMP): workers, each with a share of
+    the cores for its native threads (``backends/_native.py``), so that together they use
+    the cores once; never more threads than the caller's one where its native threads would
+    keep every core (``native_threads="keep"``, one core)."""
+    busy = (f"already parallel in native code: its native threads (BLAS, OpenMP) kept "
+            f"{measured.native_cores:.1f} cores busy")
+    if cores < 2 or options.native_threads == "keep":
+        why = "one usable core" if cores < 2 else "native_threads='keep'"
+        return Decision("threads", 1, f"{busy}; {why}: one thread, as in the caller's, "
+                        f"its native threads on every core; {measured.certainty()}")
+    workers = options.workers or cores
+    native = options.native_threads or max(1, cores // workers)
+    mode = "threads"
+    if measured.holds_gil and not _unpicklable(fn, ran[0], options):
+        mode = "processes"
+    return Decision(mode, workers, f"{busy}; {mode} × {workers}, each with {native} native "
+                    f"thread(s), so that they do not fight over the {cores} cores "
+                    f"({measured.gil_words()}); {measured.certainty()}")
 
 
 def _io_bound(measured: Measure, cores: int, options: Options, remaining: int | None

@@ -81,7 +81,7 @@ class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
     __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
-                 "cpu_wall")
+                 "cpu_wall", "native_cores")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -89,11 +89,16 @@ class Measure:
     blocked: float  # share of the probe thread's time neither on a core nor waiting for one
     ticker_present: float  # share of the measure the ticker was not blocked (held the GIL)
     cpu_wall: float  # the probe thread's CPU time against its wall time
+    #: cores the work's threads wanted together (native BLAS/OpenMP threads included): see
+    #: ``auto/native.py``; set by the probe after the measure
+    native_cores: float
 
     def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
-                 blocked: float, ticker_present: float, cpu_wall: float) -> None:
+                 blocked: float, ticker_present: float, cpu_wall: float,
+                 native_cores: float = 0.0) -> None:
         self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
         self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
+        self.native_cores = native_cores
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -146,7 +151,8 @@ class Measure:
 
     def figures(self) -> dict[str, float]:
         return {"gil_held": self.gil_held, "io_share": self.io, "demand": self.demand,
-                "cpu_wall": self.cpu_wall, "measured_seconds": self.seconds,
+                "cpu_wall": self.cpu_wall, "native_cores": self.native_cores,
+                "measured_seconds": self.seconds,
                 "cycles": float(self.cycles), "exact": float(self.exact),
                 "clear": float(self.clear)}
 

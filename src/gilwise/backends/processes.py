@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, NamedTuple
 
+from gilwise import _shm
 from gilwise._chunk import (
     SLOT_SIZE,
     Chunk,
@@ -32,6 +33,7 @@ from gilwise._chunk import (
 )
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
+from gilwise._shm import ReadOnlyHint, Sender, loads, sweep
 from gilwise._threadclock import ThreadClock
 from gilwise.backends._native import WorkerLimit, env_during, native_limit
 from gilwise.backends._pool import Finished, Gone, WorkerPool
@@ -113,10 +115,13 @@ def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
         inbox.put(None)
 
 
-def worker_main(conn: Connection, slot: Any, native: int | None = None) -> None:
+def worker_main(conn: Connection, slot: Any, native: int | None = None,
+                share_above: int | None = None) -> None:
     """Entry point of a worker process: init, then run chunks until told to stop; its native
-    thread pools limited to ``native`` threads (None: untouched)."""
+    thread pools limited to ``native`` threads (None: untouched), its results' buffers of
+    ``share_above`` bytes or more sent back through shared memory (None: by the pipe)."""
     limit = WorkerLimit(native)  # before anything here imports NumPy
+    pickler = dumps if share_above is None else _result_pickler(Sender(share_above, False))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lead_own_group()
     forget_inherited_forkserver()
@@ -127,7 +132,7 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None) -> None:
     fns: dict[int, Callable[[Any], Any]] = {}
     clock = ThreadClock()  # its waits for a core, per chunk (Linux): auto mode's watch reads them
     try:
-        initializer, initargs = pickle.loads(inbox.get())
+        initializer, initargs = loads(inbox.get())
         if initializer is not None:
             initializer(*initargs)
         limit.apply()
@@ -137,24 +142,32 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None) -> None:
     while message := inbox.get():  # None: the pipe closed; STOP: asked to stop
         order = pickle.loads(message)
         if isinstance(order, Function):
-            fns[order.fn_id] = pickle.loads(order.blob)
+            fns[order.fn_id] = loads(order.blob)
             limit.apply()  # the function may have brought NumPy
             continue
         chunk_id = order.chunk_id
         try:
-            items = pickle.loads(order.items_blob)
+            items = loads(order.items_blob)
         except BaseException as exc:  # noqa: BLE001
             why = f"an argument could not be unpickled: {exc}"
             conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
         limit.apply()
         waited = clock.sample().waiting if clock.exact else None
-        result = run_chunk(fns[order.fn_id], chunk_id, items, order.tracked, slot)
+        fn = fns[order.fn_id]
+        if _shm.received:  # a write into a shared array explained
+            fn = ReadOnlyHint(fn)
+        result = run_chunk(fn, chunk_id, items, order.tracked, slot)
         limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name
         if waited is not None:
             result.waited = (clock.sample().waiting or waited) - waited
-        conn.send_bytes(encode_result(result))
+        conn.send_bytes(encode_result(result, pickler))
+
+
+def _result_pickler(sender: Sender) -> Callable[[Any], bytes]:
+    """A worker's results as bytes, big arrays in segments the parent takes over."""
+    return lambda obj: sender.dumps(obj, dumps)[0]
 
 
 # ---------------------------------------------------------------- the parent side
@@ -235,7 +248,14 @@ class ProcessBackend(WorkerPool):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
-        self._init = dumps_to_worker((options.initializer, options.initargs))
+        # big buffers (NumPy arrays) travel through shared memory (gilwise._shm); segments
+        # a process killed with kill -9 left are removed first
+        self._shared = Sender(options.share_above) if options.share_above else None
+        if self._shared is not None:
+            sweep()
+        self._fn_paths: list[list[str]] = []  # the segments of the latest functions
+        self._chunk_paths: dict[int, list[str]] = {}  # of the chunks out, by chunk id
+        self._init, _ = self._dump((options.initializer, options.initargs))
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes
         self._wake_r, self._wake_w = os.pipe()
@@ -273,7 +293,8 @@ class ProcessBackend(WorkerPool):
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit
-            target=worker_main, args=(child_conn, slot, native), daemon=False,
+            target=worker_main, args=(child_conn, slot, native, self.options.share_above),
+            daemon=False,
             name=WORKER_NAME
         )
         spawn = ctx.get_start_method() == "spawn"
@@ -286,20 +307,33 @@ class ProcessBackend(WorkerPool):
         self._workers[worker.id] = worker
         return worker
 
+    def _dump(self, obj: Any) -> tuple[bytes, list[str]]:
+        """``obj`` for a worker, and the shared-memory segments it names."""
+        if self._shared is None:
+            return dumps_to_worker(obj), []
+        return self._shared.dumps(obj, dumps_to_worker)
+
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
         try:
-            self._fns[fn_id] = dumps_to_worker(fn)
+            self._fns[fn_id], paths = self._dump(fn)
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
+        # a map registers its function once (again on a move back here): the segments of
+        # the one before the last are no longer read by any worker
+        self._fn_paths.append(paths)
+        if len(self._fn_paths) > 2 and self._shared is not None:
+            self._shared.release(self._fn_paths.pop(0))
         return fn_id
 
     # -- work
     def _pack(self, chunk: Chunk) -> bytes:
         try:
-            items_blob = dumps_to_worker(chunk.items)
+            items_blob, paths = self._dump(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
+        if paths:
+            self._chunk_paths.setdefault(chunk.id, []).extend(paths)
         return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob))
 
     def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
@@ -355,6 +389,9 @@ class ProcessBackend(WorkerPool):
                 f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
                 + info.traceback
             )
+        paths = self._chunk_paths.pop(getattr(message, "chunk_id", -1), None)
+        if paths and self._shared is not None:
+            self._shared.release(paths)  # the worker has mapped them
         events.append(Finished(w.id, message))
         return True
 
@@ -367,6 +404,7 @@ class ProcessBackend(WorkerPool):
             raise WorkerInitError(MAIN_RERUN)
         del self._workers[w.id]
         w.conn.close()
+        sweep(w.process.pid)  # results it was writing when it died
         if w.giving_up is not None:
             return Gone(w.id, "timeout", w.giving_up, w.slot)
         return Gone(w.id, "died", exit_reason(w.process.pid, w.process.exitcode), w.slot)
@@ -404,6 +442,12 @@ class ProcessBackend(WorkerPool):
                 kill_tree(w.process)
                 w.process.join(1)
             w.conn.close()
+            if self._shared is not None:
+                sweep(w.process.pid)
+        if self._shared is not None:
+            self._shared.close()
+            self._chunk_paths.clear()
+            self._fn_paths.clear()
 
 
 def _read_all(fd: int) -> None:

@@ -44,3 +44,13 @@ def fail_on(array: Any, item: int) -> float:
     if item == 5:
         raise ValueError("item five")
     return float(array[0, 0]) + item
+
+
+def hold_while(path: str, item: Any) -> int:
+    """Wait while the file ``path`` exists (the test then interrupts or kills the parent)."""
+    import time
+
+    deadline = time.monotonic() + 60
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return item

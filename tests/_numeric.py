@@ -54,3 +54,20 @@ def hold_while(path: str, item: Any) -> int:
     while os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.02)
     return item
+
+
+TABLE: Any = None
+
+
+def keep_table(table: Any) -> None:
+    """An initializer: the worker keeps the table it was given."""
+    global TABLE
+    TABLE = table
+
+
+def table_row_sum(row: int) -> float:
+    return float(TABLE[row].sum()) + float(TABLE.flags.writeable)
+
+
+def total(array: Any) -> float:
+    return float(array.sum())

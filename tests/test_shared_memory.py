@@ -212,3 +212,31 @@ def test_the_next_run_removes_what_a_killed_parent_left(tmp_path, array):
     list(gilwise.map(functools.partial(column_sum, array[:10]), range(2), mode="processes",
                      workers=2))
     assert segments(process.pid) == []
+
+
+def test_initargs_and_items_travel_shared_too(array):
+    from _numeric import keep_table, table_row_sum, total
+
+    got = list(gilwise.map(table_row_sum, range(8), mode="processes", workers=2,
+                           initializer=keep_table, initargs=(array,)))
+    assert got == [float(array[row].sum()) for row in range(8)]  # read-only there: + 0.0
+    parts = [array[i * 100:(i + 1) * 100] for i in range(6)]  # 8 MB each
+    assert list(gilwise.map(total, parts, mode="processes", workers=2)) == \
+        [float(part.sum()) for part in parts]
+    assert ours() == []
+
+
+def test_without_room_in_dev_shm_the_temporary_folder_serves_said_once(array, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(_shm, "SHM", "/nonexistent-shm")
+    monkeypatch.setattr(_shm, "_said_fallback", False)
+    task = functools.partial(column_sum, array[:200])
+    with pytest.warns(RuntimeWarning, match="instead") as warned:
+        got = list(gilwise.map(task, range(4), mode="processes", workers=2,
+                               start_method="fork"))
+        list(gilwise.map(task, range(4), mode="processes", workers=2, start_method="fork"))
+    assert got == [task(i) for i in range(4)]
+    assert len([w for w in warned if "instead" in str(w.message)]) == 1
+    assert not [name for name in os.listdir(tempfile.gettempdir())
+                if name.startswith(f"{_shm.PREFIX}{os.getpid()}-")]

@@ -205,7 +205,7 @@ def _unpicklable(fn: Callable, item: Any, options: Options) -> str:
     init = (options.initializer, options.initargs)
     for what, obj in (("the function", fn), ("an item", item), ("the initializer", init)):
         try:
-            dumps_to_worker(obj)
+            dumps_to_worker(obj, [], 1)  # big buffers only listed, not copied
         except Exception as exc:
             return f"{what} ({type(exc).__name__}: {exc})"
     return ""

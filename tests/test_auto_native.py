@@ -32,7 +32,7 @@ def test_auto_on_an_svd_batch_names_native_threads_and_does_not_fight(blas_on_ev
     for got, matrix in zip(values, matrices):
         np.testing.assert_allclose(got, svd(matrix))
     info = result.info
-    assert "already parallel in native code" in info.reason, info.reason
+    assert "already parallel in native code" in info.reason, (info.reason, info.figures)
     assert info.figures["native_cores"] > 1.3
     assert info.mode in ("threads", "processes")
     # the workers' native threads together within the cores

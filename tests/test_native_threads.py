@@ -60,3 +60,9 @@ def test_threads_mode_limits_the_process_for_the_batch_and_restores_it():
 def test_bad_native_threads_is_refused_naming_the_option():
     with pytest.raises(ValueError, match="native_threads=0"):
         gilwise.map(abs, [1], native_threads=0)
+
+
+def test_one_thread_leaves_a_limit_set_before_alone():
+    with threadpoolctl.threadpool_limits(limits=1):
+        during = list(gilwise.map(native_threads, range(2), mode="threads", workers=1))
+    assert pools_of(during) == {1}

@@ -51,6 +51,8 @@ class Sender:
         self.above = above
         self.paths: set[str] = set()
         self.owned = owned
+        self._functions: list[list[str]] = []  # the segments of the latest functions
+        self._chunks: dict[int, list[str]] = {}  # of the chunks out, by chunk id
         if owned:
             weakref.finalize(self, _unlink_all, self.paths, os.getpid())
 
@@ -74,6 +76,21 @@ class Sender:
         header = pickle.dumps(refs, protocol=pickle.HIGHEST_PROTOCOL)
         return MAGIC + len(header).to_bytes(_LENGTH, "little") + header + data, paths
 
+    def for_function(self, paths: list[str]) -> None:
+        """The segments of a map's function (registered once per map, again on a move back):
+        those of the one before the last are read by no worker any more."""
+        self._functions.append(paths)
+        if len(self._functions) > 2:
+            self.release(self._functions.pop(0))
+
+    def for_chunk(self, chunk_id: int, paths: list[str]) -> None:
+        if paths:
+            self._chunks.setdefault(chunk_id, []).extend(paths)
+
+    def chunk_done(self, chunk_id: int) -> None:
+        """The worker that ran the chunk has mapped its items' segments: they can go."""
+        self.release(self._chunks.pop(chunk_id, ()))
+
     def release(self, paths: Iterable[str]) -> None:
         """Remove these segments: every worker that needed them has mapped them."""
         for path in paths:
@@ -82,6 +99,8 @@ class Sender:
 
     def close(self) -> None:
         _unlink_all(self.paths, os.getpid())
+        self._functions.clear()
+        self._chunks.clear()
 
 
 def loads(blob: bytes, take: bool = False) -> Any:

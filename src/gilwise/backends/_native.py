@@ -98,8 +98,13 @@ class ProcessWide:
     def __init__(self) -> None:
         self._held: Any = None
 
-    def hold(self, limit: int | None) -> None:
+    def hold(self, limit: int | None, asked: bool = False) -> None:
+        """Limit to ``limit`` threads; a default that leaves every core to one worker
+        anyway changes nothing (a limit the caller set before then stays), one ``asked``
+        for is set."""
         if limit is None or self._held is not None or not numeric_loaded():
+            return
+        if limit >= usable_cores() and not asked:
             return
         self._held = _limits(limit)
 

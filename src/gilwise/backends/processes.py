@@ -253,8 +253,6 @@ class ProcessBackend(WorkerPool):
         self._shared = Sender(options.share_above) if options.share_above else None
         if self._shared is not None:
             sweep()
-        self._fn_paths: list[list[str]] = []  # the segments of the latest functions
-        self._chunk_paths: dict[int, list[str]] = {}  # of the chunks out, by chunk id
         self._init, _ = self._dump((options.initializer, options.initargs))
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes
@@ -319,11 +317,8 @@ class ProcessBackend(WorkerPool):
             self._fns[fn_id], paths = self._dump(fn)
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
-        # a map registers its function once (again on a move back here): the segments of
-        # the one before the last are no longer read by any worker
-        self._fn_paths.append(paths)
-        if len(self._fn_paths) > 2 and self._shared is not None:
-            self._shared.release(self._fn_paths.pop(0))
+        if self._shared is not None:
+            self._shared.for_function(paths)
         return fn_id
 
     # -- work
@@ -332,8 +327,8 @@ class ProcessBackend(WorkerPool):
             items_blob, paths = self._dump(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
-        if paths:
-            self._chunk_paths.setdefault(chunk.id, []).extend(paths)
+        if self._shared is not None:
+            self._shared.for_chunk(chunk.id, paths)
         return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob))
 
     def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
@@ -389,9 +384,8 @@ class ProcessBackend(WorkerPool):
                 f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
                 + info.traceback
             )
-        paths = self._chunk_paths.pop(getattr(message, "chunk_id", -1), None)
-        if paths and self._shared is not None:
-            self._shared.release(paths)  # the worker has mapped them
+        if self._shared is not None:
+            self._shared.chunk_done(getattr(message, "chunk_id", -1))
         events.append(Finished(w.id, message))
         return True
 
@@ -446,8 +440,6 @@ class ProcessBackend(WorkerPool):
                 sweep(w.process.pid)
         if self._shared is not None:
             self._shared.close()
-            self._chunk_paths.clear()
-            self._fn_paths.clear()
 
 
 def _read_all(fd: int) -> None:

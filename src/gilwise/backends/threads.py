@@ -106,7 +106,8 @@ class ThreadBackend(WorkerPool):
         """As every worker pool starts, with the process's native thread pools limited so
         that threads × native threads ≤ cores (where NumPy or the like is loaded)."""
         super().start()
-        self._native.hold(native_limit(self.options.native_threads, self.size))
+        asked = self.options.native_threads
+        self._native.hold(native_limit(asked, self.size), isinstance(asked, int))
 
     # -- what the interpreter backend overrides
     def _travel(self, obj: Any, what: str) -> Any:

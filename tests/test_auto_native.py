@@ -8,13 +8,16 @@ import pytest
 import gilwise
 from _numeric import native_threads, svd
 from gilwise._cores import usable_cores
+from gilwise.backends._native import ENV_VARS
 
 np = pytest.importorskip("numpy")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 @pytest.fixture
-def blas_on_every_core():
+def blas_on_every_core(monkeypatch):
+    for var in ENV_VARS:  # the user's choice if set (an earlier test's Dask cluster sets them)
+        monkeypatch.delenv(var, raising=False)
     cores = usable_cores()
     if cores < 2:
         pytest.skip("one usable core: nothing runs in parallel in native code")

@@ -9,11 +9,20 @@ import pytest
 import gilwise
 from _numeric import native_threads
 from gilwise._cores import usable_cores
+from gilwise.backends._native import ENV_VARS
 
 np = pytest.importorskip("numpy")
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 START_METHODS = ["fork", "forkserver", "spawn"]
+
+
+@pytest.fixture(autouse=True)
+def no_limit_in_the_environment(monkeypatch):
+    """OMP_NUM_THREADS and the like, set in the environment, are the user's choice (kept):
+    left by an earlier test (a Dask cluster sets them), they would hide what these test."""
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
 
 
 def pools_of(results: list[dict[str, int]]) -> set[int]:
@@ -66,3 +75,11 @@ def test_one_thread_leaves_a_limit_set_before_alone():
     with threadpoolctl.threadpool_limits(limits=1):
         during = list(gilwise.map(native_threads, range(2), mode="threads", workers=1))
     assert pools_of(during) == {1}
+
+
+def test_a_count_set_in_the_environment_is_the_users_choice(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    results = list(gilwise.map(native_threads, range(2), mode="processes", workers=1,
+                               start_method="spawn"))
+    assert pools_of(results) == {1}

@@ -4,10 +4,12 @@ for while the probe ran.
 A BLAS call (``np.linalg.svd``, a matrix product) runs on every core by itself: its threads
 are OpenBLAS's or OpenMP's, not the probe thread, so the probe thread's own CPU time misses
 them. Linux tells each thread's time on a core and waiting for one
-(``/proc/self/task/<tid>/schedstat``): their sum over every thread but the ticker, against the
-wall time, is the cores the work wanted, however busy the machine (a busy machine only moves
-time from "on a core" to "waiting for one"). Elsewhere the process's CPU time stands in (a
-busy machine then makes the figure smaller, never larger).
+(``/proc/self/task/<tid>/schedstat``): their sum over the probe thread and every thread that
+Python did not start (native pools), against the wall time, is the cores the work wanted,
+however busy the machine (a busy machine only moves time from "on a core" to "waiting for
+one"). Python threads (the ticker, other batches' workers, a thread left running) are left
+out. Elsewhere the process's CPU time stands in, less the ticker's (a busy machine then makes
+the figure smaller, never larger).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import time
 TASKS = "/proc/self/task"
 #: more cores than this wanted by the work's threads together: parallel in native code
 PARALLEL_ABOVE = 1.3
+#: the figure a decision for such work carries (1.0): the autopilot then keeps its pool
+NATIVE_PARALLEL = "native_parallel"
 
 
 class NativeDemand:
@@ -30,15 +34,18 @@ class NativeDemand:
         self._cpu = time.process_time() - time.thread_time()
         self._tasks = _tasks(self._ticker)
 
-    def cores(self) -> float:
-        """Cores the process's threads but the ticker wanted, on average, since the start."""
+    def cores(self, probe: threading.Thread) -> float:
+        """Cores the probe thread and the native threads wanted, on average, since the
+        start."""
         wall = time.perf_counter() - self._wall
         if wall <= 0:
             return 0.0
         if self._tasks is not None:
             now = _tasks(self._ticker)
             if now is not None:
-                ns = sum(total - self._tasks.get(tid, 0) for tid, total in now.items())
+                python = {t.native_id for t in threading.enumerate() if t is not probe}
+                ns = sum(total - self._tasks.get(tid, 0) for tid, total in now.items()
+                         if tid not in python)
                 return ns / 1e9 / wall
         return (time.process_time() - time.thread_time() - self._cpu) / wall
 

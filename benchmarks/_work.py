@@ -35,3 +35,20 @@ def _timed(fn, arg) -> float:
     t0 = time.perf_counter()
     fn(arg)
     return time.perf_counter() - t0
+
+
+def column_sum(array, column: int) -> float:
+    """bench_numeric: a task reading the whole bound array."""
+    return float(array.sum() + array[:, column % array.shape[1]].sum())
+
+
+def svd(matrix):
+    import numpy as np
+
+    return np.linalg.svd(matrix)[1]
+
+
+def big_result(seed: int, megabytes: int = 40):
+    import numpy as np
+
+    return np.full((megabytes * 1_000_000 // 8,), float(seed))

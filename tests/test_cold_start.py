@@ -10,7 +10,7 @@ import sys
 import pytest
 
 LAZY = ("cloudpickle", "hashlib", "logging", "rich", "gilwise._identity",
-        "gilwise.backends.interpreters", "gilwise.backends.processes")
+        "gilwise.backends.interpreters", "gilwise.backends.processes", "threadpoolctl")
 
 
 def loaded_after(code: str) -> set[str]:

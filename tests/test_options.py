@@ -53,6 +53,8 @@ BAD = [
     ("client", object(), ValueError),  # client= is for mode="dask" only
     ("max_tasks_per_child", 0, ValueError), ("max_tasks_per_child", "5", TypeError),
     ("max_memory_per_child", "lots", ValueError), ("max_memory_per_child", 2.5, TypeError),
+    ("native_threads", 0, ValueError), ("native_threads", "all", TypeError),
+    ("share_above", 0, ValueError), ("share_above", "1MB", TypeError),
 ]
 OPTIONS = [p.name for p in inspect.signature(Options).parameters.values()]
 

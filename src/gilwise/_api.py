@@ -117,6 +117,8 @@ class Pool:
         client: Any = None,
         max_tasks_per_child: int | None = None,
         max_memory_per_child: int | str | None = None,
+        native_threads: int | Literal["keep"] | None = None,
+        share_above: int | None = 1_000_000,
     ) -> None:
         self._defaults = check_options(Options(**_options_in(locals())))
         self._workers = _Backends()
@@ -171,6 +173,8 @@ class Pool:
         client: Any | PoolDefault = POOL_DEFAULT,
         max_tasks_per_child: int | None | PoolDefault = POOL_DEFAULT,
         max_memory_per_child: int | str | None | PoolDefault = POOL_DEFAULT,
+        native_threads: int | Literal["keep"] | None | PoolDefault = POOL_DEFAULT,
+        share_above: int | None | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -233,6 +237,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     client: Any = None,
     max_tasks_per_child: int | None = None,
     max_memory_per_child: int | str | None = None,
+    native_threads: int | Literal["keep"] | None = None,
+    share_above: int | None = 1_000_000,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
@@ -272,6 +278,10 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       items; ``max_memory_per_child`` (processes; bytes or "500MB"): a worker whose private
       memory is over it after an item is replaced, and one growing past twice it while an item
       runs is killed at once, failing that item alone.
+    - ``native_threads``: threads each worker's native pools (BLAS, OpenMP) may run (default:
+      cores // workers, unless ``OMP_NUM_THREADS`` and the like are set; "keep": untouched).
+    - ``share_above``: buffers (NumPy arrays...) of this many bytes or more go to worker
+      processes, and back, through shared memory, read-only there (None: never).
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.

@@ -8,13 +8,13 @@ interpreters send the result back as :func:`encode_result`'s bytes, read by
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections.abc import Callable, MutableSequence, Sequence
 from typing import Any
 
 from gilwise._outcome import ErrorInfo, PayloadError, describe
 from gilwise._pickling import dumps
+from gilwise._shm import loads
 
 # Where a worker publishes what it is doing, read by the supervisor without a message:
 # [chunk id, position within the chunk, time.monotonic() when that item started].
@@ -144,12 +144,13 @@ def run_chunk(
                        cpu=time.thread_time() - cpu)
 
 
-def encode_result(result: ChunkResult) -> bytes:
-    """A ChunkResult as bytes. A value that cannot be pickled fails only its own item; an
-    exception that cannot be pickled travels as its type name, message and traceback (see
-    ErrorInfo's own pickling)."""
+def encode_result(result: ChunkResult, pickler: Callable[[Any], bytes] = dumps) -> bytes:
+    """A ChunkResult as bytes (``pickler``'s: a worker process's puts big arrays in shared
+    memory). A value that cannot be pickled fails only its own item; an exception that
+    cannot be pickled travels as its type name, message and traceback (see ErrorInfo's own
+    pickling)."""
     try:
-        return dumps(result)
+        return pickler(result)
     except Exception:
         pass
     for pos, value in enumerate(result.values):
@@ -159,16 +160,17 @@ def encode_result(result: ChunkResult) -> bytes:
             result.values[pos] = None
             info = describe(PayloadError(f"the result could not be pickled: {exc}"), "payload")
             result.errors[pos] = info
-    return dumps(result)
+    return pickler(result)
 
 
 def decode_result(blob: bytes, chunk_id: int) -> Any:
     """What a worker sent back for chunk ``chunk_id``, unpickled. A value that pickled in the
     worker but cannot be rebuilt here makes the whole chunk undecodable: the engine then runs
     its items one by one, so only the culprit's item fails. One pickle per chunk stays the
-    fast path."""
+    fast path. Big arrays that came through shared memory are mapped here, their files
+    removed."""
     try:
-        return pickle.loads(blob)
+        return loads(blob, take=True)
     except BaseException as exc:  # noqa: BLE001 - a SystemExit from a __reduce__ too
         if isinstance(exc, KeyboardInterrupt):
             raise

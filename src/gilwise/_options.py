@@ -17,6 +17,9 @@ StartMethod = Literal["fork", "forkserver", "spawn"]
 MODES: tuple[str, ...] = get_args(Mode)  # the CLI's --mode choices too
 ON_ERROR: tuple[str, ...] = get_args(OnError)
 START_METHODS = (None, *get_args(StartMethod))
+#: buffers of this many bytes or more go to worker processes through shared memory (joblib's
+#: default threshold too)
+SHARE_ABOVE = 1_000_000
 
 
 # The classes of a run are plain classes, not dataclasses: ``dataclasses`` imports
@@ -33,7 +36,8 @@ class Options:
         "mode", "workers", "ordered", "chunksize", "on_error", "progress", "initializer",
         "initargs", "timeout", "retries", "retry_on", "backoff", "journal", "key",
         "retry_failed", "max_in_flight", "per_key", "start_method", "outcomes", "stats",
-        "scheduler", "client", "max_tasks_per_child", "max_memory_per_child",
+        "scheduler", "client", "max_tasks_per_child", "max_memory_per_child", "native_threads",
+        "share_above",
     )
     mode: Mode
     workers: int | None
@@ -59,6 +63,8 @@ class Options:
     client: Any
     max_tasks_per_child: int | None
     max_memory_per_child: int | str | None
+    native_threads: int | Literal["keep"] | None
+    share_above: int | None
 
     def __init__(
         self,
@@ -86,6 +92,8 @@ class Options:
         client: Any = None,
         max_tasks_per_child: int | None = None,
         max_memory_per_child: int | str | None = None,
+        native_threads: int | Literal["keep"] | None = None,
+        share_above: int | None = SHARE_ABOVE,
     ) -> None:
         given = locals()
         for name in self.__slots__:
@@ -165,6 +173,21 @@ class Options:
                 f"start_method={self.start_method!r} is not one of {', '.join(START_METHODS[1:])} "
                 "or None"
             )
+        if self.native_threads is not None and self.native_threads != "keep":
+            if not _is_int(self.native_threads):
+                raise TypeError(f"native_threads={self.native_threads!r} must be a positive "
+                                f"integer, 'keep' or None, not "
+                                f"{type(self.native_threads).__name__}")
+            if self.native_threads < 1:
+                raise ValueError(f"native_threads={self.native_threads!r} must be a positive "
+                                 "integer, 'keep' or None")
+        if self.share_above is not None:
+            if not _is_int(self.share_above):
+                raise TypeError(f"share_above={self.share_above!r} must be a positive number "
+                                f"of bytes or None, not {type(self.share_above).__name__}")
+            if self.share_above < 1:
+                raise ValueError(f"share_above={self.share_above!r} must be a positive number "
+                                 "of bytes or None")
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
         if self.max_tasks_per_child is not None:

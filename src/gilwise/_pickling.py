@@ -14,6 +14,7 @@ import io
 import pickle
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 # cloudpickle (with logging and platform) is imported where it is first needed, not with
@@ -22,28 +23,59 @@ from typing import Any
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickle fast; fall back to cloudpickle for lambdas, closures and ``__main__`` objects."""
+def dumps(obj: Any, buffers: list[pickle.PickleBuffer] | None = None, above: int = 0
+          ) -> bytes:
+    """Pickle fast; fall back to cloudpickle for lambdas, closures and ``__main__`` objects.
+    With ``buffers``: the buffers of ``above`` bytes or more (NumPy arrays...) are left out of
+    the bytes and put in that list, in order (pickle protocol 5's out-of-band buffers)."""
+    keep = _out_of_band(buffers, above)
     try:
-        return pickle.dumps(obj, protocol=PROTOCOL)
+        return pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
     except Exception:
         import cloudpickle
 
-        return cloudpickle.dumps(obj, protocol=PROTOCOL)
+        if buffers is not None:
+            buffers.clear()  # those of the failed attempt
+        return cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
 
 
-def dumps_to_worker(obj: Any) -> bytes:
+def dumps_to_worker(obj: Any, buffers: list[pickle.PickleBuffer] | None = None,
+                    above: int = 0) -> bytes:
     """Pickle for a worker process: by reference where that works in any worker, by value for
-    what names ``__main__`` (functions, classes, their instances) or cannot go by reference."""
+    what names ``__main__`` (functions, classes, their instances) or cannot go by reference.
+    ``buffers`` and ``above``: as for :func:`dumps`."""
+    keep = _out_of_band(buffers, above)
     try:
-        data = pickle.dumps(obj, protocol=PROTOCOL)
+        data = pickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep)
     except Exception:
         data = None
     if data is not None and b"__main__" not in data:
         return data
+    if buffers is not None:
+        buffers.clear()  # those of the first attempt
     buffer = io.BytesIO()
-    _main_by_value_pickler()(buffer, protocol=PROTOCOL).dump(obj)
+    _main_by_value_pickler()(buffer, protocol=PROTOCOL, buffer_callback=keep).dump(obj)
     return buffer.getvalue()
+
+
+def _out_of_band(buffers: list[pickle.PickleBuffer] | None, above: int
+                 ) -> Callable[[pickle.PickleBuffer], bool] | None:
+    """pickle's buffer_callback: a buffer of ``above`` bytes or more goes into ``buffers``
+    (out of band: a false answer), a smaller one stays in the bytes."""
+    if buffers is None:
+        return None
+
+    def in_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            size = buffer.raw().nbytes
+        except BufferError:  # not contiguous: pickle copies it in band
+            return True
+        if size < above:
+            return True
+        buffers.append(buffer)
+        return False
+
+    return in_band
 
 
 def main_namespace() -> dict[str, Any]:

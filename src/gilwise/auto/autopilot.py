@@ -21,6 +21,7 @@ from gilwise._options import Options
 from gilwise._result import Decision, RunInfo
 from gilwise.auto.decide import _io_bound, _unpicklable, gil_enabled, probe
 from gilwise.auto.gilmeter import PROBE_SWITCH_INTERVAL, Measure
+from gilwise.auto.native import NATIVE_PARALLEL
 from gilwise.auto.probe import Trial
 from gilwise.auto.steer import Change, Steer
 from gilwise.auto.watch import ModeChange, Watch
@@ -85,7 +86,11 @@ class Autopilot:
         move (``make`` gives backends to move to, ``left``: items remain) and steer an
         I/O-bound pool."""
         self.backend, self._make = backend, make
-        if make is not None and self.decision is not None and left:
+        # work parallel in native code keeps the pool chosen for it: its threads, each
+        # limited to its share of the cores, compute less than a core apiece on a busy
+        # machine, which the watch would read as waiting and widen the pool for
+        native = self.decision is not None and bool(self.decision.figures.get(NATIVE_PARALLEL))
+        if make is not None and self.decision is not None and left and not native:
             if backend.name == "threads" and backend.size > 1:
                 self.processes_ok()  # now: once the pool is busy, pickling the function
                 # to see would wait on its threads for the GIL

@@ -40,6 +40,7 @@ from gilwise._segment import Tail
 from gilwise.auto.gilmeter import PROBE_SWITCH_INTERVAL, Measure, measure
 from gilwise.auto.input import Sized, Source
 from gilwise.auto.io_threads import io_threads, thread_cap
+from gilwise.auto.native import NATIVE_PARALLEL, PARALLEL_ABOVE, NativeDemand
 from gilwise.auto.probe import ProbeRunner, Trial
 from gilwise.backends.registry import check_options, describe
 
@@ -75,8 +76,10 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     sys.setswitchinterval(PROBE_SWITCH_INTERVAL)
     small = _small_rest(runner, total)
     try:
+        demand = NativeDemand()
         runner.start()
         measured = measure(runner, small)
+        measured.native_cores = demand.cores(runner)
     finally:
         sys.setswitchinterval(interval)
     small_batch = small()
@@ -150,11 +153,37 @@ def _decide(fn: Callable, ran: list[Any], measured: Measure, cores: int, options
                             f"but {unpicklable} cannot go to another process; {sure}")
         return Decision("processes", options.workers or cores,
                         f"CPU-bound and holds the GIL ({kept}); {sure}")
+    # computing with the GIL free, on more than the probe thread's core: not where the probe
+    # thread mostly waited (the cores counted are then native threads busy with something
+    # else: BLAS's threads spin a moment after the caller's last call)
+    if measured.native_cores > PARALLEL_ABOVE and not measured.io_bound:
+        return _native_parallel(measured, cores, options)
     if measured.io_bound:
         return _io_bound(measured, cores, options, remaining)
     return Decision("threads", options.workers or cores,
                     f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) but releases the GIL "
                     f"({kept}); {sure}")
+
+
+def _native_parallel(measured: Measure, cores: int, options: Options) -> Decision:
+    """Work already parallel in native code (BLAS, OpenMP), the GIL free: threads, each with
+    a share of the cores for its native threads (``backends/_native.py``), so that together
+    they use the cores once; no more threads than the caller's one where its native threads
+    would keep every core (``native_threads="keep"``, one core). Work that holds the GIL
+    goes to processes before this, each worker limited the same way."""
+    busy = (f"already parallel in native code: its native threads (BLAS, OpenMP) kept "
+            f"{measured.native_cores:.1f} cores busy")
+    if cores < 2 or options.native_threads == "keep":
+        why = "one usable core" if cores < 2 else "native_threads='keep'"
+        return Decision("threads", options.workers or 1, f"{busy}; {why}: one thread, as "
+                        f"in the caller's, its native threads on every core; "
+                        f"{measured.certainty()}", figures={NATIVE_PARALLEL: 1.0})
+    workers = options.workers or cores
+    native = options.native_threads or max(1, cores // workers)
+    return Decision("threads", workers, f"{busy}, and it releases the GIL "
+                    f"({measured.gil_words()}): threads × {workers}, each with {native} "
+                    f"native thread(s), so that they do not fight over the {cores} cores; "
+                    f"{measured.certainty()}", figures={NATIVE_PARALLEL: 1.0})
 
 
 def _io_bound(measured: Measure, cores: int, options: Options, remaining: int | None
@@ -178,7 +207,7 @@ def _unpicklable(fn: Callable, item: Any, options: Options) -> str:
     init = (options.initializer, options.initargs)
     for what, obj in (("the function", fn), ("an item", item), ("the initializer", init)):
         try:
-            dumps_to_worker(obj)
+            dumps_to_worker(obj, [], 1)  # big buffers only listed, not copied
         except Exception as exc:
             return f"{what} ({type(exc).__name__}: {exc})"
     return ""

@@ -86,7 +86,7 @@ class Measure:
     """What the ticker saw beside the probe thread, and how sure it is."""
 
     __slots__ = ("seconds", "cycles", "gil_held", "exact", "blocked", "ticker_present",
-                 "cpu_wall", "settled", "ticker_holding")
+                 "cpu_wall", "settled", "ticker_holding", "native_cores")
     seconds: float  # how long the ticker ran
     cycles: int
     gil_held: float  # share of the measure the ticker waited for the GIL
@@ -98,13 +98,18 @@ class Measure:
     # share of the measure the ticker held the GIL or wanted it (from its pause's end to its
     # sample's), waits for a core while holding it included
     ticker_holding: float
+    #: cores the work's threads wanted together (native BLAS/OpenMP threads included): see
+    #: ``auto/native.py``; set by the probe after the measure
+    native_cores: float
 
     def __init__(self, seconds: float, cycles: int, gil_held: float, exact: bool,
                  blocked: float, ticker_present: float, cpu_wall: float,
-                 settled: bool = True, ticker_holding: float = 0.0) -> None:
+                 settled: bool = True, ticker_holding: float = 0.0,
+                 native_cores: float = 0.0) -> None:
         self.seconds, self.cycles, self.gil_held, self.exact = seconds, cycles, gil_held, exact
         self.blocked, self.ticker_present, self.cpu_wall = blocked, ticker_present, cpu_wall
         self.settled, self.ticker_holding = settled, ticker_holding
+        self.native_cores = native_cores
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -163,7 +168,8 @@ class Measure:
 
     def figures(self) -> dict[str, float]:
         return {"gil_held": self.gil_held, "io_share": self.io, "demand": self.demand,
-                "cpu_wall": self.cpu_wall, "measured_seconds": self.seconds,
+                "cpu_wall": self.cpu_wall, "native_cores": self.native_cores,
+                "measured_seconds": self.seconds,
                 "cycles": float(self.cycles), "exact": float(self.exact),
                 "clear": float(self.clear)}
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any, NamedTuple
 
+from gilwise import _shm
 from gilwise._chunk import (
     SLOT_SIZE,
     Chunk,
@@ -34,9 +35,11 @@ from gilwise._memory import PrivateMemory
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps, dumps_to_worker, name_main_classes
+from gilwise._shm import ReadOnlyHint, Sender, loads, sweep
 from gilwise._threadclock import ThreadClock
 from gilwise.backends._logging import apply as apply_logging
 from gilwise.backends._logging import capture as capture_logging
+from gilwise.backends._native import WorkerLimit, env_during, native_limit
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._recycle import WATCH_SECONDS, Budget, kill_past_ceiling, leave
 from gilwise.backends._tree import (
@@ -117,8 +120,13 @@ def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
         inbox.put(None)
 
 
-def worker_main(conn: Connection, slot: Any) -> None:
-    """Entry point of a worker process: init, then run chunks until told to stop."""
+def worker_main(conn: Connection, slot: Any, native: int | None = None,
+                share_above: int | None = None) -> None:
+    """Entry point of a worker process: init, then run chunks until told to stop; its native
+    thread pools limited to ``native`` threads (None: untouched), its results' buffers of
+    ``share_above`` bytes or more sent back through shared memory (None: by the pipe)."""
+    limit = WorkerLimit(native)  # before anything here imports NumPy
+    pickler = dumps if share_above is None else _result_pickler(Sender(share_above, False))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lead_own_group()
     forget_inherited_forkserver()
@@ -129,10 +137,11 @@ def worker_main(conn: Connection, slot: Any) -> None:
     fns: dict[int, Callable[[Any], Any]] = {}
     clock = ThreadClock()  # its waits for a core, per chunk (Linux): auto mode's watch reads them
     try:
-        initializer, initargs, logs, max_tasks, max_memory = pickle.loads(inbox.get())
+        initializer, initargs, logs, max_tasks, max_memory = loads(inbox.get())
         apply_logging(logs)  # where not inherited (forkserver; spawn with a guarded setup)
         if initializer is not None:
             initializer(*initargs)
+        limit.apply()
     except BaseException as exc:  # noqa: BLE001
         conn.send_bytes(dumps(InitFailed(describe(exc))))
         return
@@ -140,26 +149,37 @@ def worker_main(conn: Connection, slot: Any) -> None:
     while message := inbox.get():  # None: the pipe closed; STOP: asked to stop
         order = pickle.loads(message)
         if isinstance(order, Function):
-            fns[order.fn_id] = pickle.loads(order.blob)
+            fns[order.fn_id] = loads(order.blob)
+            limit.apply()  # the function may have brought NumPy
             continue
         chunk_id = order.chunk_id
         try:
-            items = pickle.loads(order.items_blob)
+            items = loads(order.items_blob)
         except BaseException as exc:  # noqa: BLE001
             why = f"an argument could not be unpickled: {exc}"
             conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
+        limit.apply()
         waited = clock.sample().waiting if clock.exact else None
         if budget.active:
             items = budget.feed(items)
-        result = run_chunk(fns[order.fn_id], chunk_id, items, order.tracked, slot)
+        fn = fns[order.fn_id]
+        if _shm.received:  # a write into a shared array explained
+            fn = ReadOnlyHint(fn)
+        result = run_chunk(fn, chunk_id, items, order.tracked, slot)
+        limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name
         if waited is not None:
             result.waited = (clock.sample().waiting or waited) - waited
         result.leaving = budget.leaving
-        conn.send_bytes(encode_result(result))
+        conn.send_bytes(encode_result(result, pickler))
         if budget.leaving is not None:  # recycled: the parent starts another in its place
             leave()
+
+
+def _result_pickler(sender: Sender) -> Callable[[Any], bytes]:
+    """A worker's results as bytes, big arrays in segments the parent takes over."""
+    return lambda obj: sender.dumps(obj, dumps)[0]
 
 
 # ---------------------------------------------------------------- the parent side
@@ -243,8 +263,13 @@ class ProcessBackend(WorkerPool):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
-        self._init = dumps_to_worker((options.initializer, options.initargs, capture_logging(),
-                                      options.max_tasks_per_child, options.max_memory_per_child))
+        # big buffers (NumPy arrays) travel through shared memory (gilwise._shm); segments
+        # a process killed with kill -9 left are removed first
+        self._shared = Sender(options.share_above) if options.share_above else None
+        if self._shared is not None:
+            sweep()
+        self._init, _ = self._dump((options.initializer, options.initargs, capture_logging(),
+                                    options.max_tasks_per_child, options.max_memory_per_child))
         self.start_method: str | None = None  # how the latest worker started (RunInfo's)
         self._max_memory: int | None = options.max_memory_per_child
         self._watched = 0.0  # when the workers' memory was last read
@@ -282,13 +307,17 @@ class ProcessBackend(WorkerPool):
             name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)
+        native = native_limit(self.options.native_threads, self.size)
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit
-            target=worker_main, args=(child_conn, slot), daemon=False, name=WORKER_NAME
+            target=worker_main, args=(child_conn, slot, native, self.options.share_above),
+            daemon=False,
+            name=WORKER_NAME
         )
         spawn = ctx.get_start_method() == "spawn"
-        with _main_without_file() if spawn else contextlib.nullcontext():
+        with _main_without_file() if spawn else contextlib.nullcontext(), \
+                env_during(native if spawn else None):
             process.start()
         child_conn.close()
         parent_conn.send_bytes(self._init)
@@ -296,20 +325,30 @@ class ProcessBackend(WorkerPool):
         self._workers[worker.id] = worker
         return worker
 
+    def _dump(self, obj: Any) -> tuple[bytes, list[str]]:
+        """``obj`` for a worker, and the shared-memory segments it names."""
+        if self._shared is None:
+            return dumps_to_worker(obj), []
+        return self._shared.dumps(obj, dumps_to_worker)
+
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
         try:
-            self._fns[fn_id] = dumps_to_worker(fn)
+            self._fns[fn_id], paths = self._dump(fn)
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
+        if self._shared is not None:
+            self._shared.for_function(paths)
         return fn_id
 
     # -- work
     def _pack(self, chunk: Chunk) -> bytes:
         try:
-            items_blob = dumps_to_worker(chunk.items)
+            items_blob, paths = self._dump(chunk.items)
         except Exception as exc:
             raise PayloadError(f"the argument could not be pickled: {exc}") from exc
+        if self._shared is not None:
+            self._shared.for_chunk(chunk.id, paths)
         return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob))
 
     def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
@@ -369,6 +408,8 @@ class ProcessBackend(WorkerPool):
                 f"the initializer failed in a new worker: {info.exc_type}: {info.message}\n"
                 + info.traceback
             )
+        if self._shared is not None:
+            self._shared.chunk_done(getattr(message, "chunk_id", -1))
         events.append(Finished(w.id, message))
         if getattr(message, "leaving", None) is not None:
             w.leaving = message.leaving
@@ -395,6 +436,7 @@ class ProcessBackend(WorkerPool):
             raise WorkerInitError(MAIN_RERUN)
         del self._workers[w.id]
         w.conn.close()
+        sweep(w.process.pid)  # results it was writing when it died
         if w.giving_up is not None:
             return Gone(w.id, "timeout", w.giving_up, w.slot)
         if w.killed_for is not None:
@@ -439,6 +481,10 @@ class ProcessBackend(WorkerPool):
                 kill_tree(w.process)
                 w.process.join(1)
             w.conn.close()
+            if self._shared is not None:
+                sweep(w.process.pid)
+        if self._shared is not None:
+            self._shared.close()
 
 
 def _read_all(fd: int) -> None:

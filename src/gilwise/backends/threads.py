@@ -21,6 +21,7 @@ from gilwise._chunk import SLOT_SIZE, Chunk, run_chunk
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise.backends._base import WAKE, drain
+from gilwise.backends._native import ProcessWide, native_limit
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 
 STOP = None
@@ -104,6 +105,14 @@ class ThreadBackend(WorkerPool):
         self._fn_ids = itertools.count()
         self._gone: list[Gone] = []
         self._init = self._travel((options.initializer, options.initargs), "the initializer")
+        self._native = ProcessWide()
+
+    def start(self) -> None:
+        """As every worker pool starts, with the process's native thread pools limited so
+        that threads × native threads ≤ cores (where NumPy or the like is loaded)."""
+        super().start()
+        asked = self.options.native_threads
+        self._native.hold(native_limit(asked, self.size), isinstance(asked, int))
 
     # -- what the interpreter backend overrides
     def _travel(self, obj: Any, what: str) -> Any:
@@ -180,6 +189,7 @@ class ThreadBackend(WorkerPool):
         """Tell every thread to stop. Idle ones exit on their own, unwaited for (joining 128
         threads costs ~8 ms, as much as a round of 20 ms tasks; ``join_stopping`` waits for
         them where it matters). Without ``kill``, wait (up to 5 s) for those still running."""
+        self._native.release()
         workers = list(self._workers.values())
         busy = {w.id for w in workers if self._busy(w.id)}
         self._workers.clear()

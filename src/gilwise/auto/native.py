@@ -1,0 +1,70 @@
+"""Is the work already parallel in native code? The cores the process's other threads asked
+for while the probe ran.
+
+A BLAS call (``np.linalg.svd``, a matrix product) runs on every core by itself: its threads
+are OpenBLAS's or OpenMP's, not the probe thread, so the probe thread's own CPU time misses
+them. Linux tells each thread's time on a core and waiting for one
+(``/proc/self/task/<tid>/schedstat``): their sum over the probe thread and every thread that
+Python did not start (native pools), against the wall time, is the cores the work wanted,
+however busy the machine (a busy machine only moves time from "on a core" to "waiting for
+one"). Python threads (the ticker, other batches' workers, a thread left running) are left
+out. Elsewhere the process's CPU time stands in, less the ticker's (a busy machine then makes
+the figure smaller, never larger).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+TASKS = "/proc/self/task"
+#: more cores than this wanted by the work's threads together: parallel in native code
+PARALLEL_ABOVE = 1.3
+#: the figure a decision for such work carries (1.0): the autopilot then keeps its pool
+NATIVE_PARALLEL = "native_parallel"
+
+
+class NativeDemand:
+    """Started in the ticker's thread (left out), read with :meth:`cores` at the end."""
+
+    def __init__(self) -> None:
+        self._ticker = threading.get_native_id()
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time() - time.thread_time()
+        self._tasks = _tasks(self._ticker)
+
+    def cores(self, probe: threading.Thread) -> float:
+        """Cores the probe thread and the native threads wanted, on average, since the
+        start."""
+        wall = time.perf_counter() - self._wall
+        if wall <= 0:
+            return 0.0
+        if self._tasks is not None:
+            now = _tasks(self._ticker)
+            if now is not None:
+                python = {t.native_id for t in threading.enumerate() if t is not probe}
+                ns = sum(total - self._tasks.get(tid, 0) for tid, total in now.items()
+                         if tid not in python)
+                return ns / 1e9 / wall
+        return (time.process_time() - time.thread_time() - self._cpu) / wall
+
+
+def _tasks(leave_out: int) -> dict[int, int] | None:
+    """ns on a core plus ns waiting for one, per thread of this process (None: not Linux)."""
+    try:
+        tids = os.listdir(TASKS)
+    except OSError:
+        return None
+    found: dict[int, int] = {}
+    for name in tids:
+        tid = int(name)
+        if tid == leave_out:
+            continue
+        try:
+            with open(f"{TASKS}/{name}/schedstat", "rb") as stat:
+                fields = stat.read().split()
+            found[tid] = int(fields[0]) + int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue  # it just ended
+    return found or None

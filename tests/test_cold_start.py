@@ -10,7 +10,8 @@ import sys
 import pytest
 
 LAZY = ("cloudpickle", "hashlib", "logging", "rich", "gilwise._identity",
-        "gilwise.backends.interpreters", "gilwise.backends.processes", "threadpoolctl")
+        "gilwise.backends.interpreters", "gilwise.backends.processes",
+        "gilwise.backends._process_worker", "threadpoolctl")
 
 
 def loaded_after(code: str) -> set[str]:

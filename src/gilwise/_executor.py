@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
-import sys
 import threading
 import time
 import weakref
@@ -29,18 +28,12 @@ from typing import Any, Literal
 
 from gilwise._api import _Backends
 from gilwise._cores import usable_cores
+from gilwise._lane import BrokenExecutor, _Call, _Lane, _LoggedInitializer, _Measured
 from gilwise._options import Options
-from gilwise._outcome import Failure, TaskError, WorkerInitError
-from gilwise._result import Decision, RunInfo
-from gilwise._run import Run
-from gilwise._segment import Segment
-from gilwise._threadclock import ThreadClock, span
+from gilwise._result import Decision
 from gilwise.auto import gil_enabled
 from gilwise.backends.registry import check_options, worker_count
-from gilwise.frontier import Frontier
 
-#: how long a lane's driver waits in one step: a submit or shutdown wakes it sooner
-STEP_SECONDS = 1.0
 #: calls a lane takes from its queue per worker (running, or next): the rest stay queued,
 #: and cancellable, as in ProcessPoolExecutor's call queue
 IN_FLIGHT_PER_WORKER = 2
@@ -53,194 +46,6 @@ CPU_BOUND_SHARE = 0.5
 #: a first call shorter than this stays in threads: a process's round trip (~0.1-0.2 ms
 #: here) and the pickling would cost more than the parallelism gives back
 SHORTEST_FOR_PROCESSES = 0.001
-
-
-class BrokenExecutor(WorkerInitError, cf.BrokenExecutor):
-    """The initializer failed in a worker: no call can run (as ``BrokenProcessPool``)."""
-
-
-class _Call:
-    """One submitted call; travels to a worker without its Future."""
-
-    __slots__ = ("fn", "args", "kwargs", "measure", "future")
-
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 measure: bool = False, future: cf.Future[Any] | None = None) -> None:
-        self.fn, self.args, self.kwargs, self.measure = fn, args, kwargs, measure
-        self.future = future
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _Call, (self.fn, self.args, self.kwargs, self.measure)
-
-
-class _Measured:
-    """A call's value with the seconds it computed and took, less any wait for a core (auto
-    mode's first call)."""
-
-    __slots__ = ("value", "cpu", "wall")
-
-    def __init__(self, value: Any, cpu: float, wall: float) -> None:
-        self.value, self.cpu, self.wall = value, cpu, wall
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _Measured, (self.value, self.cpu, self.wall)
-
-
-def _invoke(call: _Call) -> Any:
-    """What every worker runs: the call itself (timed where auto mode measures it)."""
-    if not call.measure:
-        return call.fn(*call.args, **call.kwargs)
-    clock = ThreadClock()  # a busy machine keeps it waiting for a core: not the work's doing
-    try:
-        before = clock.sample()
-        value = call.fn(*call.args, **call.kwargs)
-        took = span(before, clock.sample())
-    finally:
-        clock.close()
-    waited = took.seconds * (took.waiting or 0.0)
-    return _Measured(value, took.seconds * took.on_core, took.seconds - waited)
-
-
-class _LoggedInitializer:
-    """The initializer, its failure logged in the worker as the stdlib executors log it
-    (``concurrent.futures``, CRITICAL, "Exception in initializer:"), then raised."""
-
-    __slots__ = ("fn",)
-
-    def __init__(self, fn: Callable[..., Any]) -> None:
-        self.fn = fn
-
-    def __call__(self, *args: Any) -> None:
-        try:
-            self.fn(*args)
-        except BaseException:
-            import logging
-
-            logging.getLogger("concurrent.futures").critical("Exception in initializer:",
-                                                             exc_info=True)
-            raise
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return _LoggedInitializer, (self.fn,)
-
-
-class _Calls(Frontier):
-    """A lane's open input: a call leaves it only once its Future is marked running (one
-    cancelled meanwhile is dropped), so a queued call can still be cancelled."""
-
-    #: set once the engine took calls (or the lane ended): see ``FIRST_TAKE_SECONDS``
-    taking: threading.Event
-
-    def take(self, n: int) -> list[Any]:
-        taken: list[Any] = []
-        while len(taken) < n:
-            batch = super().take(n - len(taken))
-            if not batch:
-                break
-            taken += [call for call in batch if call.future.set_running_or_notify_cancel()]
-        if taken:
-            self.taking.set()
-        return taken
-
-    def take_queued(self) -> list[Any]:
-        """Every call still queued (not taken by the engine yet), left as it is."""
-        return super().take(sys.maxsize)
-
-
-class _Lane:
-    """One mode's long run, driven by its own thread."""
-
-    def __init__(self, executor: Executor, options: Options) -> None:
-        self.options = options
-        self.calls = _Calls(until_closed=True)
-        self.calls.taking = self.taking = threading.Event()
-        self.pending: set[_Call] = set()  # submitted, not settled: failed all if it breaks
-        self.aborting = False  # abort(): the driver stops the engine at its next step
-        self.info = RunInfo()
-        self._executor = weakref.ref(executor)
-        self._backends = executor._backends
-        self._on_measured = executor._measured
-        self.thread = threading.Thread(target=self._drive, daemon=True,
-                                       name=f"{executor._thread_name_prefix}gilwise-"
-                                       f"{options.mode}-driver")
-        self.thread.start()
-
-    def put(self, call: _Call) -> None:
-        self.pending.add(call)
-        self.calls.add(call)
-
-    def _drive(self) -> None:
-        run = Run(_invoke, self.calls, self.options, self.info, self._backends)
-        try:
-            run.settle()
-            run.attach()
-            engine = run.start()
-            while not engine.over:
-                if self.aborting:
-                    engine.stop()  # what runs is cancelled: its workers stopped
-                    break
-                for segment in engine.step(STEP_SECONDS):
-                    self._settle(segment)
-                    # the caller holds the results now: nothing here keeps them alive
-                    segment.values, segment.items = [], []
-        except BaseException as exc:  # noqa: BLE001 - told to every call left, then ends
-            self._break(exc)
-        finally:
-            self.taking.set()
-            run.close()
-
-    def _settle(self, segment: Segment) -> None:
-        for pos, call in enumerate(segment.items):
-            self.pending.discard(call)
-            failure = segment.failures.get(pos)
-            future = call.future
-            if failure is not None:
-                if call.measure:  # nothing learnt: the function's next call is measured
-                    self._on_measured(call, None)
-                future.set_exception(_exception(failure))
-                continue
-            value = segment.values[pos]
-            if isinstance(value, _Measured):
-                self._on_measured(call, value)
-                value = value.value
-            future.set_result(value)
-
-    def _break(self, exc: BaseException) -> None:
-        """The run cannot go on (its initializer failed): every call left fails with it."""
-        if isinstance(exc, WorkerInitError):
-            exc = BrokenExecutor(str(exc))
-        executor = self._executor()
-        if executor is not None:
-            with executor._lock:  # a submit sees it broken, or its call is failed below
-                executor._broken = str(exc)
-                self.calls.close()
-        else:
-            self.calls.close()
-        for call in list(self.pending):
-            if not call.future.done():
-                call.future.set_exception(exc)
-        self.pending.clear()
-
-
-def _exception(failure: Failure) -> BaseException:
-    """What ``future.result()`` raises: the task's own exception (its remote traceback as its
-    ``__cause__``, as ProcessPoolExecutor does), else gilwise's for its failure."""
-    exc = failure.exception
-    if exc is None:
-        return TaskError(failure)
-    if failure.traceback and exc.__cause__ is None and exc.__traceback__ is None:
-        exc.__cause__ = RemoteTraceback(failure.traceback)
-    return exc
-
-
-class RemoteTraceback(Exception):
-    """The traceback of a task's exception in the worker, chained as its ``__cause__``."""
-
-    def __init__(self, tb: str) -> None:
-        self.tb = tb
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.tb}"""'
 
 
 _live: weakref.WeakSet[Executor] = weakref.WeakSet()
@@ -432,7 +237,9 @@ class Executor(cf.Executor):
             # calls taken from the queue are running (no longer cancellable): no more than
             # keep every worker busy with one waiting behind it
             options = options.with_(max_in_flight=IN_FLIGHT_PER_WORKER * worker_count(options))
-            lane = self._lanes[mode] = _Lane(self, options)
+            lane = self._lanes[mode] = _Lane(options, self._backends, self._lock,
+                                             self._measured, self._set_broken,
+                                             self._thread_name_prefix)
         return lane
 
     def _mode_for(self, call: _Call) -> str | None:
@@ -451,6 +258,9 @@ class Executor(cf.Executor):
         self._held[key] = []
         call.measure = True
         return "threads"
+
+    def _set_broken(self, why: str) -> None:
+        self._broken = why
 
     def _measured(self, call: _Call, measured: _Measured | None) -> None:
         """Auto mode: the first call of its function ended (``None``: it failed). Decide,

@@ -47,18 +47,16 @@ from gilwise._chunk import Chunk, ChunkResult
 from gilwise._engine.feed import Feed
 from gilwise._engine.handover import OLD_POLL_SECONDS, Handover
 from gilwise._engine.recovery import Recovery, _lost_info
-from gilwise._engine.sizing import ChunkSizer
+from gilwise._engine.sizing import sizer_for
 from gilwise._keygate import KeyGate
 from gilwise._observers import Observers
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, PayloadError
 from gilwise._segment import Segment, Tail
 from gilwise.backends._base import Backend, Done, Lost, Supervised
-from gilwise.backends.registry import MODE_SPECS
 from gilwise.frontier import Frontier
 
 POLL_SECONDS = 0.05
-DEFAULT_CHUNK_SECONDS = 0.02
 
 
 class Pilot(Protocol):
@@ -122,7 +120,7 @@ class Engine(Feed, Recovery):
         self._timed = bool(observers is not None and observers.timed)
         self.fn_id = backend.register(fn)
         total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
-        self.sizer = _sizer(backend, options, total)
+        self.sizer = sizer_for(backend, options, total)
         plain = isinstance(items, (list, tuple, range, Tail))
         # a list, tuple or range is sliced, not iterated: a range's chunks pickle to a few
         # bytes, a list's are copied in C
@@ -174,7 +172,7 @@ class Engine(Feed, Recovery):
         self.backend, self.fn_id = backend, backend.register(self.fn)
         self._supervised = backend if isinstance(backend, Supervised) else None
         left = len(self._sequence) - self._taken if self._sequence is not None else None
-        self.sizer = _sizer(backend, self.options, left)
+        self.sizer = sizer_for(backend, self.options, left)
 
     def _dispatch(self) -> None:
         """Submit chunks while the backend has room: it decides where each runs."""
@@ -393,10 +391,3 @@ class Engine(Feed, Recovery):
             if self.observers:
                 self.observers.finished(segment)
         return ready
-
-
-def _sizer(backend: Backend, options: Options, total: int | None) -> ChunkSizer:
-    fixed = None if options.chunksize == "auto" else options.chunksize
-    spec = MODE_SPECS.get(backend.name)
-    target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
-    return ChunkSizer(fixed, backend.size, total, target)

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import math
 
+from gilwise._options import Options
+from gilwise.backends._base import Backend
+from gilwise.backends.registry import MODE_SPECS
+
 UNSIZED_MAX = 8192
 SIZED_MAX = 65536
 
@@ -69,3 +73,16 @@ class ChunkSizer:
     def slow_items(self) -> bool:
         """Items slow enough (>= 1 ms) that tracking each one costs nothing noticeable."""
         return self.per_item is not None and self.per_item >= 1e-3
+
+
+#: an item's target time in a chunk for a backend not in the registry (a test's)
+DEFAULT_CHUNK_SECONDS = 0.02
+
+
+def sizer_for(backend: Backend, options: Options, total: int | None) -> ChunkSizer:
+    """The chunk sizer for ``backend``: fixed at ``options.chunksize``, or aiming at the
+    chunk time its mode's registry entry gives."""
+    fixed = None if options.chunksize == "auto" else options.chunksize
+    spec = MODE_SPECS.get(backend.name)
+    target = spec.chunk_seconds if spec else DEFAULT_CHUNK_SECONDS
+    return ChunkSizer(fixed, backend.size, total, target)

@@ -14,7 +14,7 @@ import types
 from multiprocessing import spawn
 from typing import Any
 
-from gilwise.backends.processes import WORKER_NAME
+from gilwise.backends._process_worker import WORKER_NAME
 
 _prepare = spawn.prepare
 

@@ -74,7 +74,7 @@ class WorkerPool(Backend, Supervised):
         # kept as they change, so that placing a chunk does not scan a pool of 512 threads:
         self._idle: dict[int, None] = {}  # workers found holding nothing (a hint, checked)
         self._quick: set[int] = set()  # workers whose last chunk was quick: room for depth
-        self.recycled = 0  # workers replaced after their max_tasks_per_child or memory line
+        self.recycled: int = 0  # workers replaced after their max_tasks_per_child or memory line
 
     def start(self) -> None:
         """Workers up to ``size``, all of them as yet unmeasured: a new map's tasks may be

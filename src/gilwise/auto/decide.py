@@ -135,6 +135,8 @@ def _decide(fn: Callable, ran: list[Any], measured: Measure, cores: int, options
     if not gil_enabled():  # no GIL to contend for: waiting or computing is all that counts
         if measured.io_bound:
             return _io_bound(measured, cores, options, remaining)
+        if measured.native_cores > PARALLEL_ABOVE:
+            return _native_parallel(measured, cores, options)
         return Decision("threads", options.workers or cores,
                         f"CPU-bound (cpu/wall {measured.cpu_wall:.2f}) on a free-threaded "
                         f"build with the GIL off: threads run Python in parallel; {sure}")

@@ -141,7 +141,10 @@ class Executor(cf.Executor):
             chunksize: int = 1, buffersize: int | None = None) -> Iterator[Any]:
         """``fn`` over the iterables' items, results in order (as ``Executor.map`` of 3.14:
         ``timeout`` from this call, ``buffersize`` bounds the calls submitted ahead)."""
-        if buffersize is not None and (not isinstance(buffersize, int) or buffersize < 1):
+        if buffersize is not None and (not isinstance(buffersize, int)
+                                       or isinstance(buffersize, bool)):
+            raise TypeError("buffersize must be an integer or None")
+        if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
         if not isinstance(chunksize, int) or chunksize < 1:
             raise ValueError("chunksize must be >= 1.")

@@ -116,11 +116,7 @@ class Options:
         what is wrong (TypeError for a wrong type, ValueError for a wrong value)."""
         if not isinstance(self.mode, str) or self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r} is not one of {', '.join(MODES)}")
-        if self.workers is not None and not _is_int(self.workers):
-            raise TypeError(f"workers={self.workers!r} must be a positive integer or None, "
-                            f"not {type(self.workers).__name__}")
-        if self.workers is not None and self.workers < 1:
-            raise ValueError(f"workers={self.workers!r} must be a positive integer or None")
+        _need_count("workers", self.workers)
         if self.chunksize != "auto" and not _is_int(self.chunksize):
             raise TypeError(f"chunksize={self.chunksize!r} must be 'auto' or a positive "
                             f"integer, not {type(self.chunksize).__name__}")
@@ -161,11 +157,7 @@ class Options:
         if self.journal is not None and not isinstance(self.journal, (str, os.PathLike)):
             raise TypeError(f"journal={self.journal!r} must be a file path or None, not "
                             f"{type(self.journal).__name__}")
-        if self.max_in_flight is not None and not _is_int(self.max_in_flight):
-            raise TypeError(f"max_in_flight={self.max_in_flight!r} must be a positive integer "
-                            f"or None, not {type(self.max_in_flight).__name__}")
-        if self.max_in_flight is not None and self.max_in_flight < 1:
-            raise ValueError(f"max_in_flight={self.max_in_flight!r} must be a positive integer")
+        _need_count("max_in_flight", self.max_in_flight)
         if self.per_key is not None:
             self._check_per_key()
         if self.start_method not in START_METHODS:
@@ -173,31 +165,12 @@ class Options:
                 f"start_method={self.start_method!r} is not one of {', '.join(START_METHODS[1:])} "
                 "or None"
             )
-        if self.native_threads is not None and self.native_threads != "keep":
-            if not _is_int(self.native_threads):
-                raise TypeError(f"native_threads={self.native_threads!r} must be a positive "
-                                f"integer, 'keep' or None, not "
-                                f"{type(self.native_threads).__name__}")
-            if self.native_threads < 1:
-                raise ValueError(f"native_threads={self.native_threads!r} must be a positive "
-                                 "integer, 'keep' or None")
-        if self.share_above is not None:
-            if not _is_int(self.share_above):
-                raise TypeError(f"share_above={self.share_above!r} must be a positive number "
-                                f"of bytes or None, not {type(self.share_above).__name__}")
-            if self.share_above < 1:
-                raise ValueError(f"share_above={self.share_above!r} must be a positive number "
-                                 "of bytes or None")
+        if self.native_threads != "keep":
+            _need_count("native_threads", self.native_threads, "a positive integer, 'keep'")
+        _need_count("share_above", self.share_above, "a positive number of bytes")
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
-        if self.max_tasks_per_child is not None:
-            if not _is_int(self.max_tasks_per_child):
-                raise TypeError(f"max_tasks_per_child={self.max_tasks_per_child!r} must be a "
-                                f"positive integer or None, not "
-                                f"{type(self.max_tasks_per_child).__name__}")
-            if self.max_tasks_per_child < 1:
-                raise ValueError(f"max_tasks_per_child={self.max_tasks_per_child!r} must be a "
-                                 "positive integer or None")
+        _need_count("max_tasks_per_child", self.max_tasks_per_child)
         if self.max_memory_per_child is not None:  # kept in bytes: "500MB" -> 500000000
             object.__setattr__(self, "max_memory_per_child",
                                parse_size(self.max_memory_per_child, "max_memory_per_child"))
@@ -212,6 +185,17 @@ class Options:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _need_count(name: str, value: Any, what: str = "a positive integer") -> None:
+    """``value`` is None or an int of at least 1: a TypeError for another type, a ValueError
+    for another int, naming ``name`` and ``what`` it must be."""
+    if value is None:
+        return
+    if not _is_int(value):
+        raise TypeError(f"{name}={value!r} must be {what} or None, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name}={value!r} must be {what} or None")
 
 
 def _need_bool(name: str, value: Any, alternative: str = "") -> None:

@@ -163,15 +163,15 @@ class Run:
         return self.engine
 
     def stream(self, fit: bool = False) -> Iterator[Any]:
-        """Every phase for a caller that iterates: the results, with ``on_error`` applied
-        (``fit``: a one-shot map, see :meth:`fit_to_batch`). Close the run after."""
+        """Every phase for a caller that iterates: settles, attaches and starts now, and
+        returns the results, with ``on_error`` applied (``fit``: a one-shot map, see
+        :meth:`fit_to_batch`). Close the run after. (Not a generator itself: each value
+        passes through as few generator frames as possible.)"""
         self.settle()
         if fit:
             self.fit_to_batch()
         self.attach()
-        engine = self.start()
-        yield from self.results(engine.segments())
-        self.info.retried = engine.retried
+        return self.results(self.start().segments())
 
     def results(self, segments: Iterable[Segment]) -> Iterator[Any]:
         """Values (or Outcomes) in the segments' order, with ``on_error`` applied."""
@@ -205,6 +205,8 @@ class Run:
         took goes to ``info``."""
         self.info.seconds = time.monotonic() - self.started
         self.info._ended = True
+        if self.engine is not None:
+            self.info.retried = self.engine.retried
         self._count_recycles()
         for backend_id in self._claimed:
             self.backends.running.discard(backend_id)

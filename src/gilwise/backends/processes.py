@@ -140,6 +140,7 @@ class ProcessBackend(WorkerPool):
         self._init, _ = self._dump((options.initializer, options.initargs, capture_logging(),
                                     options.max_tasks_per_child, options.max_memory_per_child))
         self.start_method: str | None = None  # how the latest worker started (RunInfo's)
+        self._native: tuple[int, int | None] = (0, None)  # (pool size, its native threads)
         self._max_memory: int | None = options.max_memory_per_child
         self._watched = 0.0  # when the workers' memory was last read
         kill_at_exit(self, self._workers)
@@ -176,7 +177,9 @@ class ProcessBackend(WorkerPool):
             name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         slot = ctx.RawArray("d", SLOT_SIZE)
-        native = native_limit(self.options.native_threads, self.size)
+        if self._native[0] != self.size:  # once per pool size: it reads the cgroup files
+            self._native = (self.size, native_limit(self.options.native_threads, self.size))
+        native = self._native[1]
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit

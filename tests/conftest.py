@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 
 import pytest
 
 from _workers import wait_for_no_workers
 from gilwise.backends.registry import MODE_SPECS
+
+# A background job of a non-interactive shell (as CI may be) starts with SIGINT ignored, and
+# its children would inherit that across exec: the tests that Ctrl-C a child need its default.
+# Set here once, not per child with preexec_fn, which crashes the forked child (SIGSEGV, on
+# 3.14) once this process has run sub-interpreters.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

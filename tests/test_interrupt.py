@@ -51,13 +51,8 @@ def start(job: Path, *extra: str) -> subprocess.Popen:
             "--chunksize", "1", "--journal", "run.db", *extra]
     return subprocess.Popen([sys.executable, "-m", "gilwise.cli", *args], cwd=job,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=_default_sigint)
+                            start_new_session=True)
 
-
-def _default_sigint() -> None:
-    """A job started in the background by a non-interactive shell (as CI may be) inherits
-    SIGINT ignored, and Python then keeps ignoring it: give the child a terminal's default."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def journaled(job: Path) -> int:

@@ -128,19 +128,13 @@ def _script_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([here, *sys.path])}
 
 
-def _default_sigint() -> None:
-    """A background job of a non-interactive shell (as CI may be) inherits SIGINT ignored:
-    give the child a terminal's default."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
 
 @pytest.mark.parametrize("how", ["ctrl_c", "sigkill"])
 def test_the_parent_interrupted_or_killed_leaves_no_grandchild(pidfile, tmp_path, how):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
     parent = subprocess.Popen([sys.executable, str(script), str(pidfile)], env=_script_env(),
-                              stderr=subprocess.DEVNULL, start_new_session=True,
-                              preexec_fn=_default_sigint)
+                              stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         grandchild = read_pid(pidfile)
         workers = psutil.Process(parent.pid).children()

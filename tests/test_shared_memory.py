@@ -186,8 +186,7 @@ def _parent(tmp_path: Path) -> tuple[subprocess.Popen, Path]:
     script = tmp_path / "parent.py"
     script.write_text(PARENT.format(tests=TESTS, hold=str(hold)))
     process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not segments(process.pid):
         assert process.poll() is None, process.communicate()

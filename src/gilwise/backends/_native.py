@@ -114,7 +114,29 @@ class ProcessWide:
             held.restore_original_limits()
 
 
-def _limits(limit: int) -> Any:
-    from threadpoolctl import threadpool_limits
+#: threadpoolctl's controller of this process's native libraries, with the count of numerical
+#: modules loaded when it looked: its import and its scan of the libraries (~10-40 ms) are
+#: paid once in a process, and a worker forked from it inherits both (``prepare_fork``)
+_controller: tuple[int, Any] | None = None
 
-    return threadpool_limits(limits=limit)
+
+def _limits(limit: int) -> Any:
+    return _controller_now().limit(limits=limit)
+
+
+def _controller_now() -> Any:
+    global _controller
+    loaded = sum(1 for name in NUMERIC_MODULES if name in sys.modules)
+    if _controller is None or _controller[0] != loaded:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = (loaded, ThreadpoolController())
+    return _controller[1]
+
+
+def prepare_fork() -> None:
+    """Before forking workers that will limit their native pools: look at the libraries
+    here, once, so that each worker applies its limit at once (measured: a one-shot
+    200,000-item map 0.121 -> 0.079 s where NumPy was loaded)."""
+    if numeric_loaded():
+        _controller_now()

@@ -31,7 +31,7 @@ from gilwise._outcome import GilwiseError, PayloadError, WorkerInitError
 from gilwise._pickling import dumps_to_worker, name_main_classes
 from gilwise._shm import Sender, sweep
 from gilwise.backends._logging import capture as capture_logging
-from gilwise.backends._native import env_during, native_limit
+from gilwise.backends._native import env_during, native_limit, prepare_fork
 from gilwise.backends._pool import Finished, Gone, WorkerPool
 from gilwise.backends._process_worker import (
     MAIN_RERUN,
@@ -180,6 +180,8 @@ class ProcessBackend(WorkerPool):
         if self._native[0] != self.size:  # once per pool size: it reads the cgroup files
             self._native = (self.size, native_limit(self.options.native_threads, self.size))
         native = self._native[1]
+        if native is not None and self.start_method == "fork":
+            prepare_fork()
         process = ctx.Process(
             # not daemonic, so a task may start processes (a nested map); kill_at_exit sees
             # to it that none outlives the parent or holds up its exit

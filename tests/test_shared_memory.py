@@ -106,10 +106,11 @@ def test_the_workers_and_the_parent_hold_about_one_copy_of_the_array(array, meth
     with Peak() as peak:
         list(gilwise.map(task, range(32), mode="processes", workers=2, start_method=method))
     grown = peak.most - before - max(0, bare.most - before)
-    # one copy in shared memory, and some of the parent's pickling and a worker's start that
-    # a busy machine times differently (1.8 copies seen once under load); every worker with a
-    # copy of its own, without sharing, grew 4 to 6 copies
-    assert grown < 2.0 * array.nbytes, f"grew {grown / 1e6:.0f} MB for a 100 MB array"
+    # one copy in shared memory, plus transient ones the peak sampler may catch (the
+    # parent's pickling, a worker's start; 1.8 and 2.1 copies seen under CI's load, on
+    # 3.11 and 3.13t with forkserver); every worker with a copy of its own, without
+    # sharing, grew 4 to 6 copies
+    assert grown < 2.5 * array.nbytes, f"grew {grown / 1e6:.0f} MB for a 100 MB array"
 
 
 def test_a_write_into_a_shared_array_fails_saying_how_to_get_a_copy(array):

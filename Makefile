@@ -27,9 +27,12 @@ test: venv
 # Auto mode's decisions and the tests that time things, with one, then two other processes
 # keeping cores busy (tools/under_load.py starts them, and kills them whatever happens)
 LOAD_TESTS ?= tests/test_auto.py tests/test_switch.py
+# BUSY: how many other processes keep cores busy, one run each (CI: 1; with 2, auto still
+# misjudges hashlib about one run in five: issue 16)
+BUSY ?= 1 2
 test-load: venv
-	$(BIN)/python tools/under_load.py 1 $(BIN)/python -m pytest -q $(LOAD_TESTS)
-	$(BIN)/python tools/under_load.py 2 $(BIN)/python -m pytest -q $(LOAD_TESTS)
+	for n in $(BUSY); do $(BIN)/python tools/under_load.py $$n $(BIN)/python -m pytest -q \
+	  $(LOAD_TESTS) || exit 1; done
 
 bench: venv
 	# bench_scrape serves its pages with nginx (Debian's nginx-light) where it can be

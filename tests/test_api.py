@@ -18,6 +18,8 @@ from gilwise._options import MODES, Options
 from gilwise.backends.registry import MODE_SPECS
 
 PUBLIC_NAMES = [
+    "AsyncMapResult",
+    "BlockingCallWarning",
     "Decision",
     "Executor",
     "Failure",
@@ -35,6 +37,8 @@ PUBLIC_NAMES = [
     "TaskTimeout",
     "WorkerDied",
     "WorkerInitError",
+    "amap",
+    "arun",
     "explain",
     "map",
     "usable_cores",
@@ -75,7 +79,7 @@ def test_options_declares_each_option_once_in_one_order_with_one_type():
     assert {p.name: p.annotation for p in OPTIONS} == OPTION_TYPES
 
 
-@pytest.mark.parametrize("fn", [gilwise.map, gilwise.Pool])
+@pytest.mark.parametrize("fn", [gilwise.map, gilwise.Pool, gilwise.amap])
 def test_every_option_is_a_typed_keyword_argument_with_its_default(fn):
     parameters = option_parameters(fn)
     assert [p.name for p in parameters] == [option.name for option in OPTIONS]
@@ -97,6 +101,8 @@ def test_help_shows_the_options_with_their_choices():
     assert "mode: Literal['auto', 'threads', 'processes', 'interpreters', 'dask'] = 'auto'" in text
     assert "on_error: Literal['raise', 'skip', 'return'] = 'raise'" in text
     assert "**" not in text.split("\n\n")[1]  # the signature itself hides nothing
+    text = pydoc.render_doc(gilwise.amap, renderer=pydoc.plaintext)
+    assert "mode: Literal['auto', 'threads', 'processes', 'interpreters', 'dask'] = 'auto'" in text
 
 
 def test_pool_map_uses_the_pools_settings_unless_told_otherwise(no_leftover_workers):

@@ -8,8 +8,8 @@ The layout, from the top (each layer imports only the ones below; ``make lint`` 
 
 - ``cli/``: the ``gilwise`` command, a thin shell over the apps and the public API;
 - ``encode/``, ``scrape/``, ``lab/``: the apps, users of the public names below only;
-- this module, ``_api`` and ``_executor``: the public names (``map``, ``Pool``,
-  ``Executor``, ...);
+- this module, ``_api``, ``_amap`` and ``_executor``: the public names (``map``, ``Pool``,
+  ``amap``/``arun`` for event loops, ``Executor``, ...);
 - ``_run``: one map call in phases every front end reuses (settle, attach, start, results,
   close), handing auto mode's ``auto.autopilot.Autopilot`` the controls;
 - ``auto/``: measuring the work, choosing the mode, steering the batch as it runs;
@@ -25,6 +25,7 @@ from gilwise._api import Pool, map
 from gilwise._cores import usable_cores
 from gilwise._keygate import PerKey
 from gilwise._outcome import (
+    BlockingCallWarning,
     Failure,
     GilwiseError,
     InterpretersUnavailable,
@@ -40,10 +41,17 @@ from gilwise._result import Decision, MapResult, RunInfo
 from gilwise.auto import explain
 from gilwise.frontier import Frontier
 
-if TYPE_CHECKING:  # imported on first use: concurrent.futures loads logging (cold start)
+if TYPE_CHECKING:  # imported on first use: concurrent.futures loads logging, and _amap
+    # asyncio (cold start)
+    from gilwise._amap import AsyncMapResult, amap, arun
     from gilwise._executor import Executor
 
+_LAZY = {"Executor": "gilwise._executor", "AsyncMapResult": "gilwise._amap",
+         "amap": "gilwise._amap", "arun": "gilwise._amap"}
+
 __all__ = [
+    "AsyncMapResult",
+    "BlockingCallWarning",
     "Decision",
     "Executor",
     "Failure",
@@ -61,6 +69,8 @@ __all__ = [
     "TaskTimeout",
     "WorkerDied",
     "WorkerInitError",
+    "amap",
+    "arun",
     "explain",
     "map",
     "usable_cores",
@@ -76,11 +86,12 @@ del _name
 
 
 def __getattr__(name: str) -> Any:
-    """``gilwise.Executor``, imported on first use."""
-    if name == "Executor":
-        from gilwise._executor import Executor
+    """``gilwise.Executor``, ``amap``, ``arun`` and ``AsyncMapResult``, imported on first use."""
+    if name in _LAZY:
+        import importlib
 
-        Executor.__module__ = __name__
-        globals()[name] = Executor
-        return Executor
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value.__module__ = __name__
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from gilwise._keygate import PerKey
 from gilwise._options import Options
+from gilwise._outcome import BlockingCallWarning
 from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
@@ -186,6 +187,7 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        _warn_if_in_loop(where)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")
@@ -195,6 +197,7 @@ class Pool:
     def _run(
         self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
     ) -> Generator[Any, None, None]:
+        _warn_if_in_loop("iterating gilwise.map's results")
         run = Run(fn, items, opts, info, self._workers)
         finished = False
         try:
@@ -308,6 +311,34 @@ def _check_function(fn: Any, where: str) -> None:
             f"supported yet: map a plain function that runs it, e.g. "
             f"lambda item: asyncio.run({getattr(target, '__name__', 'fn')}(item))"
         )
+
+
+_warned_in_loop = False  # the warning below is given once per process
+
+
+def _warn_if_in_loop(what: str) -> None:
+    """Warn, once, where the blocking map is called or iterated inside a running event loop
+    (every other task of that loop stalls until the batch ends), pointing at ``amap``."""
+    global _warned_in_loop
+    asyncio = sys.modules.get("asyncio")  # not loaded: no loop runs (and no import cost)
+    if _warned_in_loop or asyncio is None or asyncio.events._get_running_loop() is None:
+        return
+    _warned_in_loop = True
+    import warnings
+
+    warnings.warn(f"{what} inside a running event loop blocks that loop until the batch "
+                  "ends: use `async for value in gilwise.amap(...)` (or `await "
+                  "gilwise.arun(fn, ...)` for one call) there", BlockingCallWarning,
+                  stacklevel=_user_level())
+
+
+def _user_level() -> int:
+    """The ``stacklevel`` of the first caller outside gilwise (the user's line)."""
+    frame, level = sys._getframe(2), 2
+    package = os.path.dirname(__file__) + os.sep
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code of an `async def`

@@ -27,6 +27,11 @@ class TaskTimeout(GilwiseError):
     """A task ran past its ``timeout``; its worker was killed (processes) or abandoned (threads)."""
 
 
+class BlockingCallWarning(RuntimeWarning):
+    """The blocking ``gilwise.map`` was called or iterated inside a running event loop, which
+    stalls until the batch ends: ``gilwise.amap`` runs it without blocking the loop."""
+
+
 class WorkerInitError(GilwiseError):
     """The ``initializer`` failed in a new worker, so no worker can run tasks."""
 

@@ -160,11 +160,11 @@ def test_cancelling_the_reader_stops_the_batch_and_its_workers(mode):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        return got
+        # the loop runs on: the batch stopped because its reader was cancelled
+        # (processes are killed at once; a thread cannot be: it ends its item, then exits)
+        return got, await asyncio.to_thread(workers_left, mode)
 
-    assert run(main()) == [0.01]
-    # processes are killed at once; a thread cannot be: it ends its item, then exits
-    assert workers_left(mode) == []
+    assert run(main()) == ([0.01], [])
 
 
 def test_breaking_out_stops_the_batch_and_its_workers(mode):
@@ -172,10 +172,9 @@ def test_breaking_out_stops_the_batch_and_its_workers(mode):
         async for value in gilwise.amap(square, range(100_000), mode=mode, workers=2):
             if value >= 100:
                 break
-        await asyncio.sleep(0)
+        return await asyncio.to_thread(workers_left, mode)  # the loop runs on meanwhile
 
-    run(main())
-    assert workers_left(mode) == []
+    assert run(main()) == []
 
 
 def test_aclose_returns_once_the_workers_are_stopped():
@@ -184,10 +183,10 @@ def test_aclose_returns_once_the_workers_are_stopped():
                                workers=2, chunksize=1)
         async with results:
             assert await results.__anext__() == 0.01
-        return [p for p in wait_for_no_workers(0.0)]
+        return results.info._ended, results.info.stopped_early  # the run closed by now
 
-    assert run(main()) == []
-    assert [t for t in amap_threads() if t.name.startswith("gilwise-amap")] == []
+    assert run(main()) == (True, True)
+    assert wait_for_no_workers() == []
 
 
 # -- the caller's loop runs on

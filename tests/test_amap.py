@@ -288,6 +288,7 @@ def test_the_blocking_map_warns_once_inside_a_running_loop(fresh_warning):
     assert issubclass(gilwise.BlockingCallWarning, RuntimeWarning)
     assert (caught[0].filename, caught[0].lineno) == (__file__, line)
     assert "gilwise.amap" in str(caught[0].message)
+    assert "gilwise.map's results" in str(caught[0].message)
 
 
 def test_iterating_maps_results_and_pool_map_inside_a_loop_warn(fresh_warning):
@@ -309,10 +310,25 @@ def test_iterating_maps_results_and_pool_map_inside_a_loop_warn(fresh_warning):
     async def pool_map():
         with warnings.catch_warnings(record=True) as caught, gilwise.Pool(mode="threads") as p:
             warnings.simplefilter("always")
-            p.map(square, range(3))
+            assert list(p.map(square, range(3))) == [0, 1, 4]
         return caught
 
-    assert [w.category for w in run(pool_map())] == [gilwise.BlockingCallWarning]
+    caught = run(pool_map())
+    assert [w.category for w in caught] == [gilwise.BlockingCallWarning]
+    assert "Pool.map" in str(caught[0].message)
+
+
+def test_no_warning_where_the_results_are_read_in_another_thread(fresh_warning):
+    async def main():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            values = await asyncio.to_thread(list, gilwise.map(square, range(3),
+                                                               mode="threads"))
+        return values, caught
+
+    values, caught = run(main())
+    assert values == [0, 1, 4]
+    assert [w for w in caught if w.category is gilwise.BlockingCallWarning] == []
 
 
 def test_no_warning_outside_a_loop(fresh_warning):

@@ -212,7 +212,7 @@ class AsyncMapResult(AsyncIterator[Any]):
 
     def __init__(self, fn: Callable[[Any], Any], items: Iterable[Any] | AsyncIterable[Any],
                  options: Options) -> None:
-        self.info = RunInfo()
+        self.info: RunInfo = RunInfo()
         self._fn, self._items, self._options = fn, items, options
         self._driver: _Driver | None = None
         self._closed = False

@@ -187,17 +187,17 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
-        _warn_if_in_loop(where)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")
         info = RunInfo()
-        return MapResult(self._run(fn, items, opts, info, own), info)
+        return MapResult(self._run(fn, items, opts, info, own, where), info)
 
     def _run(
-        self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool
+        self, fn: Callable, items: Iterable[Any], opts: Options, info: RunInfo, own: bool,
+        where: str = "gilwise.map",
     ) -> Generator[Any, None, None]:
-        _warn_if_in_loop("iterating gilwise.map's results")
+        _warn_if_in_loop(where)  # where it blocks: iterated, not called (to_thread's way)
         run = Run(fn, items, opts, info, self._workers)
         finished = False
         try:
@@ -317,7 +317,7 @@ _warned_in_loop = False  # the warning below is given once per process
 
 
 def _warn_if_in_loop(what: str) -> None:
-    """Warn, once, where the blocking map is called or iterated inside a running event loop
+    """Warn, once, where the blocking map is iterated inside a running event loop
     (every other task of that loop stalls until the batch ends), pointing at ``amap``."""
     global _warned_in_loop
     asyncio = sys.modules.get("asyncio")  # not loaded: no loop runs (and no import cost)
@@ -326,8 +326,8 @@ def _warn_if_in_loop(what: str) -> None:
     _warned_in_loop = True
     import warnings
 
-    warnings.warn(f"{what} inside a running event loop blocks that loop until the batch "
-                  "ends: use `async for value in gilwise.amap(...)` (or `await "
+    warnings.warn(f"iterating {what}'s results inside a running event loop blocks that loop "
+                  "until the batch ends: use `async for value in gilwise.amap(...)` (or `await "
                   "gilwise.arun(fn, ...)` for one call) there", BlockingCallWarning,
                   stacklevel=_user_level())
 

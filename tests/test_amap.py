@@ -99,6 +99,27 @@ def test_on_error_skip_and_return(mode):
     assert isinstance(returned[7], gilwise.Failure) and returned[7].exc_type.endswith("Boom")
 
 
+def test_dask_mode_runs_a_batch_and_raises_the_tasks_exception():
+    distributed = pytest.importorskip(
+        "distributed", reason="Dask distributed is not installed (pip install 'gilwise[dask]')")
+
+    async def main(client):
+        values = await collect(gilwise.amap(square, range(30), mode="dask", client=client))
+        seen = []
+        with pytest.raises(Boom):
+            async for value in gilwise.amap(fail_on_seven, range(20), mode="dask",
+                                            client=client, chunksize=1):
+                seen.append(value)
+        return values, seen
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=":0", silence_logs=40) as cluster, \
+            distributed.Client(cluster, set_as_default=False) as client:
+        values, seen = run(main(client))
+    assert values == [i * i for i in range(30)]
+    assert seen == list(range(7))
+
+
 # -- async iterables
 def test_an_async_iterable_is_mapped_in_order(mode):
     async def main():

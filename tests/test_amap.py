@@ -144,6 +144,26 @@ def test_an_async_iterable_is_not_read_far_ahead_of_the_reader():
     assert workers_left("threads") == []
 
 
+def test_a_slow_reader_holds_the_batch_back_rather_than_filling_memory():
+    read: list[int] = []
+
+    def counted(n: int):
+        for i in range(n):
+            read.append(i)
+            yield i
+
+    async def main():
+        results = gilwise.amap(square, counted(1_000_000), mode="threads", workers=2,
+                               max_in_flight=64)
+        async with results:
+            first = await results.__anext__()
+            await asyncio.sleep(0.5)  # time enough to run a great many more
+        return first
+
+    assert run(main()) == 0
+    assert 0 < len(read) < 5_000
+
+
 def test_an_async_iterables_error_is_raised_after_what_it_gave():
     async def broken():
         yield 1

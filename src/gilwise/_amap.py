@@ -42,7 +42,7 @@ from gilwise.frontier import Frontier
 #: how long the driver waits in one step: a stop or an item added wakes it sooner
 STEP_SECONDS = 0.5
 #: values handed to the loop and not yet read, past which the driver waits for the reader
-HANDED_MAX = 4096
+HANDED_MAX = 1024
 #: items of an async iterable read ahead of what the engine took
 READ_AHEAD = 64
 
@@ -73,6 +73,9 @@ class _Driver:
         self.waiter: asyncio.Future[None] | None = None  # the reader, waiting for values
         self.room = threading.Event()  # the reader read enough: the driver may step on
         self.room.set()
+        # values handed over (counted by the driver) and read (by the reader): their
+        # difference bounds what waits for the reader, in the deque or in the loop's queue
+        self.handed = self.read = 0
         self.finished: asyncio.Future[None] = loop.create_future()  # the thread is done
         self._engine: Any = None
         self._pump: asyncio.Task[None] | None = None
@@ -117,7 +120,8 @@ class _Driver:
 
     def took(self) -> None:
         """The reader took a value: the driver may step on once it read half of the max."""
-        if not self.room.is_set() and len(self.values) <= HANDED_MAX // 2:
+        self.read += 1
+        if not self.room.is_set() and self.handed - self.read <= HANDED_MAX // 2:
             self.room.set()
 
     def stop(self) -> None:
@@ -156,9 +160,15 @@ class _Driver:
     def _hand(self, values: list[Any], error: BaseException | None = None,
               ended: bool = False) -> None:
         if values or error is not None or ended:
-            if len(self.values) + len(values) > HANDED_MAX:
-                self.room.clear()
+            self.handed += len(values)
             self._call(functools.partial(self._receive, values, error, ended))
+
+    def _wait_for_reader(self) -> None:
+        """Step no further while more than HANDED_MAX values wait for the reader."""
+        while self.handed - self.read > HANDED_MAX and not self.stopping:
+            self.room.clear()
+            if self.handed - self.read > HANDED_MAX and not self.stopping:  # after the clear:
+                self.room.wait()  # a read since then sets it again
 
     def _drive(self, fn: Callable[[Any], Any], items: Any) -> None:
         backends = _Backends()
@@ -182,8 +192,7 @@ class _Driver:
                     self._hand(out, exc)
                     return
                 self._hand(out)
-                while not self.room.is_set():
-                    self.room.wait()
+                self._wait_for_reader()
             if self._source_error is not None and not self.stopping:
                 error = self._source_error
             finished = not self.stopping

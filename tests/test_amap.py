@@ -180,9 +180,26 @@ def test_an_async_iterables_error_is_raised_after_what_it_gave():
     assert run(main()) == [1, 4]
 
 
-def test_an_async_iterable_in_auto_mode_is_refused_with_one_line():
+def test_an_async_iterable_or_frontier_in_auto_mode_is_refused_with_one_line():
     with pytest.raises(ValueError, match="an async iterable needs a mode"):
         gilwise.amap(square, numbers(3))
+    with pytest.raises(ValueError, match="a Frontier needs a mode"):
+        gilwise.amap(square, gilwise.Frontier([1]))
+    with pytest.raises(TypeError, match="items=3 is neither iterable nor async iterable"):
+        gilwise.amap(square, 3)  # type: ignore[arg-type]
+
+
+def test_a_frontier_grows_from_the_results_read_in_the_loop():
+    async def main():
+        frontier = gilwise.Frontier([1], unique=True)
+        seen = []
+        async for value in gilwise.amap(square, frontier, mode="threads", ordered=False):
+            seen.append(value)
+            if value < 10_000:
+                frontier.add(value + 1)
+        return sorted(seen)
+
+    assert run(main()) == [1, 4, 25, 676, 458329]
 
 
 # -- stopping early

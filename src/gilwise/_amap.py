@@ -76,6 +76,11 @@ class _Driver:
         # values handed over (counted by the driver) and read (by the reader): their
         # difference bounds what waits for the reader, in the deque or in the loop's queue
         self.handed = self.read = 0
+        # a Frontier ends once empty with nothing in flight: the results read must have had
+        # their chance to add items before the driver looks again (as map's reader does)
+        # (one kept open until closed ends only once closed: no such wait)
+        grows = isinstance(items, Frontier) and items.ended and not items.closed
+        self.limit = 0 if grows else HANDED_MAX
         self.finished: asyncio.Future[None] = loop.create_future()  # the thread is done
         self._engine: Any = None
         self._pump: asyncio.Task[None] | None = None
@@ -119,9 +124,10 @@ class _Driver:
         return self.waiter
 
     def took(self) -> None:
-        """The reader took a value: the driver may step on once it read half of the max."""
+        """The reader is done with a value (it asks for the next): the driver may step on
+        once half of the max is read."""
         self.read += 1
-        if not self.room.is_set() and self.handed - self.read <= HANDED_MAX // 2:
+        if not self.room.is_set() and self.handed - self.read <= self.limit // 2:
             self.room.set()
 
     def stop(self) -> None:
@@ -164,10 +170,10 @@ class _Driver:
             self._call(functools.partial(self._receive, values, error, ended))
 
     def _wait_for_reader(self) -> None:
-        """Step no further while more than HANDED_MAX values wait for the reader."""
-        while self.handed - self.read > HANDED_MAX and not self.stopping:
+        """Step no further while more than ``limit`` values wait for the reader."""
+        while self.handed - self.read > self.limit and not self.stopping:
             self.room.clear()
-            if self.handed - self.read > HANDED_MAX and not self.stopping:  # after the clear:
+            if self.handed - self.read > self.limit and not self.stopping:  # after the clear:
                 self.room.wait()  # a read since then sets it again
 
     def _drive(self, fn: Callable[[Any], Any], items: Any) -> None:
@@ -225,6 +231,7 @@ class AsyncMapResult(AsyncIterator[Any]):
         self._fn, self._items, self._options = fn, items, options
         self._driver: _Driver | None = None
         self._closed = False
+        self._returned = False  # a value was returned: the next call says it was read
 
     def __aiter__(self) -> "AsyncMapResult":
         return self
@@ -238,6 +245,9 @@ class AsyncMapResult(AsyncIterator[Any]):
             driver = self._driver = _Driver(self._fn, self._items, self._options, self.info,
                                             loop)
             self._items = ()
+        if self._returned:
+            self._returned = False
+            driver.took()
         try:
             while not driver.values:
                 if driver.error is not None:
@@ -249,9 +259,8 @@ class AsyncMapResult(AsyncIterator[Any]):
         except asyncio.CancelledError:
             driver.stop()
             raise
-        value = driver.values.popleft()
-        driver.took()
-        return value
+        self._returned = True
+        return driver.values.popleft()
 
     async def aclose(self) -> None:
         """Cancel the work still out and stop the workers; returns once they are stopped."""
@@ -314,10 +323,11 @@ def amap(
     """
     options = check_options(Options(**_options_in(locals())))
     _check_function(fn, "gilwise.amap")
-    if isinstance(items, AsyncIterable) and options.mode == "auto":
-        raise ValueError("gilwise.amap: an async iterable needs a mode (mode='threads' or "
+    if isinstance(items, (AsyncIterable, Frontier)) and options.mode == "auto":
+        what = "a Frontier" if isinstance(items, Frontier) else "an async iterable"
+        raise ValueError(f"gilwise.amap: {what} needs a mode (mode='threads' or "
                          "'processes', ...): auto mode would probe items it must wait for")
-    if not isinstance(items, (Iterable, AsyncIterable)):
+    if not isinstance(items, (Iterable, AsyncIterable, Frontier)):
         raise TypeError(f"gilwise.amap: items={items!r} is neither iterable nor async iterable")
     return AsyncMapResult(fn, items, options)
 

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, Literal
 
-from gilwise._api import _Backends, _check_function, _options_in
+from gilwise._api import _Backends, _check_function
 from gilwise._keygate import PerKey
 from gilwise._options import Options
 from gilwise._outcome import Failure, PayloadError, TaskTimeout, WorkerDied, raised
@@ -321,7 +321,9 @@ def amap(
     than a few dozen items ahead of the workers (its mode must then be chosen, not "auto").
     Cancelling the reading task, ``aclose()`` or a ``break`` stops the batch and its workers.
     """
-    options = check_options(Options(**_options_in(locals())))
+    # an option this signature lacks yet takes its default (tests/test_api.py says which)
+    given = locals()
+    options = check_options(Options(**{k: given[k] for k in Options.__slots__ if k in given}))
     _check_function(fn, "gilwise.amap")
     if isinstance(items, (AsyncIterable, Frontier)) and options.mode == "auto":
         what = "a Frontier" if isinstance(items, Frontier) else "an async iterable"

@@ -206,7 +206,7 @@ class _Driver:
             error = exc
         finally:
             if not finished:
-                self.info.stopped_early = True
+                self.info.stopped_early = self.stopping  # not an error's end: the reader's
                 if self._engine is not None:
                     self._engine.stop()
             try:

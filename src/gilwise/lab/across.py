@@ -7,6 +7,7 @@ things down."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -168,9 +169,12 @@ def run_child(python: str, loops: int, rounds: int, timeout: float) -> Interpret
         errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
         last = errors[-1] if errors else "no error message"
         return Failed(python, f"exit {done.returncode}: {last}"[:300])
-    import json
+    return from_child(json.loads(lines[-1].removeprefix(MARKER)), python)
 
-    data = json.loads(lines[-1].removeprefix(MARKER))
+
+def from_child(data: dict[str, Any], python: str) -> InterpreterRun:
+    """The child's measurement, judged here by the CPU experiment's rule (``cpu_verdict``):
+    the threads claim, tested only where that run's own control held."""
     exp = Experiment("cpu", f"Python {data['python']}", CPU_CLAIM, SPARE_CORES,
                      rows=[Row(**row) for row in data["rows"]])
     exp.judge(cpu_verdict(exp, data["cores"], data["free_threaded"], data["load_average"]))
@@ -210,16 +214,17 @@ def removal_verdict(runs: list[InterpreterRun], cores: int) -> Experiment:
     return exp
 
 
-def measure(pythons: list[str], quick: bool, report_line: Any = print) -> AcrossReport:
+def measure(pythons: list[str], quick: bool, report_line: Any = print,
+            rounds: int | None = None) -> AcrossReport:
     """Runs every interpreter in turn (never two at once: they would share the cores) on the
-    same work, then judges both claims."""
+    same work, then judges both claims. ``rounds``: timed rounds, fewer for the demo."""
     cores = usable_cores()
     settings = Settings.for_mode(quick)
     loops = spin_loops(settings.cpu_seconds, task_count(core_counts(cores)))
     report = AcrossReport(quick=quick, cores=cores)
     for python in pythons:
         report_line(f"measuring: {python}…")
-        result = run_child(python, loops, settings.cpu_rounds, 120 if quick else 600)
+        result = run_child(python, loops, rounds or settings.cpu_rounds, 120 if quick else 600)
         if isinstance(result, Failed):
             report.failed.append(result)
             report_line(f"{python}: could not run the experiment: {result.reason}")

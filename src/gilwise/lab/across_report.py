@@ -125,8 +125,10 @@ def run_across(pythons: list[str], out_dir: Path, quick: bool = False,
     started = time.perf_counter()
     console.print(f"[bold]gilwise lab[/] across {len(pythons)} interpreter(s) "
                   f"({'quick' if quick else 'full'}): the CPU-bound experiment under each\n")
-    report = measure(pythons, quick, lambda line: console.print(f"[dim]{line}[/]",
-                                                                highlight=False))
+    def say(line: str) -> None:  # one line each, unwrapped: a failure reads as one line
+        console.print(f"[dim]{line}[/]", soft_wrap=True, highlight=False)
+
+    report = measure(pythons, quick, say)
     print_table(console, report)
     if report.runs:
         try:

@@ -16,7 +16,7 @@ from gilwise.lab.across import JSON_NAME, PNG_NAME, AcrossReport, InterpreterRun
 from gilwise.lab.chart import COLORS, VERDICT_COLORS
 from gilwise.lab.model import MARKS
 from gilwise.lab.report import fmt_seconds, fmt_speedup, verdict_markup
-from gilwise.lab.scaling import CPU_CLAIM
+from gilwise.lab.scaling import CPU_CLAIM, FREE_THREADED
 
 BARS = {"threads": "threads", "processes": "processes", "interpreters": "sub-interpreters"}
 
@@ -73,11 +73,9 @@ def draw(report: AcrossReport) -> Any:
             speedup = run.speedup(way)
             if speedup is None:
                 continue
-            shade = COLORS["threads (free-threaded)"] if way == "threads" and run.free_threaded \
-                else color
-            bar = ax.bar(i + (offset - 1) * width, speedup, width, color=shade,
-                         label=label if i == 0 or (way == "threads" and run.free_threaded)
-                         else None)
+            name = FREE_THREADED if way == "threads" and run.free_threaded else label
+            bar = ax.bar(i + (offset - 1) * width, speedup, width,
+                         color=COLORS.get(name, color), label=name)
             ax.bar_label(bar, labels=[f"{speedup:.2f}×"], fontsize=8)
     ax.axhline(report.cores, color="gray", linestyle="--",
                label=f"ideal ({report.cores} cores)")
@@ -93,7 +91,9 @@ def draw(report: AcrossReport) -> Any:
     for tick, run in zip(ax.get_xticklabels(), report.runs):
         tick.set_color(VERDICT_COLORS[run.experiment.verdict])
     handles, labels = ax.get_legend_handles_labels()
-    unique = dict(zip(labels, handles))
+    unique: dict[str, Any] = {}
+    for handle, name in zip(handles, labels):
+        unique.setdefault(name, handle)  # one entry per kind of bar or line
     ax.legend(unique.values(), unique.keys(), fontsize=8, loc="upper left")
     ax.set_ylabel("speedup over one thread on the same build (×)")
     ax.set_ylim(0, max(report.cores + 0.5, ax.get_ylim()[1] * 1.1))

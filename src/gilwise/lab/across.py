@@ -121,8 +121,9 @@ def discover() -> list[str]:
     for variable, default in PREFIXES.items():
         prefix = os.environ.get(variable, default)
         for pattern in ("usr/bin/python3.*", "bin/python3.*"):
-            found += sorted(p for p in glob.glob(os.path.join(prefix, pattern))
-                            if not p.endswith("-config"))
+            found += sorted((p for p in glob.glob(os.path.join(prefix, pattern))
+                             if not p.endswith("-config")),  # python3.13t before python3.13
+                            key=lambda p: (not p.endswith("t"), p))
     for minor in range(8, 21):
         for suffix in ("", "t"):
             path = shutil.which(f"python3.{minor}{suffix}")

@@ -100,6 +100,7 @@ def run_demo(
                 auto_claim(threads, processes, chose)):
         console.print(f"\nclaim: {exp.claim}\n{verdict_markup(exp)} on this machine: "
                       f"{exp.explanation}")
+    across_step(console)
     encode_step(console)
     try:
         from gilwise.scrape.demo import scrape_step
@@ -113,6 +114,25 @@ def run_demo(
         console.print()
         run_lab(lab_out, quick=True, console=console)
     return 0
+
+
+def across_step(console: Console) -> None:
+    """The same CPU-bound claim on every other interpreter found (a 3.14 with sub-interpreters,
+    a free-threaded build), one row each, with few rounds to stay quick."""
+    from gilwise.lab.across import discover, measure
+    from gilwise.lab.across_report import print_table
+
+    pythons = discover()
+    if len(pythons) < 2:
+        console.print("\n[dim]across interpreters: skipped, no other Python found (see "
+                      "`gilwise lab --python`)[/]")
+        return
+    console.print(f"\n[bold]across interpreters[/]: the lab's CPU-bound work on "
+                  f"{len(pythons)} Pythons")
+    report = measure(pythons, quick=True, rounds=2,
+                     report_line=lambda line: console.print(f"[dim]{line}[/]", highlight=False,
+                                                               soft_wrap=True))
+    print_table(console, report)
 
 
 def encode_step(console: Console, clips: int = 4, seconds: int = 3) -> None:

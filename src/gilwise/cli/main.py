@@ -111,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--out", default=".", help="folder for gil-lab.png and gil-lab.json "
                      "(default: the current folder)")
     lab.add_argument("--quick", action="store_true", help="smaller sizes: under 30 s")
+    lab.add_argument("--python", action="append", metavar="PATH", help="run the CPU-bound "
+                     "experiment under this interpreter too (repeat for several), side by side: "
+                     "GIL builds, sub-interpreters (3.14+), free-threaded builds")
+    lab.add_argument("--all-pythons", action="store_true", help="the same under every "
+                     "interpreter found: the project's installs (PY314_PREFIX, PY313T_PREFIX) "
+                     "and python3.X / python3.Xt on PATH")
+    lab.add_argument("--json", action="store_true", help="with --python/--all-pythons: print "
+                     "the JSON on stdout (the table goes to stderr)")
     from gilwise.cli.encode import add_parser as add_encode_parser
 
     add_encode_parser(sub)
@@ -138,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(items=args.items, lab_out=None if args.no_lab else Path(args.out))
         if args.command in ("encode", "scrape", "status"):
             return args.run(args)
+        if args.command == "lab" and (args.python or args.all_pythons):
+            from gilwise.cli.lab_pythons import lab_pythons
+
+            return lab_pythons(args.python, _folder(args.out), args.quick, args.json)
         if args.command == "lab":
             from rich.console import Console
 

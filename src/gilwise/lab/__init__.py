@@ -11,13 +11,14 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from gilwise.lab import process_cost, refcounts, scaling
 from gilwise.lab.model import INCONCLUSIVE, Experiment, LabReport, Row, Verdict, machine
-from gilwise.lab.report import print_experiment, print_summary, write_json
 from gilwise.lab.runners import Settings
+
+if TYPE_CHECKING:  # rich is imported where the lab prints: a bare interpreter running
+    from rich.console import Console  # `gilwise lab --python`'s child needs only the stdlib
 
 __all__ = ["EXPERIMENTS", "Experiment", "LabReport", "Row", "run_lab"]
 
@@ -51,6 +52,10 @@ def _run_one(key: str, name: str, step: Callable[[Settings], Experiment],
 def run_lab(out_dir: Path, quick: bool = False, console: Console | None = None) -> LabReport:
     """Runs every experiment, printing each table as it finishes, then writes
     ``out_dir/gil-lab.json`` and ``out_dir/gil-lab.png``. ``quick`` takes under 30 s."""
+    from rich.console import Console
+
+    from gilwise.lab.report import print_experiment, print_summary, write_json
+
     console = console or Console()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -64,14 +64,15 @@ def _ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}×"
 
 
-def cpu_bound(settings: Settings) -> Experiment:
-    """Experiment 2: pure-Python arithmetic holds the GIL, so threads take turns."""
+def cpu_bound(settings: Settings, loops: int | None = None) -> Experiment:
+    """Experiment 2: pure-Python arithmetic holds the GIL, so threads take turns. ``loops``
+    per task, where given (the same work on every interpreter), else sized to the settings."""
     exp = Experiment("cpu", CPU_NAME, CPU_CLAIM, SPARE_CORES)
     cores = usable_cores()
     counts = core_counts(cores)
     items_count = task_count(counts)
-    per_loop = best_of(3, lambda: work.spin(50_000)) / 50_000
-    loops = max(1_000, int(settings.cpu_seconds / items_count / per_loop))
+    if loops is None:
+        loops = spin_loops(settings.cpu_seconds, items_count)
     free = not gil_enabled()
     threads = FREE_THREADED if free else "threads"
     plans: list[Plan] = [("threads", threads, counts), ("processes", "processes", counts)]
@@ -87,6 +88,12 @@ def cpu_bound(settings: Settings) -> Experiment:
               f"{platform.python_version()}")
     exp.judge(cpu_verdict(exp, cores, free, load_average()))
     return exp
+
+
+def spin_loops(seconds: float, tasks: int) -> int:
+    """Loops per task of ``work.spin`` that make ``tasks`` tasks take ``seconds`` here."""
+    per_loop = best_of(3, lambda: work.spin(50_000)) / 50_000
+    return max(1_000, int(seconds / tasks / per_loop))
 
 
 def io_bound(settings: Settings) -> Experiment:

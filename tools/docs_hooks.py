@@ -13,6 +13,7 @@ A page holds a marker line; the build replaces it:
 from __future__ import annotations
 
 import contextlib
+import html
 import inspect
 import io
 import re
@@ -24,9 +25,22 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 MARKER = re.compile(r"^<!-- gen:(options|cli-help|journal-schema)(?: ([^>]*?))? -->$", re.M)
 
 
+def _code(text: str) -> str:
+    """A table cell's code: HTML, since a ``|`` inside backticks would split the cell."""
+    return "<code>" + html.escape(text).replace("|", "&#124;") + "</code>"
+
+
 def _type_text(annotation: Any) -> str:
     text = inspect.formatannotation(annotation)
-    return re.sub(r"\b(?:collections\.abc|typing|os|gilwise)\.", "", text).replace("|", "\\|")
+    return re.sub(r"\b(?:collections\.abc|typing|os|gilwise)\.", "", text)
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, type):
+        return value.__name__
+    if isinstance(value, tuple) and value and all(isinstance(v, type) for v in value):
+        return "(" + ", ".join(v.__name__ for v in value) + ",)"
+    return repr(value)
 
 
 def options_table() -> str:
@@ -37,8 +51,8 @@ def options_table() -> str:
     for param in inspect.signature(gilwise.map).parameters.values():
         if param.kind is not inspect.Parameter.KEYWORD_ONLY:
             continue
-        default = repr(param.default).replace("|", "\\|")
-        rows.append(f"| `{param.name}` | `{_type_text(param.annotation)}` | `{default}` |")
+        rows.append(f"| `{param.name}` | {_code(_type_text(param.annotation))} "
+                    f"| {_code(_default_text(param.default))} |")
     return "\n".join(rows)
 
 

@@ -101,3 +101,18 @@ def test_the_reference_names_every_public_name():
                         for page in ("api.md", "errors.md"))
     missing = [name for name in gilwise.__all__ if f"::: gilwise.{name}\n" not in reference]
     assert not missing, f"docs/reference/api.md lacks ::: gilwise.NAME for {missing}"
+
+
+def test_the_readme_figures_are_those_of_benchmarks_md():
+    """The README's headline figures are quoted from BENCHMARKS.md's summary (which the
+    site's Performance page includes whole): a ratio or size typed there that BENCHMARKS.md
+    does not hold has drifted."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## How fast")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
+    summary = benchmarks[benchmarks.index("## Summary"):]
+    figures = re.findall(r"\d[\d,.]*(?:-\d[\d.]*)?x\b|\d[\d,.]* MB", section)
+    assert len(figures) >= 8, figures
+    drifted = [figure for figure in figures if figure not in summary]
+    assert not drifted, f"README figures not in BENCHMARKS.md's summary: {drifted}"

@@ -16,6 +16,7 @@ import contextlib
 import html
 import inspect
 import io
+import os
 import re
 import sys
 from pathlib import Path
@@ -62,10 +63,8 @@ def cli_help(command: str) -> str:
 
     words = command.split()[1:]
     out = io.StringIO()
+    os.environ["COLUMNS"] = "88"  # argparse wraps to it: the same text on every terminal
     with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
-        import os
-
-        os.environ["COLUMNS"] = "88"
         _parser().parse_args([*words, "--help"])
     return f"```text\n$ {command} --help\n{out.getvalue().rstrip()}\n```"
 

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv demo test test-load bench lint clean
+.PHONY: venv demo test test-load bench lint docs clean
 
 venv: $(STAMP)
 
@@ -49,8 +49,13 @@ lint: venv
 	PYTHONPATH=src $(BIN)/lint-imports
 	PATH="$(abspath $(BIN)):$$PATH" PYTHONPATH=src $(BIN)/basedpyright --verifytypes gilwise --ignoreexternal
 
+# the docs site (docs/, mkdocs.yml) into site/; --strict: a warning (a broken link, a missing
+# reference) fails the build. tests/test_docs.py runs its examples and opens it in Chromium
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) build dist .pytest_cache
+	rm -rf $(VENV) build dist .pytest_cache site
 
 # ---------------------------------------------------------------- newer interpreters
 # CPython 3.14 (mode="interpreters") and free-threaded 3.13t, installed by tools/ (idempotent:

@@ -51,7 +51,7 @@ def main() -> int:
     h.measure([processes], repeats)
     cold = startup_with_own_cluster()
 
-    # as gilwise's own LocalCluster and the README advise for pure-Python work: no profiler
+    # as gilwise's own LocalCluster and docs/how-to/dask.md advise for pure-Python work: no profiler
     with dask.config.set({"distributed.worker.profile.enabled": False}), \
             LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
                          dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \

@@ -35,7 +35,7 @@ DOUBLE = textwrap.dedent(
 )
 DOUBLED = str([x * 2 for x in range(12)])
 
-# the README's pattern: the initializer sets a global that the task function reads
+# the documented pattern (docs/reference/options.md): the initializer sets a global the task reads
 INITIALIZER = textwrap.dedent(
     """
     import gilwise

@@ -161,7 +161,7 @@ class TestThreadsThreadPoolWait(StdlibNamesAreGilwise, GilwiseThreadsMixin,
     """The thread pool's own wait tests."""
 
 
-#: the tests that fail because gilwise differs on purpose (README's list): strict xfails,
+#: the tests that fail because gilwise differs on purpose (docs/how-to/migrate.md): strict xfails,
 #: so that one starting to pass is seen (tests/conformance/conftest.py applies them)
 DIFFERENCES = {
     **{f"Test{mode}FailingInitializer::test_initializer": (

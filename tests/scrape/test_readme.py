@@ -1,6 +1,6 @@
 """The scrape API as its documentation shows it: every ``gilwise.scrape.NAME(...)`` the
-README names is a function, and the Python examples (README, package docstring) run as
-written, against a real server on 127.0.0.1."""
+scrape guide (docs/how-to/scrape.md) names is a function, and the Python examples (that
+guide, package docstring) run as written, against a real server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from _site import Site
 
 import gilwise.scrape
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "scrape.md"
 
 
 def scrape_section() -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("## gilwise scrape")
-    return text[start:text.index("\n## ", start + 1)]
+    return GUIDE.read_text(encoding="utf-8")
 
 
 def test_every_scrape_call_the_readme_names_is_a_function():
@@ -29,12 +27,12 @@ def test_every_scrape_call_the_readme_names_is_a_function():
     assert names
     for name in names:
         assert inspect.isfunction(getattr(gilwise.scrape, name, None)), \
-            f"the README calls gilwise.scrape.{name}(...), which is not a function"
+            f"the scrape guide calls gilwise.scrape.{name}(...), which is not a function"
 
 
 def readme_example() -> str:
     found = re.search(r"```python\n(.*?)```", scrape_section(), re.S)
-    assert found, "the README's scrape section has no Python example"
+    assert found, "the scrape guide has no Python example"
     return found.group(1)
 
 
@@ -46,7 +44,7 @@ def docstring_example() -> str:
 
 
 @pytest.mark.parametrize("example", [readme_example, docstring_example],
-                         ids=["README", "docstring"])
+                         ids=["guide", "docstring"])
 def test_the_python_example_runs_as_written(tmp_path, example):
     with Site() as site:
         code = example().replace("https://example.org/", f"{site.base}/page/1")

@@ -7,6 +7,7 @@ test module would drag pytest into every interpreter.
 
 from __future__ import annotations
 
+import os
 import time
 
 INIT_CALLS = 0
@@ -157,3 +158,25 @@ def sleep_on_500(x: int) -> int:
     if x == 500:
         time.sleep(0.05)
     return x + 1
+
+
+class CountsUnpickling:
+    """A big bound object that notes each time it is unpickled (a line appended to ``log``):
+    how often a map sent it to its workers."""
+
+    def __init__(self, log: str, size: int) -> None:
+        self.log, self.payload = log, bytes(size)
+
+    def __reduce__(self) -> tuple[object, tuple[str, bytes]]:
+        return _unpickled, (self.log, self.payload)
+
+    def length(self, x: int) -> int:
+        return len(self.payload) + x
+
+
+def _unpickled(log: str, payload: bytes) -> CountsUnpickling:
+    with open(log, "a") as file:
+        file.write(f"{os.getpid()}\n")
+    made = CountsUnpickling.__new__(CountsUnpickling)
+    made.log, made.payload = log, payload
+    return made

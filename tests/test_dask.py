@@ -322,6 +322,15 @@ def test_a_big_function_goes_to_the_workers_once_and_runs(local_client):
     assert list(result) == [x * 2 for x in range(0, 50_000, 1000)]
 
 
+def test_a_big_bound_object_is_unpickled_once_per_worker_not_once_per_task(local_client, tmp_path):
+    log = tmp_path / "unpickled"
+    bound = _work.CountsUnpickling(str(log), 2_000_000)  # a 2 MB model in a bound method
+    result = gilwise.map(bound.length, range(40), mode="dask", chunksize=1, client=local_client)
+    assert list(result) == [2_000_000 + x for x in range(40)]
+    pids = log.read_text().split()
+    assert len(pids) == len(set(pids)) <= 2, f"unpickled {len(pids)} times for 40 tasks"
+
+
 def test_the_cli_takes_a_scheduler_only_with_mode_dask():
     cli = subprocess.run([sys.executable, "-m", "gilwise", "map", "_work:square", "-", "--json",
                           "--scheduler", "tcp://127.0.0.1:8786"],

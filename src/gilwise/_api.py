@@ -6,13 +6,11 @@ with its defaults, so that help() and IDEs show every option (tests/test_api.py 
 
 # No `from __future__ import annotations`, and the Literal choices written out rather than
 # named by an alias: help() then shows them, e.g. on_error: Literal['raise', 'skip', 'return'].
-import functools
 import os
-import sys
-import types
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Literal
 
+from gilwise._coro import AsyncCall, is_async
 from gilwise._keygate import PerKey
 from gilwise._options import Options
 from gilwise._result import MapResult, RunInfo
@@ -119,6 +117,8 @@ class Pool:
         max_memory_per_child: int | str | None = None,
         native_threads: int | Literal["keep"] | None = None,
         share_above: int | None = 1_000_000,
+        concurrency: int | None = None,
+        rate: float | str | None = None,
     ) -> None:
         self._defaults = check_options(Options(**_options_in(locals())))
         self._workers = _Backends()
@@ -175,6 +175,8 @@ class Pool:
         max_memory_per_child: int | str | None | PoolDefault = POOL_DEFAULT,
         native_threads: int | Literal["keep"] | None | PoolDefault = POOL_DEFAULT,
         share_above: int | None | PoolDefault = POOL_DEFAULT,
+        concurrency: int | None | PoolDefault = POOL_DEFAULT,
+        rate: float | str | None | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -186,6 +188,10 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
+            fn = AsyncCall(fn, opts.concurrency, opts.timeout)
+            size = fn.concurrency if opts.chunksize == "auto" else opts.chunksize
+            opts = opts.with_(timeout=None, chunksize=size)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")
@@ -239,6 +245,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     max_memory_per_child: int | str | None = None,
     native_threads: int | Literal["keep"] | None = None,
     share_above: int | None = 1_000_000,
+    concurrency: int | None = None,
+    rate: float | str | None = None,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
@@ -282,6 +290,12 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       cores // workers, unless ``OMP_NUM_THREADS`` and the like are set; "keep": untouched).
     - ``share_above``: buffers (NumPy arrays...) of this many bytes or more go to worker
       processes, and back, through shared memory, read-only there (None: never).
+    - ``concurrency``: coroutines each worker keeps in flight when ``fn`` is an ``async
+      def`` (default 100; ignored for plain functions). A coroutine function is awaited on
+      an event loop per worker thread or process (uvloop's where installed); its
+      ``timeout`` cancels it (its ``finally`` runs).
+    - ``rate``: at most this many task starts per second across the batch, evenly spaced
+      (``10``, or ``"600/min"``: "/s", "/min", "/h").
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.
@@ -291,36 +305,6 @@ def map(  # noqa: A001 - the point is to read like builtins.map
 
 
 def _check_function(fn: Any, where: str) -> None:
-    """Refuse, before any work, what cannot be mapped: a non-callable, or a coroutine function
-    (not run yet: each item would give an un-awaited coroutine)."""
+    """Refuse, before any work, what cannot be mapped: a non-callable."""
     if not callable(fn):
         raise TypeError(f"{where}: fn={fn!r} is not callable")
-    target = fn
-    while isinstance(target, functools.partial):
-        target = target.func
-    is_async = _is_coroutine_function(fn) or (
-        not isinstance(target, type) and _is_coroutine_function(type(target).__call__)
-    )
-    if is_async:
-        name = getattr(target, "__qualname__", None) or f"a {type(target).__qualname__} object"
-        raise TypeError(
-            f"{where}: {name} is a coroutine function (async def); coroutines are not "
-            f"supported yet: map a plain function that runs it, e.g. "
-            f"lambda item: asyncio.run({getattr(target, '__name__', 'fn')}(item))"
-        )
-
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code of an `async def`
-
-
-def _is_coroutine_function(fn: Any) -> bool:
-    """``inspect.iscoroutinefunction(fn)``, without importing inspect on a map's path (6 ms of
-    a cold start): where inspect is not loaded, no function can carry its
-    ``markcoroutinefunction`` mark, and an ``async def``'s code says what it is."""
-    inspect = sys.modules.get("inspect")
-    if inspect is not None:
-        return inspect.iscoroutinefunction(fn)
-    while isinstance(fn, (functools.partial, types.MethodType)):
-        fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
-    code = getattr(fn, "__code__", None)
-    return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)

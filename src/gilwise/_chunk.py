@@ -101,8 +101,12 @@ def run_chunk(
 
     Untracked chunks take the lean path (one append per item) for tiny tasks; tracked chunks
     publish the current position and start time in ``slot`` (for timeouts and crash blame)
-    and time each item.
+    and time each item. A coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk
+    itself, its items awaited concurrently on the worker's event loop.
     """
+    concurrent = getattr(fn, "run_chunk", None)
+    if concurrent is not None:
+        return concurrent(chunk_id, items)  # type: ignore[no-any-return]
     values: list[Any] = []
     errors: dict[int, ErrorInfo] = {}
     append = values.append

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gilwise._coro import AsyncCall
 from gilwise._engine import Engine
 from gilwise._observers import Observers
 from gilwise._options import Options
@@ -66,12 +67,20 @@ class Run:
         opts = self.options
         saved = None
         if opts.journal is not None:
-            self.journal = _open_journal(self.fn, opts)
+            fn = self.fn.fn if isinstance(self.fn, AsyncCall) else self.fn
+            self.journal = _open_journal(fn, opts)
             saved = self.journal.saved_mode()
         if opts.mode == "auto" and saved:
             mode, workers, reason = saved
             opts = opts.with_(mode=mode, workers=workers)
             self.info.reason = f"as chosen when this journal was started: {reason}"
+        elif opts.mode == "auto" and isinstance(self.fn, AsyncCall):
+            opts = opts.with_(mode="threads", workers=opts.workers or 1)
+            self.info.reason = (
+                "a coroutine function: one event loop awaits up to concurrency="
+                f"{self.fn.concurrency} of them at once (threads mode, a loop per worker "
+                "thread); mode='processes' runs a loop in each process for CPU work between "
+                "awaits")
         elif opts.mode == "auto":
             self.autopilot = Autopilot(self.fn, opts, self.info, self.started)
             self.items = self.autopilot.choose(self.items)

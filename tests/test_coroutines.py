@@ -79,3 +79,17 @@ def test_auto_runs_a_coroutine_function_on_one_loop():
     assert list(result) == [2 * x for x in range(20)]
     assert result.info.mode == "threads" and result.info.workers == 1
     assert "coroutine function" in result.info.reason
+
+
+def _most_in_one_second(starts: list[float]) -> int:
+    """The most start times in any one-second window [t, t + 1)."""
+    starts = sorted(starts)
+    return max(sum(1 for u in starts if s <= u < s + 1) for s in starts)
+
+
+@pytest.mark.parametrize("fn", [aw.started_at, aw.async_started_at], ids=["plain", "async"])
+@pytest.mark.parametrize("rate", [20, "1200/min"])
+def test_rate_is_never_exceeded_in_any_one_second_window(mode, fn, rate, no_leftover_workers):
+    starts = list(gilwise.map(fn, range(30), mode=mode, workers=3, rate=rate))
+    assert len(starts) == 30
+    assert _most_in_one_second(starts) <= 20  # evenly spaced: no burst at the start either

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from gilwise._coro import AsyncCall, is_async
 from gilwise._keygate import PerKey
-from gilwise._options import Options
+from gilwise._options import Options, parse_rate
+from gilwise._rate import RateGate, RateLimited
 from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
@@ -188,10 +189,13 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        gate = None if opts.rate is None else RateGate(parse_rate(opts.rate))
         if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
-            fn = AsyncCall(fn, opts.concurrency, opts.timeout)
+            fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
             size = fn.concurrency if opts.chunksize == "auto" else opts.chunksize
             opts = opts.with_(timeout=None, chunksize=size)
+        elif gate is not None:  # each call waits for its turn: N starts a second at most
+            fn = RateLimited(fn, gate)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")

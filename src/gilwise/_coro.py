@@ -21,6 +21,7 @@ from typing import Any
 
 from gilwise._chunk import ChunkResult
 from gilwise._outcome import ErrorInfo, TaskTimeout, describe
+from gilwise._rate import RateGate
 
 #: coroutines one worker keeps in flight by default (``concurrency=None``)
 DEFAULT_CONCURRENCY = 100
@@ -91,20 +92,22 @@ class _Expired(Exception):
 
 class AsyncCall:
     """A coroutine function as ``map`` sends it to workers: ``fn``, how many of its
-    coroutines one worker runs at once, and each one's timeout (None: none)."""
+    coroutines one worker runs at once, each one's timeout (None: none) and the batch's
+    ``rate=`` turns (None: none), awaited before the coroutine starts."""
 
-    __slots__ = ("fn", "concurrency", "timeout")
+    __slots__ = ("fn", "concurrency", "timeout", "gate")
     fn: Callable[[Any], Any]
     concurrency: int
     timeout: float | None
+    gate: RateGate | None
 
     def __init__(self, fn: Callable[[Any], Any], concurrency: int | None,
-                 timeout: float | None) -> None:
-        self.fn, self.timeout = fn, timeout
+                 timeout: float | None, gate: RateGate | None = None) -> None:
+        self.fn, self.timeout, self.gate = fn, timeout, gate
         self.concurrency = concurrency or DEFAULT_CONCURRENCY
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (AsyncCall, (self.fn, self.concurrency, self.timeout))
+        return (AsyncCall, (self.fn, self.concurrency, self.timeout, self.gate))
 
     def __repr__(self) -> str:
         return f"AsyncCall({self.fn!r}, concurrency={self.concurrency}, timeout={self.timeout})"
@@ -161,6 +164,8 @@ class AsyncCall:
 
     async def _one(self, pos: int, item: Any, values: list[Any],
                    errors: dict[int, ErrorInfo], item_seconds: list[float]) -> None:
+        if self.gate is not None:
+            await self.gate.turn()
         t0 = time.perf_counter()
         try:
             if self.timeout is None:

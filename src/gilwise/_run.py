@@ -23,6 +23,7 @@ from gilwise._engine import Engine
 from gilwise._observers import Observers
 from gilwise._options import Options
 from gilwise._outcome import Outcome, raised
+from gilwise._rate import RateLimited
 from gilwise._result import RunInfo
 from gilwise._segment import Segment
 from gilwise.auto.autopilot import Autopilot
@@ -67,7 +68,9 @@ class Run:
         opts = self.options
         saved = None
         if opts.journal is not None:
-            fn = self.fn.fn if isinstance(self.fn, AsyncCall) else self.fn
+            fn = self.fn
+            while isinstance(fn, (AsyncCall, RateLimited)):  # the user's function's digest
+                fn = fn.fn
             self.journal = _open_journal(fn, opts)
             saved = self.journal.saved_mode()
         if opts.mode == "auto" and saved:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +102,68 @@ def test_rate_is_never_exceeded_in_any_one_second_window(mode, fn, rate, no_left
     starts = list(gilwise.map(fn, range(30), mode=mode, workers=3, rate=rate))
     assert len(starts) == 30
     assert _most_in_one_second(starts) <= 20  # evenly spaced: no burst at the start either
+
+
+def test_a_journal_resumes_a_coroutine_batch(mode, tmp_path, no_leftover_workers):
+    journal = tmp_path / "run.db"
+    first = list(gilwise.map(aw.fail_on_3, range(10), mode=mode, workers=2, journal=journal,
+                             on_error="skip"))
+    assert first == [0, 1, 2, 4, 5, 6, 7, 8, 9]
+    again = gilwise.map(aw.fail_on_3, range(10), mode=mode, workers=2, journal=journal,
+                        on_error="skip")
+    assert list(again) == first
+    assert again.info.from_journal == 10  # none ran again (3 failed, and stays failed)
+
+
+ASYNC_JOB = textwrap.dedent('''
+    import asyncio
+    from pathlib import Path
+
+    HERE = Path(__file__).parent
+
+    async def work(x):
+        x = int(x)
+        try:
+            while x >= 10 and (HERE / "hold").exists():
+                await asyncio.sleep(0.02)
+        except asyncio.CancelledError:
+            with open(HERE / "cancelled", "a") as f:
+                f.write(f"{x}\\n")
+            raise
+        return x * x
+''')
+
+
+def _journaled(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as con:
+            return con.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.parametrize("cli_mode", ["threads", "processes"])
+def test_ctrl_c_of_a_cli_run_over_an_async_function(cli_mode, tmp_path):
+    (tmp_path / "job.py").write_text(ASYNC_JOB)
+    (tmp_path / "items.txt").write_text("".join(f"{i}\n" for i in range(20)))
+    (tmp_path / "hold").write_text("")
+    args = ["map", "job:work", "items.txt", "--mode", cli_mode, "--workers", "2",
+            "--chunksize", "5", "--journal", "run.db"]
+    first = subprocess.Popen([sys.executable, "-m", "gilwise.cli", *args], cwd=tmp_path,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    deadline = time.monotonic() + 30
+    while _journaled(tmp_path / "run.db") < 10:
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.05)
+    os.killpg(first.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    _, err = first.communicate(timeout=20)
+    assert first.returncode == 130, err
+    assert "Task was destroyed" not in err and "never awaited" not in err, err
+    assert "Traceback" not in err, err
+    (tmp_path / "hold").unlink()
+    second = subprocess.run([sys.executable, "-m", "gilwise.cli", *args], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    values = [json.loads(line)["value"] for line in second.stdout.splitlines()]
+    assert values == [i * i for i in range(20)]  # the 10 journaled, then the rest

@@ -85,3 +85,8 @@ async def async_started_at(x: int) -> float:
 
 def pid(_: Any) -> int:
     return os.getpid()
+
+
+async def loop_module(_: Any) -> str:
+    """The module of the event loop running this coroutine."""
+    return type(asyncio.get_running_loop()).__module__

@@ -167,3 +167,14 @@ def test_ctrl_c_of_a_cli_run_over_an_async_function(cli_mode, tmp_path):
     assert second.returncode == 0, second.stderr
     values = [json.loads(line)["value"] for line in second.stdout.splitlines()]
     assert values == [i * i for i in range(20)]  # the 10 journaled, then the rest
+
+
+@pytest.mark.parametrize("loop_mode", ["threads", "processes"])
+def test_the_workers_loops_are_uvloop_s_where_installed(loop_mode, no_leftover_workers):
+    try:
+        import uvloop  # noqa: F401
+        expected = "uvloop"
+    except ImportError:
+        expected = "asyncio"
+    got = set(gilwise.map(aw.loop_module, range(10), mode=loop_mode, workers=2))
+    assert {m.split(".")[0] for m in got} == {expected}

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -178,3 +179,19 @@ def test_the_workers_loops_are_uvloop_s_where_installed(loop_mode, no_leftover_w
         expected = "asyncio"
     got = set(gilwise.map(aw.loop_module, range(10), mode=loop_mode, workers=2))
     assert {m.split(".")[0] for m in got} == {expected}
+
+
+def test_stopping_early_cancels_the_coroutines_in_flight(tmp_path):
+    items = [(x, str(tmp_path)) for x in (1, 0, 0)]  # 1 finishes; the two 0s hang
+    results = gilwise.map(aw.hang_then_mark, items, mode="threads", workers=2, chunksize=1,
+                          ordered=False)
+    assert next(results) == 1
+    results.close()  # a break: the hanging coroutines are cancelled, not left for 600 s
+    deadline = time.monotonic() + 20
+    while not (tmp_path / "finally-0").exists():
+        assert time.monotonic() < deadline, "the hanging coroutine was never cancelled"
+        time.sleep(0.02)
+    deadline = time.monotonic() + 20
+    while [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]:
+        assert time.monotonic() < deadline, "a worker thread is left running"
+        time.sleep(0.02)

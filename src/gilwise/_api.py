@@ -193,6 +193,10 @@ class Pool:
         if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
             fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
             size = fn.concurrency if opts.chunksize == "auto" else opts.chunksize
+            if opts.chunksize == "auto" and opts.mode != "auto" and hasattr(items, "__len__"):
+                # a short batch is spread over every worker (processes x loops), not one's
+                spread = -(-len(items) // worker_count(opts))  # type: ignore[arg-type]
+                size = max(1, min(size, spread))
             opts = opts.with_(timeout=None, chunksize=size)
         elif gate is not None:  # each call waits for its turn: N starts a second at most
             fn = RateLimited(fn, gate)
@@ -214,6 +218,8 @@ class Pool:
             info.stopped_early = True
             raise
         finally:
+            if not finished and isinstance(fn, AsyncCall):
+                fn.cancel()  # coroutines in this process's worker threads: cancelled now
             run.close()
             if own:
                 self.close(kill=not finished)

@@ -95,7 +95,7 @@ class AsyncCall:
     coroutines one worker runs at once, each one's timeout (None: none) and the batch's
     ``rate=`` turns (None: none), awaited before the coroutine starts."""
 
-    __slots__ = ("fn", "concurrency", "timeout", "gate")
+    __slots__ = ("fn", "concurrency", "timeout", "gate", "_running", "_lock", "_stopped")
     fn: Callable[[Any], Any]
     concurrency: int
     timeout: float | None
@@ -105,6 +105,22 @@ class AsyncCall:
                  timeout: float | None, gate: RateGate | None = None) -> None:
         self.fn, self.timeout, self.gate = fn, timeout, gate
         self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        # the chunks running in this process's threads, cancelled when the batch stops
+        self._running: set[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def cancel(self) -> None:
+        """The batch stopped (a break, Ctrl-C, an error): cancel the coroutines this process's
+        worker threads run for it, their ``finally`` run, rather than let them finish."""
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for loop, task in running:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # that loop closed meanwhile
+                pass
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (AsyncCall, (self.fn, self.concurrency, self.timeout, self.gate))
@@ -130,8 +146,17 @@ class AsyncCall:
         item_seconds = [0.0] * n
         started, cpu = time.perf_counter(), time.thread_time()
         main = loop.create_task(self._all(items, values, errors, item_seconds))
+        with self._lock:
+            if self._stopped:
+                main.cancel()
+            self._running.add((loop, main))
         try:
             loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            for pos in range(n):  # the batch stopped: what did not finish is not wanted
+                errors.setdefault(pos, describe(asyncio.CancelledError("the batch stopped")))
         except BaseException:
             main.cancel()
             try:
@@ -139,6 +164,9 @@ class AsyncCall:
             except BaseException:  # noqa: BLE001, S110 - the first exception is the one told
                 pass
             raise
+        finally:
+            with self._lock:
+                self._running.discard((loop, main))
         return ChunkResult(chunk_id, values, errors, time.perf_counter() - started,
                            item_seconds, cpu=time.thread_time() - cpu)
 

@@ -182,8 +182,8 @@ def test_the_workers_loops_are_uvloop_s_where_installed(loop_mode, no_leftover_w
 
 
 def test_stopping_early_cancels_the_coroutines_in_flight(tmp_path):
-    items = [(x, str(tmp_path)) for x in (1, 0, 0)]  # 1 finishes; the two 0s hang
-    results = gilwise.map(aw.hang_then_mark, items, mode="threads", workers=2, chunksize=1,
+    items = [(x, str(tmp_path)) for x in (0, 0, 1)]  # both 0s are sent first, and hang
+    results = gilwise.map(aw.hang_then_mark, items, mode="threads", workers=3, chunksize=1,
                           ordered=False)
     assert next(results) == 1
     results.close()  # a break: the hanging coroutines are cancelled, not left for 600 s

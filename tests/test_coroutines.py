@@ -195,3 +195,9 @@ def test_stopping_early_cancels_the_coroutines_in_flight(tmp_path):
     while [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]:
         assert time.monotonic() < deadline, "a worker thread is left running"
         time.sleep(0.02)
+
+
+def test_explain_says_why_a_coroutine_function_runs_on_one_loop():
+    decision = gilwise.explain(aw.double, range(5))
+    assert (decision.mode, decision.workers) == ("threads", 1)
+    assert "coroutine function" in decision.reason and "event loop" in decision.reason

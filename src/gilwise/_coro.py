@@ -51,6 +51,14 @@ def _is_coroutine_function(fn: Any) -> bool:
     return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)
 
 
+def auto_reason(concurrency: int | None) -> str:
+    """Why auto mode runs a coroutine function on one worker thread's event loop."""
+    return ("a coroutine function: one event loop awaits up to concurrency="
+            f"{concurrency or DEFAULT_CONCURRENCY} of them at once (threads mode, a loop per "
+            "worker thread); mode='processes' runs a loop in each process for CPU work "
+            "between awaits")
+
+
 def new_loop() -> asyncio.AbstractEventLoop:
     """An event loop: uvloop's where it is installed, asyncio's otherwise."""
     try:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gilwise._coro import AsyncCall
+from gilwise._coro import AsyncCall, auto_reason
 from gilwise._engine import Engine
 from gilwise._observers import Observers
 from gilwise._options import Options
@@ -79,11 +79,7 @@ class Run:
             self.info.reason = f"as chosen when this journal was started: {reason}"
         elif opts.mode == "auto" and isinstance(self.fn, AsyncCall):
             opts = opts.with_(mode="threads", workers=opts.workers or 1)
-            self.info.reason = (
-                "a coroutine function: one event loop awaits up to concurrency="
-                f"{self.fn.concurrency} of them at once (threads mode, a loop per worker "
-                "thread); mode='processes' runs a loop in each process for CPU work between "
-                "awaits")
+            self.info.reason = auto_reason(self.fn.concurrency)
         elif opts.mode == "auto":
             self.autopilot = Autopilot(self.fn, opts, self.info, self.started)
             self.items = self.autopilot.choose(self.items)

@@ -32,6 +32,9 @@ class PoolDefault:
 
 
 POOL_DEFAULT = PoolDefault()
+#: a coroutine chunk holds this many times ``concurrency`` items: a worker's loop refills its
+#: ``concurrency`` slots as coroutines end, and idles only at the chunk's tail
+CHUNK_ROUNDS = 4
 
 
 def _options_in(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -192,11 +195,12 @@ class Pool:
         gate = None if opts.rate is None else RateGate(parse_rate(opts.rate))
         if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
             fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
-            size = fn.concurrency if opts.chunksize == "auto" else opts.chunksize
+            size = CHUNK_ROUNDS * fn.concurrency if opts.chunksize == "auto" else opts.chunksize
             if opts.chunksize == "auto" and opts.mode != "auto" and hasattr(items, "__len__"):
-                # a short batch is spread over every worker (processes x loops), not one's
-                spread = -(-len(items) // worker_count(opts))  # type: ignore[arg-type]
-                size = max(1, min(size, spread))
+                # an equal number of chunks per worker (processes x loops), none left idle
+                total, workers = len(items), worker_count(opts)  # type: ignore[arg-type]
+                rounds = max(1, -(-total // (size * workers)))
+                size = max(1, -(-total // (rounds * workers)))
             opts = opts.with_(timeout=None, chunksize=size)
         elif gate is not None:  # each call waits for its turn: N starts a second at most
             fn = RateLimited(fn, gate)

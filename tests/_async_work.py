@@ -90,3 +90,8 @@ def pid(_: Any) -> int:
 async def loop_module(_: Any) -> str:
     """The module of the event loop running this coroutine."""
     return type(asyncio.get_running_loop()).__module__
+
+
+def returns_awaitable(x: int) -> Any:
+    """A plain function (not `async def`) whose result is awaitable."""
+    return double(x)

@@ -23,8 +23,8 @@ from gilwise import TaskTimeout
 
 
 @pytest.mark.parametrize("fn", [
-    aw.double, functools.partial(aw.double), aw.Doubler()
-], ids=["async def", "partial", "async __call__"])
+    aw.double, functools.partial(aw.double), aw.Doubler(), aw.returns_awaitable,
+], ids=["async def", "partial", "async __call__", "returns an awaitable"])
 def test_coroutine_results_in_every_mode(mode, fn, no_leftover_workers):
     assert list(gilwise.map(fn, range(50), mode=mode, workers=2)) == [2 * x for x in range(50)]
 

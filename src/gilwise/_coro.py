@@ -19,7 +19,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from gilwise._chunk import ChunkResult
+from gilwise._chunk import ChunkResult, set_awaiter
 from gilwise._outcome import ErrorInfo, TaskTimeout, describe
 from gilwise._rate import RateGate
 
@@ -250,3 +250,30 @@ class AsyncCall:
 
 def _raised(info: ErrorInfo) -> BaseException:
     return info.exception or RuntimeError(f"{info.exc_type}: {info.message}")
+
+
+def await_values(result: ChunkResult) -> ChunkResult:
+    """A plain function's chunk whose values are awaitables (it returned coroutines): each
+    awaited on this thread's loop, up to DEFAULT_CONCURRENCY at once, its exception kept as
+    its item's error."""
+    loop = thread_loop()
+    room = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+    values, errors = result.values, result.errors
+
+    async def one(pos: int, awaitable: Any) -> None:
+        async with room:
+            try:
+                values[pos] = await awaitable
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a value
+                values[pos] = None
+                errors[pos] = describe(exc)
+
+    async def every() -> None:
+        await asyncio.gather(*(one(pos, v) for pos, v in enumerate(values)
+                               if pos not in errors and hasattr(v, "__await__")))
+
+    loop.run_until_complete(every())
+    return result
+
+
+set_awaiter(await_values)

@@ -72,7 +72,7 @@ def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
 
     def items():
         nonlocal read
-        for x in range(100_000):
+        for x in range(200_000):
             read = next(taken) + 1
             yield x
 
@@ -80,8 +80,10 @@ def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
     for n, value in enumerate(gilwise.map(aw.double, items(), mode="threads", workers=2)):
         assert value == 2 * n
         ahead = max(ahead, read - n)
-    assert read == 100_000
-    assert ahead <= 5_000  # a few chunks of `concurrency` per worker, not the whole input
+    assert read == 200_000
+    # a few chunks per worker, the window grown at most to its cap while ordered results wait
+    # (_engine.feed.WINDOW_HELD_MAX): never the whole input
+    assert ahead <= 70_000
 
 
 def test_auto_runs_a_coroutine_function_on_one_loop():

@@ -353,3 +353,24 @@ def test_a_scripts_functions_and_classes_travel_by_value(scheduler, tmp_path):
     run = subprocess.run([sys.executable, str(script), scheduler], capture_output=True,
                          text=True, env=env(), timeout=60)
     assert run.stdout == "[0, 2, 4, 6, 8]\n", run.stderr
+
+
+def test_coroutine_functions_are_awaited_on_the_workers_loops(local_client, tmp_path):
+    import _async_work as aw
+
+    assert list(gilwise.map(aw.double, range(300), mode="dask", client=local_client)) == [
+        2 * x for x in range(300)]
+    items = [(x, str(tmp_path)) for x in range(4)]
+    got = list(gilwise.map(aw.hang_then_mark, items, mode="dask", client=local_client,
+                           timeout=0.5, on_error="return"))
+    assert isinstance(got[0], gilwise.Failure) and got[0].exc_type == "TaskTimeout"
+    assert got[1:] == [1, 2, 3]
+    assert (tmp_path / "finally-0").read_text() == "ran"  # cancelled in the worker
+
+
+def test_rate_holds_on_a_local_cluster(local_client):
+    import _async_work as aw
+
+    starts = sorted(gilwise.map(aw.started_at, range(25), mode="dask", client=local_client,
+                                rate=20))
+    assert max(sum(1 for u in starts if s <= u < s + 1) for s in starts) <= 20

@@ -55,6 +55,9 @@ BAD = [
     ("max_memory_per_child", "lots", ValueError), ("max_memory_per_child", 2.5, TypeError),
     ("native_threads", 0, ValueError), ("native_threads", "all", TypeError),
     ("share_above", 0, ValueError), ("share_above", "1MB", TypeError),
+    ("concurrency", 0, ValueError), ("concurrency", "100", TypeError),
+    ("rate", 0, ValueError), ("rate", "10/week", ValueError), ("rate", "fast", ValueError),
+    ("rate", [10], TypeError), ("rate", float("inf"), ValueError),
 ]
 OPTIONS = [p.name for p in inspect.signature(Options).parameters.values()]
 

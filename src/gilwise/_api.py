@@ -6,16 +6,16 @@ with its defaults, so that help() and IDEs show every option (tests/test_api.py 
 
 # No `from __future__ import annotations`, and the Literal choices written out rather than
 # named by an alias: help() then shows them, e.g. on_error: Literal['raise', 'skip', 'return'].
-import functools
 import os
 import sys
-import types
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Literal
 
+from gilwise._coro import AsyncCall, is_async
 from gilwise._keygate import PerKey
-from gilwise._options import Options
+from gilwise._options import Options, parse_rate
 from gilwise._outcome import BlockingCallWarning
+from gilwise._rate import RateGate, RateLimited
 from gilwise._result import MapResult, RunInfo
 from gilwise._run import Run
 from gilwise.backends import make_backend
@@ -34,6 +34,9 @@ class PoolDefault:
 
 
 POOL_DEFAULT = PoolDefault()
+#: a coroutine chunk holds this many times ``concurrency`` items: a worker's loop refills its
+#: ``concurrency`` slots as coroutines end, and idles only at the chunk's tail
+CHUNK_ROUNDS = 4
 
 
 def _options_in(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +123,8 @@ class Pool:
         max_memory_per_child: int | str | None = None,
         native_threads: int | Literal["keep"] | None = None,
         share_above: int | None = 1_000_000,
+        concurrency: int | None = None,
+        rate: float | str | None = None,
     ) -> None:
         self._defaults = check_options(Options(**_options_in(locals())))
         self._workers = _Backends()
@@ -176,6 +181,8 @@ class Pool:
         max_memory_per_child: int | str | None | PoolDefault = POOL_DEFAULT,
         native_threads: int | Literal["keep"] | None | PoolDefault = POOL_DEFAULT,
         share_above: int | None | PoolDefault = POOL_DEFAULT,
+        concurrency: int | None | PoolDefault = POOL_DEFAULT,
+        rate: float | str | None | PoolDefault = POOL_DEFAULT,
     ) -> MapResult:
         """Apply ``fn`` to every item in parallel; see :func:`gilwise.map` for the options.
         An option left out takes the value this Pool was made with."""
@@ -187,6 +194,18 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
+        gate = None if opts.rate is None else RateGate(parse_rate(opts.rate))
+        if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
+            fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
+            size = CHUNK_ROUNDS * fn.concurrency if opts.chunksize == "auto" else opts.chunksize
+            if opts.chunksize == "auto" and opts.mode != "auto" and hasattr(items, "__len__"):
+                # an equal number of chunks per worker (processes x loops), none left idle
+                total, workers = len(items), worker_count(opts)  # type: ignore[arg-type]
+                rounds = max(1, -(-total // (size * workers)))
+                size = max(1, -(-total // (rounds * workers)))
+            opts = opts.with_(timeout=None, chunksize=size)
+        elif gate is not None:  # each call waits for its turn: N starts a second at most
+            fn = RateLimited(fn, gate)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")
@@ -207,6 +226,8 @@ class Pool:
             info.stopped_early = True
             raise
         finally:
+            if not finished and isinstance(fn, AsyncCall):
+                fn.cancel()  # coroutines in this process's worker threads: cancelled now
             run.close()
             if own:
                 self.close(kill=not finished)
@@ -242,6 +263,8 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     max_memory_per_child: int | str | None = None,
     native_threads: int | Literal["keep"] | None = None,
     share_above: int | None = 1_000_000,
+    concurrency: int | None = None,
+    rate: float | str | None = None,
 ) -> MapResult:
     """Apply ``fn`` to every item in parallel and stream the results.
 
@@ -285,6 +308,12 @@ def map(  # noqa: A001 - the point is to read like builtins.map
       cores // workers, unless ``OMP_NUM_THREADS`` and the like are set; "keep": untouched).
     - ``share_above``: buffers (NumPy arrays...) of this many bytes or more go to worker
       processes, and back, through shared memory, read-only there (None: never).
+    - ``concurrency``: coroutines each worker keeps in flight when ``fn`` is an ``async
+      def`` (default 100; ignored for plain functions). A coroutine function is awaited on
+      an event loop per worker thread or process (uvloop's where installed); its
+      ``timeout`` cancels it (its ``finally`` runs).
+    - ``rate``: at most this many task starts per second across the batch, evenly spaced
+      (``10``, or ``"600/min"``: "/s", "/min", "/h").
 
     ``items`` may be any iterable, a generator of unknown length included: it is read
     lazily with a bounded number of items in flight, so memory stays flat.
@@ -294,25 +323,9 @@ def map(  # noqa: A001 - the point is to read like builtins.map
 
 
 def _check_function(fn: Any, where: str) -> None:
-    """Refuse, before any work, what cannot be mapped: a non-callable, or a coroutine function
-    (not run yet: each item would give an un-awaited coroutine)."""
+    """Refuse, before any work, what cannot be mapped: a non-callable."""
     if not callable(fn):
         raise TypeError(f"{where}: fn={fn!r} is not callable")
-    target = fn
-    while isinstance(target, functools.partial):
-        target = target.func
-    is_async = _is_coroutine_function(fn) or (
-        not isinstance(target, type) and _is_coroutine_function(type(target).__call__)
-    )
-    if is_async:
-        name = getattr(target, "__qualname__", None) or f"a {type(target).__qualname__} object"
-        raise TypeError(
-            f"{where}: {name} is a coroutine function (async def); coroutines are not "
-            f"supported yet: map a plain function that runs it, e.g. "
-            f"lambda item: asyncio.run({getattr(target, '__name__', 'fn')}(item))"
-        )
-
-
 _warned_in_loop = False  # the warning below is given once per process
 
 
@@ -340,18 +353,3 @@ def _user_level() -> int:
         frame, level = frame.f_back, level + 1
     return level
 
-
-_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code of an `async def`
-
-
-def _is_coroutine_function(fn: Any) -> bool:
-    """``inspect.iscoroutinefunction(fn)``, without importing inspect on a map's path (6 ms of
-    a cold start): where inspect is not loaded, no function can carry its
-    ``markcoroutinefunction`` mark, and an ``async def``'s code says what it is."""
-    inspect = sys.modules.get("inspect")
-    if inspect is not None:
-        return inspect.iscoroutinefunction(fn)
-    while isinstance(fn, (functools.partial, types.MethodType)):
-        fn = fn.func if isinstance(fn, functools.partial) else fn.__func__
-    code = getattr(fn, "__code__", None)
-    return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)

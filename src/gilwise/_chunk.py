@@ -101,8 +101,12 @@ def run_chunk(
 
     Untracked chunks take the lean path (one append per item) for tiny tasks; tracked chunks
     publish the current position and start time in ``slot`` (for timeouts and crash blame)
-    and time each item.
+    and time each item. A coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk
+    itself, its items awaited concurrently on the worker's event loop.
     """
+    concurrent = getattr(fn, "run_chunk", None)
+    if concurrent is not None:
+        return concurrent(chunk_id, items)  # type: ignore[no-any-return]
     values: list[Any] = []
     errors: dict[int, ErrorInfo] = {}
     append = values.append
@@ -140,8 +144,24 @@ def run_chunk(
                     raise
                 errors[len(values)] = describe(exc)
                 append(None)
-    return ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds,
-                       cpu=time.thread_time() - cpu)
+    result = ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds,
+                         cpu=time.thread_time() - cpu)
+    if values and _awaiter is not None and (
+        hasattr(values[0], "__await__") or hasattr(values[-1], "__await__")
+    ):  # a plain function that returned awaitables (not an `async def`): awaited here
+        return _awaiter(result)
+    return result
+
+
+#: awaits the awaitable values of a ChunkResult (``_coro.await_values``, set when it loads:
+#: a layer above this one)
+_awaiter: Callable[[ChunkResult], ChunkResult] | None = None
+
+
+def set_awaiter(awaiter: Callable[[ChunkResult], ChunkResult]) -> None:
+    """Install what awaits the awaitable results of a plain function (``_coro``'s)."""
+    global _awaiter
+    _awaiter = awaiter
 
 
 def encode_result(result: ChunkResult, pickler: Callable[[Any], bytes] = dumps) -> bytes:

@@ -37,7 +37,7 @@ class Options:
         "initargs", "timeout", "retries", "retry_on", "backoff", "journal", "key",
         "retry_failed", "max_in_flight", "per_key", "start_method", "outcomes", "stats",
         "scheduler", "client", "max_tasks_per_child", "max_memory_per_child", "native_threads",
-        "share_above",
+        "share_above", "concurrency", "rate",
     )
     mode: Mode
     workers: int | None
@@ -65,6 +65,8 @@ class Options:
     max_memory_per_child: int | str | None
     native_threads: int | Literal["keep"] | None
     share_above: int | None
+    concurrency: int | None
+    rate: float | str | None
 
     def __init__(
         self,
@@ -94,6 +96,8 @@ class Options:
         max_memory_per_child: int | str | None = None,
         native_threads: int | Literal["keep"] | None = None,
         share_above: int | None = SHARE_ABOVE,
+        concurrency: int | None = None,
+        rate: float | str | None = None,
     ) -> None:
         given = locals()
         for name in self.__slots__:
@@ -171,6 +175,9 @@ class Options:
         if self.key is not None and not callable(self.key):
             raise TypeError(f"key={self.key!r} is not callable")
         _need_count("max_tasks_per_child", self.max_tasks_per_child)
+        _need_count("concurrency", self.concurrency)
+        if self.rate is not None:
+            parse_rate(self.rate)  # raises, naming the option
         if self.max_memory_per_child is not None:  # kept in bytes: "500MB" -> 500000000
             object.__setattr__(self, "max_memory_per_child",
                                parse_size(self.max_memory_per_child, "max_memory_per_child"))
@@ -181,6 +188,28 @@ class Options:
     def with_(self, **changes: Any) -> Options:
         """A copy with some options changed (validated again)."""
         return Options(**{name: getattr(self, name) for name in self.__slots__} | changes)
+
+
+_PER = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
+        "hour": 3600.0}
+
+
+def parse_rate(rate: float | str) -> float:
+    """Task starts per second of a ``rate=`` option: a number, or "600/min" ("/s", "/min",
+    "/h")."""
+    what = 'a positive number of task starts per second, or a string like "600/min"'
+    if isinstance(rate, str):
+        count, _, unit = rate.replace(" ", "").partition("/")
+        try:
+            per_second = float(count) / _PER[unit or "s"]
+        except (ValueError, KeyError):
+            raise ValueError(f"rate={rate!r} must be {what} (units: /s, /min, /h)") from None
+    else:
+        _need_number("rate", rate, what + " or None")
+        per_second = float(rate)
+    if not (0 < per_second < math.inf):
+        raise ValueError(f"rate={rate!r} must be {what}")
+    return per_second
 
 
 def _is_int(value: Any) -> bool:

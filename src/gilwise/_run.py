@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from gilwise._coro import AsyncCall, auto_reason
 from gilwise._engine import Engine
 from gilwise._observers import Observers
 from gilwise._options import Options
 from gilwise._outcome import Outcome, raised
+from gilwise._rate import RateLimited
 from gilwise._result import RunInfo
 from gilwise._segment import Segment
 from gilwise.auto.autopilot import Autopilot
@@ -66,12 +68,18 @@ class Run:
         opts = self.options
         saved = None
         if opts.journal is not None:
-            self.journal = _open_journal(self.fn, opts)
+            fn = self.fn
+            while isinstance(fn, (AsyncCall, RateLimited)):  # the user's function's digest
+                fn = fn.fn
+            self.journal = _open_journal(fn, opts)
             saved = self.journal.saved_mode()
         if opts.mode == "auto" and saved:
             mode, workers, reason = saved
             opts = opts.with_(mode=mode, workers=workers)
             self.info.reason = f"as chosen when this journal was started: {reason}"
+        elif opts.mode == "auto" and isinstance(self.fn, AsyncCall):
+            opts = opts.with_(mode="threads", workers=opts.workers or 1)
+            self.info.reason = auto_reason(self.fn.concurrency)
         elif opts.mode == "auto":
             self.autopilot = Autopilot(self.fn, opts, self.info, self.started)
             self.items = self.autopilot.choose(self.items)

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from gilwise._cores import usable_cores
+from gilwise._coro import auto_reason, is_async
 from gilwise._options import Options
 from gilwise._outcome import WorkerInitError
 from gilwise._result import Decision
@@ -231,6 +232,8 @@ def explain(fn: Callable[[Any], Any], items: Iterable[Any], **options: Any) -> D
             "list(itertools.islice(items, 20))"
         )
     opts = check_options(Options(**options))
+    if opts.mode == "auto" and is_async(fn):  # no probe: its awaits go on one loop
+        return Decision("threads", opts.workers or 1, auto_reason(opts.concurrency))
     described = describe(opts)  # a mode that says what it is without running an item
     if described is not None:
         return described

@@ -1,0 +1,279 @@
+"""Coroutine functions in ``map``: a chunk's items awaited concurrently on the worker's loop.
+
+``map`` wraps an ``async def`` function (or a callable whose result is awaitable) in an
+:class:`AsyncCall`; every worker kind runs chunks with ``run_chunk``, which hands a chunk to
+``AsyncCall.run_chunk``: its items run as tasks on one event loop kept per worker thread
+(uvloop's where installed), at most ``concurrency`` at once, each with its own timeout (a
+real cancellation: the coroutine's ``finally`` runs), giving the same ChunkResult as the
+plain path, so order, errors, retries and the journal work per item as for plain functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import threading
+import time
+import types
+from collections.abc import Callable
+from typing import Any
+
+from gilwise._chunk import ChunkResult, set_awaiter
+from gilwise._outcome import ErrorInfo, TaskTimeout, describe
+from gilwise._rate import RateGate
+
+#: coroutines one worker keeps in flight by default (``concurrency=None``)
+DEFAULT_CONCURRENCY = 100
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE: the code of an `async def`
+_local = threading.local()
+
+
+def is_async(fn: Any) -> bool:
+    """Whether ``fn`` is a coroutine function: an ``async def``, a partial or bound method of
+    one, or an object whose ``__call__`` is one."""
+    target = fn
+    while isinstance(target, (functools.partial, types.MethodType)):
+        target = target.func if isinstance(target, functools.partial) else target.__func__
+    if _is_coroutine_function(target):
+        return True
+    return not isinstance(target, type) and _is_coroutine_function(
+        type(target).__call__)
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    """``inspect.iscoroutinefunction(fn)`` without importing inspect on a map's path (6 ms of
+    a cold start): where it is not loaded, no function carries its mark."""
+    inspect = sys.modules.get("inspect")
+    if inspect is not None and inspect.iscoroutinefunction(fn):
+        return True
+    code = getattr(fn, "__code__", None)
+    return isinstance(code, types.CodeType) and bool(code.co_flags & _CO_COROUTINE)
+
+
+def auto_reason(concurrency: int | None) -> str:
+    """Why auto mode runs a coroutine function on one worker thread's event loop."""
+    return ("a coroutine function: one event loop awaits up to concurrency="
+            f"{concurrency or DEFAULT_CONCURRENCY} of them at once (threads mode, a loop per "
+            "worker thread); mode='processes' runs a loop in each process for CPU work "
+            "between awaits")
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    """An event loop: uvloop's where it is installed, asyncio's otherwise."""
+    try:
+        import uvloop  # type: ignore[import-not-found]  # noqa: PLC0415 - optional
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()  # type: ignore[no-any-return]
+
+
+def thread_loop() -> asyncio.AbstractEventLoop:
+    """This thread's event loop, made on first use and kept (a worker's aiohttp session or
+    connection pool lives on from chunk to chunk); closed when the thread ends."""
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _local.loop = new_loop()
+        _local.closer = _LoopCloser(loop)
+    return loop
+
+
+class _LoopCloser:
+    """Closes a thread's loop when the thread's locals go (the thread ended)."""
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def __del__(self) -> None:
+        try:
+            if not self.loop.is_running():
+                self.loop.close()
+        except Exception:  # noqa: BLE001, S110 - at interpreter exit
+            pass
+
+
+class _Expired(Exception):
+    """The item ran past its timeout and was cancelled."""
+
+
+class AsyncCall:
+    """A coroutine function as ``map`` sends it to workers: ``fn``, how many of its
+    coroutines one worker runs at once, each one's timeout (None: none) and the batch's
+    ``rate=`` turns (None: none), awaited before the coroutine starts."""
+
+    __slots__ = ("fn", "concurrency", "timeout", "gate", "_running", "_lock", "_stopped")
+    fn: Callable[[Any], Any]
+    concurrency: int
+    timeout: float | None
+    gate: RateGate | None
+
+    def __init__(self, fn: Callable[[Any], Any], concurrency: int | None,
+                 timeout: float | None, gate: RateGate | None = None) -> None:
+        self.fn, self.timeout, self.gate = fn, timeout, gate
+        self.concurrency = concurrency or DEFAULT_CONCURRENCY
+        # the chunks running in this process's threads, cancelled when the batch stops
+        self._running: set[tuple[asyncio.AbstractEventLoop, asyncio.Task[None]]] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def cancel(self) -> None:
+        """The batch stopped (a break, Ctrl-C, an error): cancel the coroutines this process's
+        worker threads run for it, their ``finally`` run, rather than let them finish."""
+        with self._lock:
+            self._stopped = True
+            running = list(self._running)
+        for loop, task in running:
+            try:
+                loop.call_soon_threadsafe(task.cancel)
+            except RuntimeError:  # that loop closed meanwhile
+                pass
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (AsyncCall, (self.fn, self.concurrency, self.timeout, self.gate))
+
+    def __repr__(self) -> str:
+        return f"AsyncCall({self.fn!r}, concurrency={self.concurrency}, timeout={self.timeout})"
+
+    def __call__(self, item: Any) -> Any:
+        """One item, awaited on this thread's loop (what a probe or a lone call needs)."""
+        result = self.run_chunk(-1, [item])
+        if result.errors:
+            raise _raised(result.errors[0])
+        return result.values[0]
+
+    def run_chunk(self, chunk_id: int, items: list[Any]) -> ChunkResult:
+        """Every item of a chunk, up to ``concurrency`` at once, on this thread's loop; on a
+        KeyboardInterrupt every coroutine is cancelled (its ``finally`` run) before it goes
+        on."""
+        loop = thread_loop()
+        n = len(items)
+        values: list[Any] = [None] * n
+        errors: dict[int, ErrorInfo] = {}
+        item_seconds = [0.0] * n
+        started, cpu = time.perf_counter(), time.thread_time()
+        main = loop.create_task(self._all(items, values, errors, item_seconds))
+        with self._lock:
+            if self._stopped:
+                main.cancel()
+            self._running.add((loop, main))
+        try:
+            loop.run_until_complete(main)
+        except asyncio.CancelledError:
+            if not self._stopped:
+                raise
+            for pos in range(n):  # the batch stopped: what did not finish is not wanted
+                errors.setdefault(pos, describe(asyncio.CancelledError("the batch stopped")))
+        except BaseException:
+            main.cancel()
+            try:
+                loop.run_until_complete(main)
+            except BaseException:  # noqa: BLE001, S110 - the first exception is the one told
+                pass
+            raise
+        finally:
+            with self._lock:
+                self._running.discard((loop, main))
+        return ChunkResult(chunk_id, values, errors, time.perf_counter() - started,
+                           item_seconds, cpu=time.thread_time() - cpu)
+
+    async def _all(self, items: list[Any], values: list[Any], errors: dict[int, ErrorInfo],
+                   item_seconds: list[float]) -> None:
+        room = asyncio.Semaphore(self.concurrency)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            for pos, item in enumerate(items):
+                await room.acquire()
+                task = asyncio.ensure_future(self._one(pos, item, values, errors, item_seconds))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                task.add_done_callback(lambda _t: room.release())
+            while running:
+                await asyncio.wait(set(running))
+        except BaseException:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.wait(set(running))
+            raise
+
+    async def _one(self, pos: int, item: Any, values: list[Any],
+                   errors: dict[int, ErrorInfo], item_seconds: list[float]) -> None:
+        if self.gate is not None:
+            await self.gate.turn()
+        t0 = time.perf_counter()
+        try:
+            if self.timeout is None:
+                values[pos] = await self._call(item)
+            else:
+                values[pos] = await self._timed(item, self.timeout)
+        except _Expired:
+            reason = f"task ran longer than the timeout of {self.timeout} s (cancelled)"
+            info = describe(TaskTimeout(reason), "timeout")
+            info.traceback = ""
+            errors[pos] = info
+        except asyncio.CancelledError:
+            raise  # the chunk is cancelled (Ctrl-C): not an item's failure
+        except BaseException as exc:  # noqa: BLE001 - every failure becomes a value
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            errors[pos] = describe(exc)
+        finally:
+            item_seconds[pos] = time.perf_counter() - t0
+
+    async def _call(self, item: Any) -> Any:
+        result = self.fn(item)
+        if hasattr(result, "__await__"):
+            result = await result
+        return result
+
+    async def _timed(self, item: Any, timeout: float) -> Any:
+        task = asyncio.current_task()
+        assert task is not None
+        fired: list[bool] = []
+
+        def expire() -> None:
+            fired.append(True)
+            task.cancel()
+
+        handle = asyncio.get_running_loop().call_later(timeout, expire)
+        try:
+            return await self._call(item)
+        except asyncio.CancelledError:
+            if fired:
+                raise _Expired from None
+            raise
+        finally:
+            handle.cancel()
+
+
+def _raised(info: ErrorInfo) -> BaseException:
+    return info.exception or RuntimeError(f"{info.exc_type}: {info.message}")
+
+
+def await_values(result: ChunkResult) -> ChunkResult:
+    """A plain function's chunk whose values are awaitables (it returned coroutines): each
+    awaited on this thread's loop, up to DEFAULT_CONCURRENCY at once, its exception kept as
+    its item's error."""
+    loop = thread_loop()
+    room = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+    values, errors = result.values, result.errors
+
+    async def one(pos: int, awaitable: Any) -> None:
+        async with room:
+            try:
+                values[pos] = await awaitable
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a value
+                values[pos] = None
+                errors[pos] = describe(exc)
+
+    async def every() -> None:
+        await asyncio.gather(*(one(pos, v) for pos, v in enumerate(values)
+                               if pos not in errors and hasattr(v, "__await__")))
+
+    loop.run_until_complete(every())
+    return result
+
+
+set_awaiter(await_values)

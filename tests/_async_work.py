@@ -1,0 +1,97 @@
+"""Coroutine functions for tests/test_coroutines.py, importable by worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+_in_flight = 0
+_most = 0
+_enough: dict[int, asyncio.Event] = {}  # by loop id: set once `wanted` coroutines overlap
+
+
+async def double(x: int) -> int:
+    await asyncio.sleep(0.001)
+    return 2 * x
+
+
+class Doubler:
+    async def __call__(self, x: int) -> int:
+        await asyncio.sleep(0)
+        return 2 * x
+
+
+async def fail_on_3(x: int) -> int:
+    await asyncio.sleep(0)
+    if x == 3:
+        raise ValueError(f"bad item {x}")
+    return x
+
+
+async def hang_then_mark(args: tuple[int, str]) -> int:
+    """Item 0 hangs; its ``finally`` leaves a marker file (a cancellation runs it)."""
+    x, folder = args
+    try:
+        if x == 0:
+            await asyncio.sleep(600)
+        return x
+    finally:
+        Path(folder, f"finally-{x}").write_text("ran")
+
+
+async def fail_first_attempt(args: tuple[int, str]) -> int:
+    """Fails the first time it sees an item (a file marks the attempt), then succeeds."""
+    x, folder = args
+    marker = Path(folder, f"attempt-{x}")
+    await asyncio.sleep(0)
+    if not marker.exists():
+        marker.write_text("1")
+        raise ConnectionError(f"flaky {x}")
+    return x
+
+
+async def overlap(wanted: int) -> int:
+    """Waits (up to 30 s) until ``wanted`` coroutines of this worker are in flight at once;
+    returns the most seen in flight: a count, not a time."""
+    global _in_flight, _most
+    loop_id = id(asyncio.get_running_loop())
+    enough = _enough.setdefault(loop_id, asyncio.Event())
+    _in_flight += 1
+    _most = max(_most, _in_flight)
+    if _in_flight >= wanted:
+        enough.set()
+    try:
+        await asyncio.wait_for(enough.wait(), 30)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        _in_flight -= 1
+    return _most
+
+
+def started_at(x: int) -> float:
+    """When this task started (time.time(), comparable across processes)."""
+    return time.time()
+
+
+async def async_started_at(x: int) -> float:
+    now = time.time()
+    await asyncio.sleep(0.01)
+    return now
+
+
+def pid(_: Any) -> int:
+    return os.getpid()
+
+
+async def loop_module(_: Any) -> str:
+    """The module of the event loop running this coroutine."""
+    return type(asyncio.get_running_loop()).__module__
+
+
+def returns_awaitable(x: int) -> Any:
+    """A plain function (not `async def`) whose result is awaitable."""
+    return double(x)

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from typing import Any, Literal
 
-from gilwise._api import _Backends, _check_function
+from gilwise._api import _Backends, _check_function, for_workers, stop_coroutines
 from gilwise._keygate import PerKey
 from gilwise._options import Options
 from gilwise._outcome import Failure, PayloadError, TaskTimeout, WorkerDied, raised
@@ -207,6 +207,7 @@ class _Driver:
         finally:
             if not finished:
                 self.info.stopped_early = self.stopping  # not an error's end: the reader's
+                stop_coroutines(fn)
                 if self._engine is not None:
                     self._engine.stop()
             try:
@@ -312,6 +313,8 @@ def amap(
     max_memory_per_child: int | str | None = None,
     native_threads: int | Literal["keep"] | None = None,
     share_above: int | None = 1_000_000,
+    concurrency: int | None = None,
+    rate: float | str | None = None,
 ) -> AsyncMapResult:
     """:func:`gilwise.map` for an event loop: ``async for value in gilwise.amap(fn, items)``.
 
@@ -325,6 +328,7 @@ def amap(
     given = locals()
     options = check_options(Options(**{k: given[k] for k in Options.__slots__ if k in given}))
     _check_function(fn, "gilwise.amap")
+    fn, options = for_workers(fn, items, options)  # type: ignore[arg-type]
     if isinstance(items, (AsyncIterable, Frontier)) and options.mode == "auto":
         what = "a Frontier" if isinstance(items, Frontier) else "an async iterable"
         raise ValueError(f"gilwise.amap: {what} needs a mode (mode='threads' or "

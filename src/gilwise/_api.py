@@ -194,18 +194,7 @@ class Pool:
         self, fn: Callable, items: Iterable[Any], opts: Options, own: bool, where: str
     ) -> MapResult:
         _check_function(fn, where)
-        gate = None if opts.rate is None else RateGate(parse_rate(opts.rate))
-        if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
-            fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
-            size = CHUNK_ROUNDS * fn.concurrency if opts.chunksize == "auto" else opts.chunksize
-            if opts.chunksize == "auto" and opts.mode != "auto" and hasattr(items, "__len__"):
-                # an equal number of chunks per worker (processes x loops), none left idle
-                total, workers = len(items), worker_count(opts)  # type: ignore[arg-type]
-                rounds = max(1, -(-total // (size * workers)))
-                size = max(1, -(-total // (rounds * workers)))
-            opts = opts.with_(timeout=None, chunksize=size)
-        elif gate is not None:  # each call waits for its turn: N starts a second at most
-            fn = RateLimited(fn, gate)
+        fn, opts = for_workers(fn, items, opts)
         if isinstance(items, Frontier) and opts.mode == "auto":
             raise ValueError(f"{where}: a Frontier needs mode='threads' or 'processes': auto "
                              "mode would probe items before the results can add any")
@@ -226,8 +215,8 @@ class Pool:
             info.stopped_early = True
             raise
         finally:
-            if not finished and isinstance(fn, AsyncCall):
-                fn.cancel()  # coroutines in this process's worker threads: cancelled now
+            if not finished:
+                stop_coroutines(fn)
             run.close()
             if own:
                 self.close(kill=not finished)
@@ -320,6 +309,32 @@ def map(  # noqa: A001 - the point is to read like builtins.map
     """
     options = check_options(Options(**_options_in(locals())))
     return Pool()._map(fn, items, options, own=True, where="gilwise.map")
+
+
+def for_workers(fn: Callable, items: Iterable[Any], opts: Options) -> tuple[Callable, Options]:
+    """What the workers call for ``fn``, and the options that go with it: a coroutine function
+    awaited there, up to ``concurrency`` at once each (its timeout a cancellation); a plain
+    one waiting for its turn under ``rate``."""
+    gate = None if opts.rate is None else RateGate(parse_rate(opts.rate))
+    if is_async(fn):  # awaited in the workers, up to `concurrency` at once each
+        fn = AsyncCall(fn, opts.concurrency, opts.timeout, gate)
+        size = CHUNK_ROUNDS * fn.concurrency if opts.chunksize == "auto" else opts.chunksize
+        if opts.chunksize == "auto" and opts.mode != "auto" and hasattr(items, "__len__"):
+            # an equal number of chunks per worker (processes x loops), none left idle
+            total, workers = len(items), worker_count(opts)  # type: ignore[arg-type]
+            rounds = max(1, -(-total // (size * workers)))
+            size = max(1, -(-total // (rounds * workers)))
+        opts = opts.with_(timeout=None, chunksize=size)
+    elif gate is not None:  # each call waits for its turn: N starts a second at most
+        fn = RateLimited(fn, gate)
+    return fn, opts
+
+
+def stop_coroutines(fn: Callable) -> None:
+    """A batch that stopped early: the coroutines this process's worker threads run for it
+    are cancelled now (their ``finally`` runs), rather than left to finish."""
+    if isinstance(fn, AsyncCall):
+        fn.cancel()
 
 
 def _check_function(fn: Any, where: str) -> None:

@@ -317,14 +317,12 @@ def test_arun_timeout_stops_the_call():
     assert wait_for_no_workers() == []
 
 
-async def _double(x: int) -> int:
-    await asyncio.sleep(0)
-    return 2 * x
-
-
 def test_a_coroutine_function_is_awaited_in_the_workers(mode):
+    # from a module a sub-interpreter can import (this one imports psutil, which it cannot)
+    from _async_work import double
+
     async def main():
-        return await collect(gilwise.amap(_double, range(10), mode=mode))
+        return await collect(gilwise.amap(double, range(10), mode=mode))
 
     assert run(main()) == [2 * i for i in range(10)]
 

@@ -346,10 +346,13 @@ _warned_in_loop = False  # the warning below is given once per process
 
 def _warn_if_in_loop(what: str) -> None:
     """Warn, once, where the blocking map is iterated inside a running event loop
-    (every other task of that loop stalls until the batch ends), pointing at ``amap``."""
+    (every other task of that loop stalls until the batch ends), pointing at ``amap``. Not in
+    a Jupyter kernel: its cells run inside its loop by design, and a blocking cell is normal."""
     global _warned_in_loop
     asyncio = sys.modules.get("asyncio")  # not loaded: no loop runs (and no import cost)
     if _warned_in_loop or asyncio is None or asyncio.events._get_running_loop() is None:
+        return
+    if "ipykernel" in sys.modules:
         return
     _warned_in_loop = True
     import warnings

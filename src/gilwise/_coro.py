@@ -10,18 +10,23 @@ plain path, so order, errors, retries and the journal work per item as for plain
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import sys
 import threading
 import time
 import types
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gilwise._chunk import ChunkResult, set_awaiter
+from gilwise._lazy import LazyModule
 from gilwise._outcome import ErrorInfo, TaskTimeout, describe
 from gilwise._rate import RateGate
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: asyncio loads logging (cold start)
+    asyncio = LazyModule("asyncio", globals())
 
 #: coroutines one worker keeps in flight by default (``concurrency=None``)
 DEFAULT_CONCURRENCY = 100

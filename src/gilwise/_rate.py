@@ -9,7 +9,6 @@ apart: no initial burst (aiolimiter's), and never more than N in any one-second 
 
 from __future__ import annotations
 
-import asyncio
 import fcntl
 import os
 import struct
@@ -17,7 +16,14 @@ import tempfile
 import time
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from gilwise._lazy import LazyModule
+
+if TYPE_CHECKING:
+    import asyncio
+else:  # imported on first use: asyncio loads logging (cold start)
+    asyncio = LazyModule("asyncio", globals())
 
 _STAMP = struct.Struct("d")
 

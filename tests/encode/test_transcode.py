@@ -114,7 +114,9 @@ def test_the_longest_inputs_are_encoded_first(tmp_path, clips):
 def test_auto_mode_decides_and_gives_its_reason(tmp_path, clips):
     batch = encode([clips["a"], clips["silent"]], tmp_path, workers=2, mode="auto")
     assert all(r.ok for r in batch)
-    assert batch.mode in ("threads", "processes") and batch.workers == 2
+    # two workers at most; one where the first clip ended while auto measured it (a busy
+    # machine): a one-shot map starts no more workers than it has items left
+    assert batch.mode in ("threads", "processes") and batch.workers in (1, 2)
     assert batch.reason and "asked for" not in batch.reason and "FFmpeg" not in batch.reason
 
 

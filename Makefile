@@ -27,8 +27,7 @@ test: venv
 # Auto mode's decisions and the tests that time things, with one, then two other processes
 # keeping cores busy (tools/under_load.py starts them, and kills them whatever happens)
 LOAD_TESTS ?= tests/test_auto.py tests/test_switch.py
-# BUSY: how many other processes keep cores busy, one run each (CI: 1; with 2, auto still
-# misjudges hashlib about one run in five: issue 16)
+# BUSY: how many other processes keep cores busy, one run each
 BUSY ?= 1 2
 test-load: venv
 	for n in $(BUSY); do $(BIN)/python tools/under_load.py $$n $(BIN)/python -m pytest -q \

@@ -86,6 +86,31 @@ def test_gil_releasing_cpu_work_stays_in_threads():
     assert decision.figures["io_share"] < 0.5
 
 
+def held_for(seconds: float) -> int:
+    """How long a ``sum(range(n))`` must be to hold the GIL ``seconds`` (one C call: no switch
+    interval makes it let go)."""
+    began = time.perf_counter()
+    sum(range(1_000_000))
+    return int(seconds / ((time.perf_counter() - began) / 1_000_000))
+
+
+@pytest.mark.skipif(not gil_enabled(), reason="no GIL to hold on a free-threaded build")
+def test_a_moment_of_holding_the_gil_between_releasing_calls_does_not_decide():
+    """A busy machine can take the core (or the VM's core) from a thread at the moment it
+    holds the GIL between two calls that let go of it: the Python thread beside it then waits
+    once, for milliseconds. A wait or two is not the work's habit: auto measures on."""
+    n = held_for(0.004)
+
+    def digest_held_once(i: int) -> str:
+        if i in (2, 3):
+            sum(range(n))  # the moment, as a busy machine would make it
+        return digest(i)
+
+    decisions = [gilwise.explain(digest_held_once, range(10)) for _ in range(3)]
+    wrong = [str(d) for d in decisions if d.mode != "threads"]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_work_that_cannot_be_pickled_stays_in_threads_and_says_why():
     lock = threading.Lock()
 

@@ -63,6 +63,13 @@ PLAINLY_WAITING = 0.9
 PLAIN_WINDOW_SECONDS = 0.003
 PLAIN_CYCLES = 5  # ...and this many of the ticker's cycles
 FEWEST_CYCLES = 8
+# A share of the GIL above the ambiguous band's floor that rests mostly on its LONE_WAITS
+# longest waits is measured on, up to LONE_WAITS_MEASURE: a wait of a few ms
+# is what a busy machine does to work that holds the GIL a moment between calls that let go
+# of it (its thread, or its VM's core, taken away meanwhile, stretching the moment); work
+# that holds the GIL makes the ticker wait again and again
+LONE_WAITS = 2
+LONE_WAITS_MEASURE = 0.3
 WINDOW_SECONDS = 0.02  # the measure lasts this long when its figures are clear...
 LONGEST_MEASURE = 0.12  # ...and up to this while they are ambiguous
 # The first item's figures are left out where it ends within this: its one-time costs are not
@@ -190,6 +197,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
     p0 = runner.sample()  # first: it may wait for the probe thread to leave a queue
     t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
+    longest: list[float] = []  # the LONE_WAITS longest waits for the GIL that counted
     holding = 0.0  # seconds from the end of each pause to the cycle's sample
     skipped = 0.0  # seconds spent reading the probe thread's clocks: not the ticker's cycles
     queued = 0.0  # seconds the ticker waited for a core: no time to wait for the GIL in
@@ -210,6 +218,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
                 p0 = runner.sample()
                 t0 = last = ticker.sample()
                 cycles, waited, held, skipped, queued, holding = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+                longest = []
                 windows, window_began, window_waited = [], t0.wall, 0.0
         if not cycles and settled():  # over before a first cycle: a one-item batch, say
             return _reading(runner, t0, p0, ticker.sample(), 0, 0.0, 0.0)
@@ -227,6 +236,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             present += sample.waiting - last.waiting
         wait = sample.wall - last.wall - present - PAUSE
         if wait > COUNTS_ABOVE:
+            longest = sorted([*longest, wait])[-LONE_WAITS:]
             waited += wait
             window_waited += wait
         held += present
@@ -246,6 +256,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             (waited / seconds if not windows else min(windows))
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
+        lone_waits = share >= GIL_AMBIGUOUS[0] and sum(longest) > waited / 2
         if settled():
             return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
                             holding)
@@ -259,10 +270,12 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
                 last = ticker.sample()  # the time the reading took is no cycle's
                 skipped += last.wall - now
             continue  # it may end soon, and its figures with it
-        if (seconds >= WINDOW_SECONDS and many) or not alive or elapsed >= LONGEST_MEASURE:
+        longest_measure = LONE_WAITS_MEASURE if lone_waits else LONGEST_MEASURE
+        if (seconds >= WINDOW_SECONDS and many and not lone_waits) or not alive \
+                or elapsed >= longest_measure:
             measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
                                 holding)
-            if measured.clear or not alive or elapsed >= LONGEST_MEASURE:
+            if measured.clear or not alive or elapsed >= longest_measure:
                 return measured
             last = ticker.sample()
             skipped += last.wall - now

@@ -106,6 +106,59 @@ def parallel_verdict(mode: str) -> tuple[bool | None, str]:
     return ratio > 0.85 * control, figures
 
 
+OVERLAP_WINDOW = 0.002  # seconds: two threads' CPU time summed over a window this long...
+OVERLAP_ABOVE = 1.5  # ...over this many windows' worth: they were on two cores at once
+
+
+def overlap_verdict(seconds: float = 2.0) -> tuple[bool | None, str]:
+    """Whether 2 threads of a threads pool run pure Python at the same moment, told by their
+    CPU clocks read every fraction of a millisecond from this thread: behind one GIL their
+    sum never grows faster than the wall clock; in parallel it does, in some 2 ms window,
+    even where other processes keep the cores busy most of the time (the scheduler gives
+    each thread its slices, some at the same time). Looks for up to ``seconds``; None where
+    another thread's CPU clock cannot be read."""
+    import threading
+
+    import gilwise
+
+    if not hasattr(time, "pthread_getcpuclockid"):
+        return None, "no per-thread CPU clocks here"
+    clocks: list[int] = []
+    stop = threading.Event()
+
+    def spin_until_stopped(_: int) -> None:
+        clocks.append(time.pthread_getcpuclockid(threading.get_ident()))
+        while not stop.is_set():
+            spin(10_000)
+
+    with gilwise.Pool(mode="threads", workers=2) as pool:
+        runs = threading.Thread(target=lambda: list(pool.map(spin_until_stopped, range(2),
+                                                              chunksize=1)))
+        runs.start()
+        best, windows = 0.0, 0
+        try:
+            deadline = time.perf_counter() + seconds
+            while len(clocks) < 2 and time.perf_counter() < deadline:
+                time.sleep(0.001)
+            if len(clocks) < 2:
+                return False, "the two tasks never ran at once"
+            began = time.perf_counter()
+            cpu = sum(time.clock_gettime(c) for c in clocks)
+            while best <= OVERLAP_ABOVE and time.perf_counter() < deadline:
+                time.sleep(0.0002)
+                now = time.perf_counter()
+                if now - began >= OVERLAP_WINDOW:
+                    total = sum(time.clock_gettime(c) for c in clocks)
+                    best = max(best, (total - cpu) / (now - began))
+                    windows += 1
+                    began, cpu = now, total
+        finally:
+            stop.set()
+            runs.join()
+    return best > OVERLAP_ABOVE, (f"threads: at most {best:.2f} s of CPU per second of wall "
+                                  f"time together, in {windows} windows of 2 ms")
+
+
 def _own_clocks() -> tuple[float, float, float] | None:
     """This thread's wall clock, seconds on a core and seconds waiting for one (Linux's
     /proc/self/task/<tid>/schedstat); None elsewhere."""

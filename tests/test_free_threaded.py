@@ -36,9 +36,9 @@ def test_the_gil_is_off():
 
 
 def test_threads_run_pure_python_in_parallel():
-    parallel, figures = _work.parallel_verdict("threads")
-    if parallel is None:
-        pytest.skip(f"the machine is too busy to measure parallelism ({figures})")
+    """Told by the threads' CPU clocks: holds while other processes keep the cores busy
+    (``tests/test_threadclock.py`` shows the same measure saying no behind a GIL)."""
+    parallel, figures = _work.overlap_verdict()
     assert parallel, f"2 threads do not run in parallel ({figures})"
 
 

@@ -77,3 +77,15 @@ def near_zero(blocked: list[float]) -> bool:
     mostly = sum(share > 0.5 for share in blocked)
     return len(blocked) >= 5 and mostly <= len(blocked) // 10 and \
         sum(blocked) / len(blocked) < 0.08
+
+
+
+def test_two_threads_add_up_to_more_than_one_core_only_without_a_gil():
+    """The measure behind the free-threaded parallelism test, and its control: two spinning
+    threads' CPU clocks, read every fraction of a millisecond, grow faster together than the
+    wall clock only where no GIL keeps them apart."""
+    import _work
+
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
+    parallel, figures = _work.overlap_verdict(seconds=1.0 if gil else 2.0)
+    assert parallel is not gil, figures

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import re
 import types
 from collections.abc import Callable
 from typing import Any
@@ -20,21 +21,26 @@ from gilwise._pickling import dumps
 
 DIGEST_BYTES = 16
 _SCALARS = (type(None), bool, int, float, complex, str, bytes)
+# an address in a repr (``<Lock object at 0x7f...>``): another object may have it next run
+_ADDRESS = re.compile(r"\bat 0x[0-9a-fA-F]+")
 
 
 def item_digest(item: Any) -> bytes:
     """A digest of the item's pickle, or of its repr where it cannot be pickled. An item
-    with neither (or with only object's repr, which shows its address, not its content) gets
-    a random digest: it never matches, and always runs again."""
+    with neither (or whose repr shows an address, not content: the next run's object may
+    sit at the same address) gets a random digest: it never matches, and always runs again."""
     try:
         data = dumps(item)
     except Exception:
         if type(item).__repr__ is object.__repr__:
             return os.urandom(DIGEST_BYTES)
         try:
-            data = repr(item).encode("utf-8", "backslashreplace")
+            shown = repr(item)
         except Exception:
             return os.urandom(DIGEST_BYTES)
+        if _ADDRESS.search(shown):
+            return os.urandom(DIGEST_BYTES)
+        data = shown.encode("utf-8", "backslashreplace")
     return hashlib.blake2b(data, digest_size=DIGEST_BYTES).digest()
 
 

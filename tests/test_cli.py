@@ -164,10 +164,6 @@ def test_explain_gives_the_first_choice_its_own_numbers_then_each_change(project
         (["work:double"], "the following arguments are required: input"),
     ],
 )
-@pytest.mark.xfail(not getattr(sys, "_is_gil_enabled", lambda: True)(), strict=False,
-                   reason="on free-threaded 3.13t a bad JSON line once gave \"'NoneType' object "
-                   "cannot be interpreted as an integer\" in a whole CI run: not yet "
-                   "understood, issue 16")
 def test_bad_input_is_one_line_and_exit_code_2(project, args, message):
     (project / "bad.jsonl").write_text('1\n{"unclosed": \n3\n')
     (project / "bad.json").write_text('[1, 2,\n x]\n')

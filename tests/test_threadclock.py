@@ -89,3 +89,41 @@ def test_two_threads_add_up_to_more_than_one_core_only_without_a_gil():
     gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     parallel, figures = _work.overlap_verdict(seconds=1.0 if gil else 2.0)
     assert parallel is not gil, figures
+
+
+def _own_and_close(clocks: list[ThreadClock], made: threading.Event,
+                   go: threading.Event) -> None:
+    """Make a clock of this thread, run a moment once told to, and close it."""
+    clocks.append(ThreadClock())
+    made.set()
+    go.wait()
+    sum(range(2000))
+    clocks[0].close()
+
+
+def test_a_clock_read_while_its_thread_closes_it_reads_or_says_the_thread_ended():
+    """Auto mode reads the probe thread's clocks from its own thread while the probe thread
+    ends and closes them (a batch whose input fails at its second line, say): every read
+    gives figures or OSError, never a read of a closed file (free-threaded builds, where the
+    two run at once, once gave the CLI "'NoneType' object cannot be interpreted as an
+    integer")."""
+    surprises: list[str] = []
+    for _ in range(2000):
+        made, go = threading.Event(), threading.Event()
+        clocks: list[ThreadClock] = []
+
+        owner = threading.Thread(target=_own_and_close, args=(clocks, made, go))
+        owner.start()
+        made.wait()
+        first = clocks[0].sample()
+        go.set()
+        while owner.is_alive():
+            try:
+                clocks[0].settled_sample(limit=0.001)
+                clocks[0]._queued(first)  # its read of the thread's state, on its own
+            except OSError:
+                pass  # the thread has ended: what callers expect
+            except Exception as exc:  # noqa: BLE001 - the defect this test is about
+                surprises.append(repr(exc))
+        owner.join()
+    assert not surprises, surprises[:3]

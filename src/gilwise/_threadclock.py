@@ -74,6 +74,9 @@ class ThreadClock:
     ``json`` call) at each such moment."""
 
     def __init__(self) -> None:
+        # reads from other threads and ``close`` in this one take turns: a file closed between
+        # a read's check and its call would be read as None (or as another file, reopened)
+        self._files = threading.Lock()
         self._owner = threading.get_ident()
         self._cpu_id = _cpu_clock_id()
         tid = threading.get_native_id()
@@ -90,10 +93,11 @@ class ThreadClock:
                 pass
 
     def close(self) -> None:
-        for fd in (self._fd, self._stat):
-            if fd is not None:
-                os.close(fd)
-        self._fd = self._stat = None
+        with self._files:
+            for fd in (self._fd, self._stat):
+                if fd is not None:
+                    os.close(fd)
+            self._fd = self._stat = None
 
     @property
     def readable_elsewhere(self) -> bool:
@@ -138,24 +142,27 @@ class ThreadClock:
     def _queued(self, sample: Sample) -> bool:
         """Whether the thread waits for a core now: runnable (R), yet its CPU clock has not
         moved since ``sample`` (False where that cannot be told)."""
-        if self._stat is None or self._cpu_id is None:
+        if self._cpu_id is None:
             return False
-        try:
-            state = os.pread(self._stat, 512, 0).rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
+        with self._files:
+            if self._stat is None:
+                return False
+            try:
+                state = os.pread(self._stat, 512, 0).rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                return False
         if time.perf_counter() - sample.wall > SETTLE_UNCOUNTED:
             return True  # read too late to tell: it may have waited at ``sample``, then run
         return state == b"R" and time.clock_gettime(self._cpu_id) == sample.cpu
 
     def _waiting(self) -> float | None:
-        fd = self._fd
-        if fd is None:
-            return None
-        try:
-            return int(os.pread(fd, 128, 0).split()[1]) / 1e9
-        except (OSError, IndexError, ValueError):
-            return None
+        with self._files:
+            if self._fd is None:
+                return None
+            try:
+                return int(os.pread(self._fd, 128, 0).split()[1]) / 1e9
+            except (OSError, IndexError, ValueError):
+                return None
 
 
 def span(start: Sample, end: Sample) -> Span:

@@ -8,6 +8,7 @@ a busy machine are stricter: every decision must hold while another process spin
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import socket
 import subprocess
@@ -109,6 +110,30 @@ def test_a_moment_of_holding_the_gil_between_releasing_calls_does_not_decide():
     decisions = [gilwise.explain(digest_held_once, range(10)) for _ in range(3)]
     wrong = [str(d) for d in decisions if d.mode != "threads"]
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_first_call_waiting_on_a_native_thread_that_computes_is_not_io():
+    """A first call may wait while a thread it started computes (a BLAS call starting its
+    thread pool): blocked, but not on I/O. Here the helper thread is started below Python's
+    ``threading`` (as a native library's would be) and hashes with the GIL released."""
+    started: list[bool] = []
+
+    def digest_after_a_helper_ran(i: int) -> str:
+        if not started:
+            started.append(True)
+            done = _thread.allocate_lock()
+            done.acquire()
+
+            def helper() -> None:
+                hashlib.sha256(BUFFER).digest()  # ~10 ms: a first item, whose figures go
+                done.release()
+
+            _thread.start_new_thread(helper, ())
+            done.acquire()  # blocked while the helper computes
+        return digest(i)
+
+    decision = gilwise.explain(digest_after_a_helper_ran, range(10))
+    assert "I/O-bound" not in decision.reason, str(decision)
 
 
 def test_work_that_cannot_be_pickled_stays_in_threads_and_says_why():

@@ -79,7 +79,7 @@ def probe(fn: Callable[[Any], Any], items: Iterable[Any], options: Options) -> T
     try:
         demand = NativeDemand()
         runner.start()
-        measured = measure(runner, small)
+        measured = measure(runner, small, demand.busy)
         measured.native_cores = demand.cores(runner)
     finally:
         sys.setswitchinterval(interval)

@@ -181,19 +181,23 @@ class Measure:
                 "clear": float(self.clear)}
 
 
-def measure(runner: Probed, settled: Callable[[], bool] = lambda: False) -> Measure:
+def measure(runner: Probed, settled: Callable[[], bool] = lambda: False,
+            native_busy: Callable[[], bool] = lambda: False) -> Measure:
     """Tick beside ``runner`` until the figures are clear, or for the longest measure, or
-    until ``settled()`` says the decision no longer matters."""
+    until ``settled()`` says the decision no longer matters. ``native_busy()``: whether the
+    process's native threads (BLAS, OpenMP) computed meanwhile (``native.py``): then a probe
+    thread blocked waited on them, not plainly on I/O."""
     while not runner.calling.wait(PAUSE) and runner.is_alive():  # its start-up
         pass
     ticker = ThreadClock()
     try:
-        return _tick_beside(runner, ticker, settled)
+        return _tick_beside(runner, ticker, settled, native_busy)
     finally:
         ticker.close()
 
 
-def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool]) -> Measure:
+def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool],
+                 native_busy: Callable[[], bool]) -> Measure:
     p0 = runner.sample()  # first: it may wait for the probe thread to leave a queue
     t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
@@ -213,7 +217,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             if ran - queued < FIRST_ITEM_SECONDS and runner.is_alive():
                 share = waited / (ran - queued) if ran > queued else 0.0
                 first = _reading(runner, t0, p0, last, cycles, share, held, skipped, holding)
-                if cycles >= PLAIN_CYCLES and first.plainly_waiting:
+                if cycles >= PLAIN_CYCLES and first.plainly_waiting and not native_busy():
                     return first  # ...unless they plainly say waiting, as one-time costs cannot
                 p0 = runner.sample()
                 t0 = last = ticker.sample()
@@ -265,7 +269,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             if seconds >= PLAIN_WINDOW_SECONDS and cycles >= PLAIN_CYCLES:
                 measured = _reading(runner, t0, p0, ticker.sample(), cycles, share, held,
                                     skipped, holding)
-                if measured.plainly_waiting:
+                if measured.plainly_waiting and not native_busy():
                     return measured
                 last = ticker.sample()  # the time the reading took is no cycle's
                 skipped += last.wall - now

@@ -21,6 +21,9 @@ import time
 TASKS = "/proc/self/task"
 #: more cores than this wanted by the work's threads together: parallel in native code
 PARALLEL_ABOVE = 1.3
+#: native threads that wanted this many cores together, while the probe thread was blocked,
+#: kept it waiting: it was not waiting on I/O
+BUSY_CORES = 0.2
 #: the figure a decision for such work carries (1.0): the autopilot then keeps its pool
 NATIVE_PARALLEL = "native_parallel"
 
@@ -33,6 +36,7 @@ class NativeDemand:
         self._wall = time.perf_counter()
         self._cpu = time.process_time() - time.thread_time()
         self._tasks = _tasks(self._ticker)
+        self._native: dict[int, int] = {}  # ns each native thread wanted, as last read
 
     def cores(self, probe: threading.Thread) -> float:
         """Cores the probe thread and the native threads wanted, on average, since the
@@ -48,6 +52,23 @@ class NativeDemand:
                          if tid not in python)
                 return ns / 1e9 / wall
         return (time.process_time() - time.thread_time() - self._cpu) / wall
+
+    def busy(self) -> bool:
+        """Whether the native threads (the probe thread and every Python thread left out)
+        wanted BUSY_CORES or more since the start, or one is runnable now (Linux counts a
+        thread's wait for a core only once it ends: a thread just started may show nothing
+        yet). A thread that ended counts its time up to the last call. False where that
+        cannot be told."""
+        wall = time.perf_counter() - self._wall
+        now = _tasks(self._ticker) if self._tasks is not None and wall > 0 else None
+        if now is None or self._tasks is None:
+            return False
+        python = {t.native_id for t in threading.enumerate()}
+        native = [tid for tid in now if tid not in python]
+        self._native.update((tid, now[tid] - self._tasks.get(tid, 0)) for tid in native)
+        if sum(self._native.values()) / 1e9 / wall >= BUSY_CORES:
+            return True
+        return any(_runnable(tid) for tid in native)
 
 
 def _tasks(leave_out: int) -> dict[int, int] | None:
@@ -67,4 +88,13 @@ def _tasks(leave_out: int) -> dict[int, int] | None:
             found[tid] = int(fields[0]) + int(fields[1])
         except (OSError, ValueError, IndexError):
             continue  # it just ended
-    return found or None
+    return found
+
+
+def _runnable(tid: int) -> bool:
+    """Whether the thread is on a core or waiting for one now (state R)."""
+    try:
+        with open(f"{TASKS}/{tid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"R"
+    except (OSError, IndexError):
+        return False

@@ -24,8 +24,9 @@ measured longer, within a bound.
 A function's first call pays once for what later calls find ready (a lazy import: the first
 ``socket.create_connection`` imports the IDNA codec, pure Python): the figures start over as the
 first item ends, unless it runs longer than a window's worth. Such costs only make an item look
-busier: a first item plainly waiting for 3 ms and 5 cycles (or to its end, if shorter) is
-decided on at once, which saves a batch of 20 ms waits most of its probe.
+busier, or wait on the process's own native threads (BLAS starting its pool: checked): a first
+item plainly waiting for 3 ms and 5 cycles (or to its end, if shorter) while no native thread
+computes is decided on at once, which saves a batch of 20 ms waits most of its probe.
 """
 
 from __future__ import annotations

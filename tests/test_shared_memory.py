@@ -158,6 +158,26 @@ def test_a_pool_sends_the_array_as_it_is_at_each_map(array):
     assert ours() == []
 
 
+def test_a_pool_writes_an_array_once_while_it_lives_unchanged(array, monkeypatch):
+    """Map after map of the same bound array: written into shared memory once (checked
+    unchanged at each map), written again once changed in place, removed with the pool."""
+    written = []
+    original = _shm._write
+    monkeypatch.setattr(_shm, "_write", lambda raw: written.append(raw.nbytes) or original(raw))
+    mine = array[:100].copy()  # 8 MB
+    with gilwise.Pool(mode="processes", workers=2) as pool:
+        task = functools.partial(column_sum, mine)
+        first = [list(pool.map(task, range(4))) for _ in range(3)]
+        assert written == [mine.nbytes]
+        assert len(ours()) == 1
+        mine[0, 0] += 1.0
+        changed = list(pool.map(functools.partial(column_sum, mine), range(4)))
+        assert written == [mine.nbytes] * 2
+    assert first[0] == first[1] == first[2] != changed
+    assert changed == [column_sum(mine, i) for i in range(4)]
+    assert ours() == []
+
+
 def test_no_segment_is_left_after_a_task_raises(array):
     with pytest.raises(ValueError, match="item five"):
         list(gilwise.map(functools.partial(fail_on, array), range(10), mode="processes",

@@ -26,7 +26,10 @@ import pickle
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gilwise._shm_keep import KeptSegments
 
 SHM = "/dev/shm"
 PREFIX = "gilwise-"
@@ -52,23 +55,39 @@ class Sender:
         self.paths: set[str] = set()
         self.owned = owned
         self._functions: list[list[str]] = []  # the segments of the latest functions
+        self._kept: KeptSegments | None = None  # a function's, from map to map (_shm_keep)
         self._chunks: dict[int, list[str]] = {}  # of the chunks out, by chunk id
+        self._function_paths: set[str] = set()  # every function segment not yet removed
         if owned:
             weakref.finalize(self, _unlink_all, self.paths, os.getpid())
 
-    def dumps(self, obj: Any, pickler: Pickler) -> tuple[bytes, list[str]]:
-        """``obj`` as bytes, and the segments they name (none: plain pickle bytes)."""
+    def dumps(self, obj: Any, pickler: Pickler, keep: bool = False) -> tuple[bytes, list[str]]:
+        """``obj`` as bytes, and the segments they name (none: plain pickle bytes). With
+        ``keep`` (a function, mapped again and again by a Pool), a buffer already written
+        from the same object, its bytes unchanged, is not written again."""
         buffers: list[pickle.PickleBuffer] = []
         data = pickler(obj, buffers, self.above)
         if not buffers:
             return data, []
+        if keep and self._kept is None and self.owned:
+            from gilwise._shm_keep import KeptSegments
+
+            self._kept = KeptSegments()
+        kept = self._kept if keep else None
         refs: list[tuple[str, int]] = []
+        written: set[str] = set()
         try:
             for buffer in buffers:
                 raw = buffer.raw()
-                refs.append((_write(raw), raw.nbytes))
+                path = kept.find(raw) if kept is not None else None
+                if path is None:
+                    path = _write(raw)
+                    written.add(path)
+                    if kept is not None:
+                        kept.keep(raw, path)
+                refs.append((path, raw.nbytes))
         except BaseException:
-            _unlink_all({path for path, _ in refs}, os.getpid())
+            _unlink_all(written, os.getpid())
             raise
         paths = [path for path, _ in refs]
         if self.owned:
@@ -78,10 +97,22 @@ class Sender:
 
     def for_function(self, paths: list[str]) -> None:
         """The segments of a map's function (registered once per map, again on a move back):
-        those of the one before the last are read by no worker any more."""
+        those of the one before the last are read by no worker any more (unless kept, or
+        named by the last two too)."""
         self._functions.append(paths)
         if len(self._functions) > 2:
-            self.release(self._functions.pop(0))
+            self._functions.pop(0)
+        self._release_unused()
+
+    def _release_unused(self) -> None:
+        """Remove the function segments no function of the last two names, nor kept."""
+        if not self._functions:
+            return
+        named = {path for paths in self._functions for path in paths}
+        if self._kept is not None:
+            named |= self._kept.paths()
+        self.release([path for path in self._function_paths if path not in named])
+        self._function_paths = named
 
     def for_chunk(self, chunk_id: int, paths: list[str]) -> None:
         if paths:
@@ -98,8 +129,11 @@ class Sender:
             _unlink(path)
 
     def close(self) -> None:
+        if self._kept is not None:
+            self._kept.clear()
         _unlink_all(self.paths, os.getpid())
         self._functions.clear()
+        self._function_paths.clear()
         self._chunks.clear()
 
 

@@ -199,16 +199,17 @@ class ProcessBackend(WorkerPool):
         self._workers[worker.id] = worker
         return worker
 
-    def _dump(self, obj: Any) -> tuple[bytes, list[str]]:
-        """``obj`` for a worker, and the shared-memory segments it names."""
+    def _dump(self, obj: Any, keep: bool = False) -> tuple[bytes, list[str]]:
+        """``obj`` for a worker, and the shared-memory segments it names (``keep``: see
+        ``Sender.dumps``)."""
         if self._shared is None:
             return dumps_to_worker(obj), []
-        return self._shared.dumps(obj, dumps_to_worker)
+        return self._shared.dumps(obj, dumps_to_worker, keep)
 
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
         try:
-            self._fns[fn_id], paths = self._dump(fn)
+            self._fns[fn_id], paths = self._dump(fn, keep=True)
         except Exception as exc:
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
         if self._shared is not None:

@@ -78,7 +78,7 @@ interpreters:
 
 $(VENV314)/.installed: pyproject.toml | interpreters
 	test -x $(VENV314)/bin/python || $(PY314_PREFIX)/usr/bin/python3.14 -m venv $(VENV314)
-	$(VENV314)/bin/python -m pip install -q --prefer-binary -e ".[test,notebook,scrape,encode,dask,joblib]"
+	$(VENV314)/bin/python -m pip install -q --prefer-binary -e ".[test,notebook,scrape,encode,dask,joblib,docs]"
 	touch $@
 
 # --prefer-binary: the newest release of a package may have no wheel for 3.13t (PyAV) or

@@ -164,3 +164,23 @@ def test_the_executor_is_a_concurrent_futures_executor():
     assert issubclass(gilwise.Executor, cf.Executor)
     with pytest.raises(ValueError):
         gilwise.Executor(0)
+
+
+def test_in_threads_a_call_is_settled_by_the_worker_that_ran_it():
+    """As with ThreadPoolExecutor, a done-callback runs in the worker thread that ran the
+    call, not after a hand-over to the lane's driver (one thread hop less per call)."""
+    seen: list[str] = []
+    callback_added = threading.Event()
+
+    def name_once_watched() -> str:
+        callback_added.wait()
+        return threading.current_thread().name
+
+    with gilwise.Executor(max_workers=2, mode="threads") as executor:
+        ran_in = executor.submit(name_once_watched)
+        ran_in.add_done_callback(lambda _: seen.append(threading.current_thread().name))
+        callback_added.set()
+        worker = ran_in.result()
+        while not seen:
+            time.sleep(0.001)
+    assert seen == [worker] and "driver" not in seen[0]

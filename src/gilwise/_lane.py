@@ -75,6 +75,8 @@ def _invoke(call: _Call) -> Any:
 
 def _settle_value(future: cf.Future[Any], value: Any) -> None:
     """Its result, unless it is settled already (by the other of worker and driver)."""
+    if future.done():  # the common case, without the cost of an exception
+        return
     try:
         future.set_result(value)
     except cf.InvalidStateError:

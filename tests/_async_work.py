@@ -95,3 +95,17 @@ async def loop_module(_: Any) -> str:
 def returns_awaitable(x: int) -> Any:
     """A plain function (not `async def`) whose result is awaitable."""
     return double(x)
+
+
+async def compute_then_wait(x: int) -> int:
+    """~2 ms of pure Python (the GIL held), then a 20 ms await: one loop saturates its core."""
+    end = time.perf_counter() + 0.002
+    while time.perf_counter() < end:
+        pass
+    await asyncio.sleep(0.02)
+    return x
+
+
+async def only_wait(x: int) -> int:
+    await asyncio.sleep(0.02)
+    return x

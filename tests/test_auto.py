@@ -117,6 +117,8 @@ def test_a_first_call_waiting_on_a_native_thread_that_computes_is_not_io():
     thread pool): blocked, but not on I/O. Here the helper thread is started below Python's
     ``threading`` (as a native library's would be) and hashes with the GIL released."""
     started: list[bool] = []
+    end = _thread.allocate_lock()  # the helper stays, as a native pool's threads do
+    end.acquire()
 
     def digest_after_a_helper_ran(i: int) -> str:
         if not started:
@@ -127,12 +129,16 @@ def test_a_first_call_waiting_on_a_native_thread_that_computes_is_not_io():
             def helper() -> None:
                 hashlib.sha256(BUFFER).digest()  # ~10 ms: a first item, whose figures go
                 done.release()
+                end.acquire()
 
             _thread.start_new_thread(helper, ())
             done.acquire()  # blocked while the helper computes
         return digest(i)
 
-    decision = gilwise.explain(digest_after_a_helper_ran, range(10))
+    try:
+        decision = gilwise.explain(digest_after_a_helper_ran, range(10))
+    finally:
+        end.release()
     assert "I/O-bound" not in decision.reason, str(decision)
 
 

@@ -19,7 +19,8 @@ import pytest
 
 import _async_work as aw
 import gilwise
-from gilwise import TaskTimeout
+from gilwise import TaskTimeout, usable_cores
+from gilwise.auto.decide import gil_enabled
 
 
 @pytest.mark.parametrize("fn", [
@@ -91,6 +92,25 @@ def test_auto_runs_a_coroutine_function_on_one_loop():
     assert list(result) == [2 * x for x in range(20)]
     assert result.info.mode == "threads" and result.info.workers == 1
     assert "coroutine function" in result.info.reason
+
+
+@pytest.mark.skipif(not gil_enabled(), reason="free-threaded: no GIL for a loop to hold")
+def test_auto_moves_a_loop_that_computes_a_core_to_processes_with_a_loop_each():
+    """2 ms of Python between awaits, 100 at once: one loop is a core's worth of work, the
+    GIL held; the rest goes to processes, one per usable core, each with its loop."""
+    if usable_cores() < 2:
+        pytest.skip("one usable core: nothing runs in parallel")
+    result = gilwise.map(aw.compute_then_wait, range(1000))
+    assert list(result) == list(range(1000))
+    assert result.info.mode == "processes", (result.info.reason, result.info.changes)
+    assert "threads×1 -> processes" in str(result.info.changes[0])
+    assert "waited for the GIL" in result.info.changes[0].why
+
+
+def test_auto_keeps_a_loop_that_only_waits_on_one_thread():
+    result = gilwise.map(aw.only_wait, range(2000))
+    assert list(result) == list(range(2000))
+    assert (result.info.mode, result.info.workers, result.info.changes) == ("threads", 1, [])
 
 
 def _most_in_one_second(starts: list[float]) -> int:

@@ -60,8 +60,8 @@ def auto_reason(concurrency: int | None) -> str:
     """Why auto mode runs a coroutine function on one worker thread's event loop."""
     return ("a coroutine function: one event loop awaits up to concurrency="
             f"{concurrency or DEFAULT_CONCURRENCY} of them at once (threads mode, a loop per "
-            "worker thread); mode='processes' runs a loop in each process for CPU work "
-            "between awaits")
+            "worker thread); where that loop computes a core's worth of Python between "
+            "awaits, auto moves the rest to processes, a loop in each")
 
 
 def new_loop() -> asyncio.AbstractEventLoop:

@@ -78,8 +78,9 @@ class Run:
             opts = opts.with_(mode=mode, workers=workers)
             self.info.reason = f"as chosen when this journal was started: {reason}"
         elif opts.mode == "auto" and isinstance(self.fn, AsyncCall):
-            opts = opts.with_(mode="threads", workers=opts.workers or 1)
-            self.info.reason = auto_reason(self.fn.concurrency)
+            self.autopilot = Autopilot(self.fn, opts, self.info, self.started)
+            self.autopilot.await_on_one_loop(auto_reason(self.fn.concurrency))
+            opts = self.autopilot.options
         elif opts.mode == "auto":
             self.autopilot = Autopilot(self.fn, opts, self.info, self.started)
             self.items = self.autopilot.choose(self.items)

@@ -32,6 +32,10 @@ from gilwise.backends.registry import MODE_SPECS
 #: fork (its start costs more than this; a longer item would hold back the whole batch)
 FORK_WAIT_SECONDS = 0.05
 
+#: the share of its time a coroutine loop is expected to compute: a loop computing three
+#: times this and half a core or more is checked for holding the GIL (``Watch``)
+LOOP_EXPECTED = 0.15
+
 #: a started backend for other options (a ``Pool``'s, claimed for the run): where a move goes
 MakeBackend = Callable[[Options], Backend]
 
@@ -58,6 +62,7 @@ class Autopilot:
         self._first_reason = ""
         self._per_item: float | None = None  # an item's seconds as the engine sees them lately
         self._switch_interval: float | None = None  # to restore at the end, if changed
+        self._loops = False  # coroutines on event loops: see await_on_one_loop
 
     # -- before the batch
     def choose(self, items: Iterable[Any]) -> Iterable[Any]:
@@ -80,6 +85,16 @@ class Autopilot:
         self.options = self.asked.with_(mode=decision.mode, workers=decision.workers)
         return trial.rest
 
+    def await_on_one_loop(self, reason: str) -> None:
+        """A coroutine function: no probe (its awaits go on one worker thread's event loop);
+        watched as it runs, a loop that computes a core's worth of Python between awaits
+        (holding the GIL) moves to processes, a loop in each, one per usable core."""
+        workers = self.asked.workers or 1
+        self._loops = True
+        self.decision = Decision("threads", workers, reason, {"cpu_wall": LOOP_EXPECTED})
+        self.info.reason = self._first_reason = reason
+        self.options = self.asked.with_(mode="threads", workers=workers)
+
     # -- while it runs
     def fly(self, backend: Backend, make: MakeBackend | None, left: bool) -> None:
         """Take the controls of the batch on the started ``backend``: watch it where it may
@@ -96,7 +111,8 @@ class Autopilot:
                 # to see would wait on its threads for the GIL
             self.watch = Watch(backend.name, backend.size,
                                self.decision.figures.get("cpu_wall", 1.0), usable_cores(),
-                               self.move, self.processes_ok, self.io_workers, hold=self.hold)
+                               self.move, self.processes_ok, self.io_workers, hold=self.hold,
+                               loops=self._loops)
         self._set_steer(backend, self.grows_to)
 
     def done(self, result: ChunkResult) -> None:

@@ -31,6 +31,7 @@ computes is decided on at once, which saves a batch of 20 ms waits most of its p
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -203,6 +204,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
     t0 = ticker.sample()
     cycles, waited, held = 0, 0.0, 0.0  # seconds waited for the GIL, and not blocked
     longest: list[float] = []  # the LONE_WAITS longest waits for the GIL that counted
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()  # else its share decides nothing
     holding = 0.0  # seconds from the end of each pause to the cycle's sample
     skipped = 0.0  # seconds spent reading the probe thread's clocks: not the ticker's cycles
     queued = 0.0  # seconds the ticker waited for a core: no time to wait for the GIL in
@@ -261,7 +263,7 @@ def _tick_beside(runner: Probed, ticker: ThreadClock, settled: Callable[[], bool
             (waited / seconds if not windows else min(windows))
         # a few long waits (a C call holding the GIL: json, re) are as telling as many short
         many = cycles >= FEWEST_CYCLES or share > PLAINLY_HELD
-        lone_waits = share >= GIL_AMBIGUOUS[0] and sum(longest) > waited / 2
+        lone_waits = gil and share >= GIL_AMBIGUOUS[0] and sum(longest) > waited / 2
         if settled():
             return _reading(runner, t0, p0, ticker.sample(), cycles, share, held, skipped,
                             holding)

@@ -44,7 +44,9 @@ class NativeDemand:
         wall = time.perf_counter() - self._wall
         if wall <= 0:
             return 0.0
-        if self._tasks is not None:
+        # with no other thread at the start, the process's CPU time tells as much, at once
+        # (reading every thread's figures can take tens of ms on a busy machine)
+        if self._tasks:
             now = _tasks(self._ticker)
             if now is not None:
                 python = {t.native_id for t in threading.enumerate() if t is not probe}

@@ -91,7 +91,7 @@ class Watch:
         clock: Callable[[], float] = time.monotonic,
         cpu_clock: Callable[[], float] = time.process_time,
         gil_share: Callable[[], float] | None = None, background: bool = True,
-        hold: Callable[[bool], None] = lambda held: None,
+        hold: Callable[[bool], None] = lambda held: None, loops: bool = False,
     ) -> None:
         self.mode: str = mode
         self.workers: int = workers
@@ -114,6 +114,10 @@ class Watch:
         #: the thread pool has a steer (``_steer``) sizing it, which may have shrunk it on
         #: purpose (latency climbing): then it is not widened here
         self.steered: bool = False
+        #: coroutines, each worker thread's event loop awaiting many at once: a loop that
+        #: computes a core's worth moves to processes × loops; more threads (more loops) or a
+        #: move back would add nothing a loop cannot await
+        self._loops = loops
         self._open_window()
 
     def _open_window(self) -> None:
@@ -155,6 +159,8 @@ class Watch:
     def _judge(self, seconds: float) -> tuple[str, str] | None:
         """The mode this window calls for, and why; None to stay."""
         if self.mode == "processes":
+            if self._loops:
+                return None
             share = self._cpu / self._wall if self._wall > 0 else 1.0
             self._share = share
             if share < WAITS_BELOW:
@@ -171,7 +177,8 @@ class Watch:
             return "processes", (f"it computes now: {rate:.2f} cores' worth of CPU in "
                                  f"{self.workers} threads, where {expected:.2f} was expected")
         share = rate / self.workers
-        if share < WAITS_BELOW and not self.steered:  # only a pool narrower than for waits
+        if share < WAITS_BELOW and not self.steered and not self._loops:  # only a pool
+            # narrower than for waits
             self._share = share
             return "threads", (f"its items now wait: {self.workers} threads computed "
                                f"{share:.0%} of the time")

@@ -8,6 +8,7 @@ with its defaults, so that help() and IDEs show every option (tests/test_api.py 
 # named by an alias: help() then shows them, e.g. on_error: Literal['raise', 'skip', 'return'].
 import os
 import sys
+import threading
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, Literal
 
@@ -52,6 +53,8 @@ class _Backends:
         self.started: dict[tuple[Any, ...], Backend] = {}
         self.closed = False
         self.running: set[int] = set()  # ids of backends a map is iterating over now
+        # shutdown(wait=False)'s thread and the exit hook's shutdown may both close
+        self._closing = threading.Lock()
 
     def backend(self, options: Options) -> Backend:
         """A started backend for ``options``."""
@@ -82,9 +85,10 @@ class _Backends:
 
     def close(self, kill: bool) -> None:
         self.closed = True
-        for backend in self.started.values():
-            backend.close(kill=kill)
-        self.started.clear()
+        with self._closing:  # a second caller waits for the first one's workers to stop
+            for backend in self.started.values():
+                backend.close(kill=kill)
+            self.started.clear()
 
 
 class Pool:

@@ -15,3 +15,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.xfail(reason=differences[name], strict=True))
         if name in not_run:
             item.add_marker(pytest.mark.skip(reason=not_run[name]))
+
+
+@pytest.fixture(autouse=True)
+def no_executor_left_running():
+    """Every gilwise Executor a test made is shut down after it: the strict xfails stop at a
+    stdlib pool's private attribute before their own shutdown, and their worker threads
+    would otherwise outlive the run into the tests after it."""
+    yield
+    from gilwise import _executor
+
+    for executor in list(_executor._live):
+        executor.shutdown(wait=True, cancel_futures=True)

@@ -184,3 +184,38 @@ def test_in_threads_a_call_is_settled_by_the_worker_that_ran_it():
         while not seen:
             time.sleep(0.001)
     assert seen == [worker] and "driver" not in seen[0]
+
+
+def test_in_threads_a_call_taken_ahead_and_cancelled_before_it_starts_never_runs():
+    """A threads lane takes calls ahead in chunks (one hand-over for many quick calls); as
+    with ThreadPoolExecutor, the worker marks each running as it starts it, so one cancelled
+    while it waited in its chunk is skipped."""
+    from gilwise._lane import _Call, _invoke
+
+    ran: list[int] = []
+    waiting, started = cf.Future(), cf.Future()
+    assert waiting.cancel()
+    assert _invoke(_Call(ran.append, (1,), {}, future=waiting)) is None
+    _invoke(_Call(ran.append, (2,), {}, future=started))
+    assert ran == [2] and started.done() and waiting.cancelled()
+
+
+def test_in_threads_a_round_trip_does_not_wake_the_lanes_driver():
+    """``submit`` sends a call to a worker from the caller's thread and the worker settles
+    it: the driver sleeps through one-at-a-time round trips (a thread hand-over less)."""
+    with gilwise.Executor(2, mode="threads") as executor:
+        executor.submit(square, 1).result()
+        lane = executor._lanes["threads"]
+        backend = lane._shared.backend
+        waits = itertools.count()
+        wait = backend.wait
+
+        def counted(timeout: float) -> None:
+            next(waits)
+            wait(timeout)
+
+        backend.wait = counted
+        assert [executor.submit(square, i).result() for i in range(300)] == [
+            i * i for i in range(300)]
+        woken = next(waits)
+    assert woken < 30  # a driver woken per call would wait 300 times

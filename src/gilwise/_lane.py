@@ -1,6 +1,12 @@
 """One mode's lane of a :class:`gilwise.Executor`: a long run of :func:`_invoke` over an open
 queue of calls (:class:`_Calls`, a Frontier kept open until shutdown), driven by its own
 thread through ``Engine.step``; each finished call settles its Future.
+
+A threads lane is shared: ``submit`` steps the engine in the caller's thread, so a call goes
+to a worker without waking the driver; the worker settles its Future and the backend is
+hushed (``ThreadBackend.hush``), so the driver wakes only for what needs it (a failure, calls
+waiting for a worker, the end). Its calls are taken ahead in chunks and stay cancellable
+until a worker starts them, as ``ThreadPoolExecutor``'s do.
 """
 
 from __future__ import annotations
@@ -28,12 +34,14 @@ class BrokenExecutor(WorkerInitError, cf.BrokenExecutor):
 class _Call:
     """One submitted call; travels to a worker without its Future."""
 
-    __slots__ = ("fn", "args", "kwargs", "measure", "future")
+    __slots__ = ("fn", "args", "kwargs", "measure", "future", "starting")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                  measure: bool = False, future: cf.Future[Any] | None = None) -> None:
         self.fn, self.args, self.kwargs, self.measure = fn, args, kwargs, measure
         self.future = future
+        #: set when a worker starts it (a threads lane's ``taking``)
+        self.starting: threading.Event | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _Call, (self.fn, self.args, self.kwargs, self.measure)
@@ -57,10 +65,17 @@ def _invoke(call: _Call) -> Any:
     thread of this process (the call came with its Future) settles a value at once, rather
     than after the lane's driver has read it: one thread hand-over less per call; failures
     still go through the engine (its retries)."""
+    future = call.future
+    if future is not None and not future.running():
+        if not future.set_running_or_notify_cancel():
+            return None  # cancelled while it waited in its chunk
+        starting = call.starting
+        if starting is not None and not starting.is_set():
+            starting.set()
     if not call.measure:
         value = call.fn(*call.args, **call.kwargs)
-        if call.future is not None:
-            _settle_value(call.future, value)
+        if future is not None:
+            _settle_value(future, value)
         return value
     clock = ThreadClock()  # a busy machine keeps it waiting for a core: not the work's doing
     try:
@@ -116,10 +131,15 @@ class _LoggedInitializer:
 
 class _Calls(Frontier):
     """A lane's open input: a call leaves it only once its Future is marked running (one
-    cancelled meanwhile is dropped), so a queued call can still be cancelled."""
+    cancelled meanwhile is dropped), so a queued call can still be cancelled. On a threads
+    lane the worker thread marks it, as ``ThreadPoolExecutor``'s do (``_invoke``): a call
+    stays cancellable in its chunk until it starts."""
 
-    #: set once the engine took calls (or the lane ended): see ``FIRST_TAKE_SECONDS``
+    #: set once the engine took calls (threads: a worker started one) or the lane ended:
+    #: see ``FIRST_TAKE_SECONDS``
     taking: threading.Event
+    #: the worker marks a call running (threads), not the engine as it takes it
+    started_by_worker = False
 
     def take(self, n: int) -> list[Any]:
         taken: list[Any] = []
@@ -127,14 +147,28 @@ class _Calls(Frontier):
             batch = super().take(n - len(taken))
             if not batch:
                 break
+            if self.started_by_worker:
+                taken += [call for call in batch if not call.future.cancelled()]
+                continue
             taken += [call for call in batch if call.future.set_running_or_notify_cancel()]
-        if taken:
+        if taken and not self.started_by_worker:
             self.taking.set()
         return taken
 
     def take_queued(self) -> list[Any]:
         """Every call still queued (not taken by the engine yet), left as it is."""
         return super().take(sys.maxsize)
+
+    def add_unseen(self, call: _Call) -> int:
+        """Queue ``call`` without waking the engine (the caller steps it, or wakes it);
+        how many calls were queued before it."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            before = len(self._queue)
+            self._queue.append(call)
+            self.added += 1
+            return before
 
 
 class _Lane:
@@ -146,9 +180,15 @@ class _Lane:
         self.options = options
         self.calls = _Calls(until_closed=True)
         self.calls.taking = self.taking = threading.Event()
+        self.calls.started_by_worker = options.mode == "threads"
         self.pending: set[_Call] = set()  # submitted, not settled: failed all if it breaks
         self.aborting = False  # abort(): the driver stops the engine at its next step
         self.info = RunInfo()
+        # a threads lane is shared: callers step its engine too, taking turns (``put``)
+        self._stepping = threading.Lock()
+        self._engine: Any = None
+        self._shared: Any = None  # the engine while callers may step it
+        self._failed: BaseException | None = None  # what a caller's step raised
         self._backends, self._lock = backends, lock
         self._on_measured, self._on_broken = on_measured, on_broken
         self.thread = threading.Thread(target=self._drive, daemon=True,
@@ -157,28 +197,86 @@ class _Lane:
         self.thread.start()
 
     def put(self, call: _Call) -> None:
+        """Queue ``call``. On a shared lane (see ``_drive``) the caller's thread steps the
+        engine itself, sending the call to a worker at once, as ``ThreadPoolExecutor``'s
+        submit does, rather than waking the driver to do it."""
         self.pending.add(call)
-        self.calls.add(call)
+        if self.calls.started_by_worker:
+            call.starting = self.taking
+        engine = self._shared
+        if engine is None:
+            self.calls.add(call)
+            return
+        if self.calls.add_unseen(call):
+            return  # calls wait already: the result that frees a worker wakes the driver
+        if not self._stepping.acquire(blocking=False):
+            engine.wake()  # the driver steps now: it takes the call at its next step
+            return
+        try:
+            if not engine.over and not self.aborting:
+                self._step(engine, 0.0)
+        except BaseException as exc:  # noqa: BLE001 - the driver breaks the lane with it
+            self._failed = exc
+            engine.wake()
+        finally:
+            self._stepping.release()
 
     def _drive(self) -> None:
         run = Run(_invoke, self.calls, self.options, self.info, self._backends)
+        hushed, stepped = None, True  # a first step takes what came before the driver
         try:
             run.settle()
             run.attach()
             engine = run.start()
+            if self.options.mode == "threads" and hasattr(engine.backend, "hush"):
+                hushed = engine.backend
+                hushed.hush(self._loud)
+                self._engine, self._shared = engine, engine
             while not engine.over:
+                if self._failed is not None:
+                    raise self._failed
                 if self.aborting:
-                    engine.stop()  # what runs is cancelled: its workers stopped
+                    with self._stepping:
+                        engine.stop()  # what runs is cancelled: its workers stopped
                     break
-                for segment in engine.step(STEP_SECONDS):
-                    self._settle(segment)
-                    # the caller holds the results now: nothing here keeps them alive
-                    segment.values, segment.items = [], []
+                if hushed is None:
+                    self._step(engine, STEP_SECONDS)
+                    continue
+                if not stepped:  # segments handed back may have made room: step again
+                    hushed.wait(engine.next_wait(STEP_SECONDS))
+                with self._stepping:
+                    stepped = self._step(engine, 0.0)
         except BaseException as exc:  # noqa: BLE001 - told to every call left, then ends
+            self._shared = None
             self._break(exc)
         finally:
+            self._shared = None
+            if hushed is not None:
+                hushed.hush(None)
             self.taking.set()
             run.close()
+
+    def _step(self, engine: Any, timeout: float) -> bool:
+        """One step of the engine; whether it handed back any calls."""
+        segments = engine.step(timeout)
+        for segment in segments:
+            self._settle(segment)
+            # the caller holds the results now: nothing here keeps them alive
+            segment.values, segment.items = [], []
+        return bool(segments)
+
+    def _loud(self, result: Any) -> bool:
+        """Whether a worker's result must wake the driver now: where it failed (retries,
+        its future), measured a call (auto), or calls wait for the worker it freed. The
+        others are collected at the next step, the caller's or the driver's: their futures
+        are settled already (``_invoke``)."""
+        calls = self.calls
+        if result.errors or calls.pending or calls.closed:
+            return True
+        engine = self._engine
+        if engine is not None and engine.backlog:
+            return True
+        return any(type(value) is _Measured for value in result.values)
 
     def _settle(self, segment: Segment) -> None:
         for pos, call in enumerate(segment.items):

@@ -84,6 +84,8 @@ class Frontier:
 
     def take(self, n: int) -> list[Any]:
         """Up to ``n`` queued items, oldest first (what the map's feeder calls)."""
+        if not self._queue:
+            return []
         with self._lock:
             return [self._queue.popleft() for _ in range(min(n, len(self._queue)))]
 

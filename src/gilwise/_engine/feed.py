@@ -92,6 +92,8 @@ class Feed:
     def _fresh_chunk(self) -> Chunk | None:
         while not self._exhausted and self._outstanding < self._limit():
             size = self.sizer.next_size()
+            if self.options.max_in_flight is not None:  # the bound shared by the workers
+                size = min(size, max(1, self.options.max_in_flight // max(1, self._capacity)))
             if self._sequence is not None:
                 batch = self._sequence[self._taken:self._taken + size]
                 self._taken += len(batch)

@@ -294,15 +294,13 @@ class Engine(Feed, Recovery):
         return the segments finished since, in order if ``ordered``. Once :attr:`over`,
         returns nothing more; raises the input's reading error at the end, as iterating does.
         """
-        ready = self._advance()
-        if ready or self.over:
-            return ready
-        wait = min(timeout, OLD_POLL_SECONDS) if self._handover else timeout
-        if self._retries:
-            wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
-        if self._gate is not None:  # a key held back until its time
-            wait = self._gate.wait(wait)
-        self._collect(self.backend.poll(wait), True)
+        if self.over:
+            return []
+        if timeout > 0:  # (with no wait, collecting first and sending once does it all)
+            ready = self._advance()
+            if ready or self.over:
+                return ready
+        self._collect(self.backend.poll(self.next_wait(timeout)), True)
         if self._handover:
             self._collect(self._handover.poll(), False)
         if self.options.timeout is not None:
@@ -314,6 +312,22 @@ class Engine(Feed, Recovery):
         if self.observers:
             self.observers.tick(self.running_now)
         return self._advance()
+
+    def next_wait(self, timeout: float) -> float:
+        """How long a step may wait for an event, at most ``timeout``: less where a retry or
+        a held key is due, or chunks are out on a backend left behind (a driver that waits
+        on the backend itself, outside the step, waits this long)."""
+        wait = min(timeout, OLD_POLL_SECONDS) if self._handover else timeout
+        if self._retries:
+            wait = max(0.0, min(wait, self._retries[0][0] - self.clock()))
+        if self._gate is not None:  # a key held back until its time
+            wait = self._gate.wait(wait)
+        return wait
+
+    @property
+    def backlog(self) -> bool:
+        """Chunks wait to be sent again (a retry, or what a lost worker held)."""
+        return bool(self._retries or self._requeued)
 
     def running_now(self) -> list[tuple[int, str, float]]:
         """The items running now, where the backend can tell: (position in the input, worker,

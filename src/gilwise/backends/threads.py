@@ -14,6 +14,7 @@ import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -40,6 +41,21 @@ def join_stopping(timeout: float = 1.0) -> int:
     return len(stopping)
 
 
+class Hush:
+    """Results a driver need not be woken for (``ThreadBackend.hush``): a worker appends each
+    result to ``box``, then puts a WAKE in the outbox only where ``loud(result)`` says so.
+    Judged after the append, so a driver told of a change (an item added, the input closed)
+    after a quiet result still finds that result at its next poll."""
+
+    __slots__ = ("box", "loud")
+    box: deque[tuple[int, Any]]
+    loud: Callable[[Any], bool]
+
+    def __init__(self, loud: Callable[[Any], bool]) -> None:
+        self.box = deque()
+        self.loud = loud
+
+
 class Died:
     """A worker failed outside any task (its interpreter broke, say): the worker is gone."""
 
@@ -56,6 +72,7 @@ class InboxWorker:
         #: the subclass's packed chunks (a Chunk, or what an interpreter receives), then STOP
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.slot = slot
+        self.hush: Hush | None = None  # set by ThreadBackend.hush
         self.thread: threading.Thread = threading.Thread(
             target=serve, args=(self, *args), daemon=True, name=f"{name}-{wid}"
         )
@@ -79,7 +96,13 @@ def serve_in_thread(worker: InboxWorker, outbox: Outbox, fns: dict[int, Callable
     while (chunk := worker.inbox.get()) is not STOP:
         result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, worker.slot)
         result.worker = name
-        outbox.put((worker.id, result))
+        hush = worker.hush
+        if hush is None:
+            outbox.put((worker.id, result))
+        else:
+            hush.box.append((worker.id, result))
+            if hush.loud(result):
+                outbox.put(WAKE)
         del chunk, result  # not kept alive while this thread waits for the next chunk
 
 
@@ -106,6 +129,8 @@ class ThreadBackend(WorkerPool):
         self._gone: list[Gone] = []
         self._init = self._travel((options.initializer, options.initargs), "the initializer")
         self._native = ProcessWide()
+        self._hush: Hush | None = None
+        self._early: deque[Any] = deque()  # messages ``wait`` took from the outbox
 
     def start(self) -> None:
         """As every worker pool starts, with the process's native thread pools limited so
@@ -131,6 +156,7 @@ class ThreadBackend(WorkerPool):
             wid = next(self._ids)
             w = InboxWorker(wid, self.thread_name, self._new_slot(), self.serve,
                             (self._outbox, self._fns, self._init))
+            w.hush = self._hush
             self._workers[wid] = w
             if not self.start_on_first_chunk:
                 w.start_once()
@@ -143,6 +169,25 @@ class ThreadBackend(WorkerPool):
     def wake(self) -> None:
         self._outbox.put(WAKE)
 
+    def hush(self, loud: Callable[[Any], bool] | None) -> None:
+        """From now on a worker wakes a waiting ``poll`` or :meth:`wait` only for a result
+        ``loud`` says matters now (None: for every result, again); the others wait, in
+        order, for the next poll. An executor's lane, whose workers settle their futures
+        themselves, so spares its driver a wake-up per call."""
+        if loud is None and self._hush is not None:
+            self._early.extend(self._hush.box)  # kept for the next poll
+        self._hush = None if loud is None else Hush(loud)
+        for w in self._workers.values():
+            w.hush = self._hush
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for something to poll (a loud result, a wake),
+        taking nothing: a driver waits outside the lock under which it and others poll."""
+        hush = self._hush
+        if hush is not None and hush.box:
+            return
+        self._early.extend(drain(self._outbox, timeout))
+
     def _send(self, worker: int, chunk: Chunk, packed: Any) -> None:
         w = self._workers[worker]
         w.inbox.put(packed)
@@ -152,7 +197,8 @@ class ThreadBackend(WorkerPool):
         events: list[Finished | Gone] = list(self._gone)
         self._gone.clear()
         died = False
-        for wid, result in drain(self._outbox, 0 if events else timeout):
+        messages = self._messages(0 if events else timeout)
+        for wid, result in messages:
             if isinstance(result, ErrorInfo):
                 self.close(kill=True)
                 raise WorkerInitError(
@@ -171,6 +217,19 @@ class ThreadBackend(WorkerPool):
         if died:
             self._start_workers()
         return events
+
+    def _messages(self, timeout: float) -> list[Any]:
+        """What the workers sent: taken by ``wait``, in the hush box (in the order the
+        workers appended them), then in the outbox, waiting up to ``timeout`` for one."""
+        early, hush = self._early, self._hush
+        taken = [early.popleft() for _ in range(len(early))]
+        box = hush.box if hush is not None else None
+        if box:
+            taken += [box.popleft() for _ in range(len(box))]
+        more = drain(self._outbox, 0 if taken else timeout)
+        if box:  # appended while the outbox was waited on
+            taken += [box.popleft() for _ in range(len(box))]
+        return taken + more
 
     def _slot(self, worker: int) -> Sequence[float]:
         return self._workers[worker].slot

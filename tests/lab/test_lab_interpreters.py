@@ -282,6 +282,19 @@ def test_gil_removal_claim_weighs_the_speedup_against_the_single_thread_cost(
         assert f"one thread {ft_seconds:.2f}× the time of 3.14.0" in exp.explanation
 
 
+@pytest.mark.parametrize(("gil_processes", "verdict"), [(1.9, REFUTED), (1.05, INCONCLUSIVE)])
+def test_gil_removal_claim_needs_the_gil_builds_own_control(gil_processes, verdict) -> None:
+    """The single-thread cost is weighed against a GIL build only where that build's own
+    timings held (its processes scaled): else a busy moment there would decide it."""
+    runs = [from_child(child("3.14.0", 1.0, gil_processes), "a"),
+            from_child(child("3.13.0", 1.9, 1.9, free=True, seconds=1.2), "b")]
+    exp = removal_verdict(runs, cores=2)
+    assert exp.verdict == verdict, exp.explanation
+    if verdict == INCONCLUSIVE:
+        assert exp.because == "the machine is busy"
+        assert "3.14.0's did not (the machine is busy)" in exp.explanation
+
+
 @pytest.mark.parametrize("free", [True, False])
 def test_gil_removal_claim_needs_both_kinds_of_build(free: bool) -> None:
     """Only a free-threaded build, or none: nothing to weigh, so nothing is judged."""

@@ -10,6 +10,7 @@ GILWISE_REQUIRE_FREE_THREADED=1 (3.13t) make the skip a failure.
 
 from __future__ import annotations
 
+import glob
 import io
 import json
 import os
@@ -22,8 +23,10 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from gilwise.cli.demo import across_step
 from gilwise.cli.main import main
-from gilwise.lab.across import AcrossReport, Failed, from_child, removal_verdict
+from gilwise.lab import across as across_module
+from gilwise.lab.across import AcrossReport, Failed, from_child, removal_verdict, run_child
 from gilwise.lab.across_report import print_table, render
 from gilwise.lab.model import CONFIRMED, INCONCLUSIVE, REFUTED
 from gilwise.lab.scaling import FREE_THREADED
@@ -124,6 +127,110 @@ def test_a_missing_python_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[s
     assert list(tmp_path.iterdir()) == []  # nothing ran
 
 
+@pytest.mark.parametrize("bad", ["/nowhere/python3.99", "", "not-on-path-python", "folder",
+                                 "not-executable"])
+def test_a_bad_python_is_one_line_and_exit_2(bad: str, capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    if bad == "folder":
+        bad = str(tmp_path)
+    elif bad == "not-executable":
+        (tmp_path / "python3").write_text("#!/bin/sh\n")
+        bad = str(tmp_path / "python3")
+    assert main(["lab", "--python", sys.executable, "--python", bad, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"gilwise: error: --python {bad}: ") and err.count("\n") == 1, err
+    assert not out.exists()  # nothing ran
+
+
+def test_json_without_an_interpreter_list_is_one_line_and_exit_2(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["lab", "--json", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gilwise: error: --json needs --python") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def old_pythons() -> list[str]:
+    """Real interpreters older than gilwise supports (pyenv's, python2 on PATH), if any."""
+    found = glob.glob(os.path.expanduser("~/.pyenv/versions/*/bin/python"))
+    found += [p for p in (shutil.which("python2"), shutil.which("python2.7")) if p]
+    old = []
+    for path in found:
+        done = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2] < (3, 10))"],
+                              capture_output=True, text=True)
+        if done.returncode == 0 and done.stdout.strip() == "True":
+            old.append(path)
+    return old[:2]
+
+
+def test_an_interpreter_too_old_says_so_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This Python, told gilwise needs 3.99 (the threshold is the one thing changed), and any
+    real older Python here, Python 2 included: one line naming the version, not a traceback
+    from inside gilwise's import."""
+    monkeypatch.setattr(across_module, "OLDEST", (3, 99))
+    this = "{}.{}.{}".format(*sys.version_info[:3])
+    assert run_child(sys.executable, 1000, 1, 60) == Failed(
+        sys.executable, f"exit 1: Python {this} is too old: gilwise needs 3.99 or newer")
+    monkeypatch.undo()
+    for path in old_pythons():
+        failed = run_child(path, 1000, 1, 60)
+        assert isinstance(failed, Failed), path
+        assert failed.reason.startswith("exit 1: Python ") and failed.reason.endswith(
+            "is too old: gilwise needs 3.10 or newer"), failed.reason
+
+
+def test_programs_that_are_not_python_are_one_line_each_and_exit_1(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    false, echo = shutil.which("false"), shutil.which("echo")
+    assert false and echo
+    assert main(["lab", "--quick", "--python", false, "--python", echo, "--out",
+                 str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    for path, code in ((false, 1), (echo, 0)):
+        assert (f"{path}: could not run the experiment: exit {code}: printed no result (is it "
+                "a Python?)\n") in printed
+    assert json.loads((tmp_path / "gil-lab-pythons.json").read_text())["interpreters"] == []
+
+
+@pytest.fixture
+def alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing to discover but this Python: the project's install folders and PATH empty."""
+    for variable in across_module.PREFIXES:
+        monkeypatch.setenv(variable, str(tmp_path / "none"))
+    monkeypatch.setenv("PATH", str(tmp_path / "none"))
+
+
+def test_all_pythons_with_python_runs_those_named_and_those_found(
+        alone: None, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    false = "/bin/false"
+    assert main(["lab", "--quick", "--json", "--all-pythons", "--python", false, "--out",
+                 str(tmp_path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [f["python"] for f in data["failed"]] == [false]
+    assert [e["executable"] for e in data["interpreters"]] == [sys.executable]
+
+
+def test_demo_skips_the_row_where_no_other_python_is_found(alone: None) -> None:
+    buffer = io.StringIO()
+    across_step(Console(file=buffer, width=200))
+    assert "across interpreters: skipped, no other Python found" in buffer.getvalue()
+
+
+def test_demo_shows_a_row_per_interpreter_where_they_are_installed() -> None:
+    py314, py313t = installed("3.14"), installed("3.13t")
+    buffer = io.StringIO()
+    across_step(Console(file=buffer, width=200))
+    printed = buffer.getvalue()
+    assert "across interpreters" in printed and "skipped" not in printed
+    for python in (sys.executable, py314, py313t):
+        assert f"measuring: {python}" in printed
+    version = subprocess.run([py313t, "-c", "import platform; print(platform.python_version())"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert f"{version}t (free-threaded)" in printed
+    assert "the GIL cannot be removed without slowing things down" in printed
+
+
 # ---------------------------------------------------------------- synthetic measurements
 
 
@@ -175,12 +282,28 @@ def test_gil_removal_claim_weighs_the_speedup_against_the_single_thread_cost(
         assert f"one thread {ft_seconds:.2f}× the time of 3.14.0" in exp.explanation
 
 
+@pytest.mark.parametrize(("gil_processes", "verdict"), [(1.9, REFUTED), (1.05, INCONCLUSIVE)])
+def test_gil_removal_claim_needs_the_gil_builds_own_control(gil_processes, verdict) -> None:
+    """The single-thread cost is weighed against a GIL build only where that build's own
+    timings held (its processes scaled): else a busy moment there would decide it."""
+    runs = [from_child(child("3.14.0", 1.0, gil_processes), "a"),
+            from_child(child("3.13.0", 1.9, 1.9, free=True, seconds=1.2), "b")]
+    exp = removal_verdict(runs, cores=2)
+    assert exp.verdict == verdict, exp.explanation
+    if verdict == INCONCLUSIVE:
+        assert exp.because == "the machine is busy"
+        assert "3.14.0's did not (the machine is busy)" in exp.explanation
+
+
 @pytest.mark.parametrize("free", [True, False])
 def test_gil_removal_claim_needs_both_kinds_of_build(free: bool) -> None:
     """Only a free-threaded build, or none: nothing to weigh, so nothing is judged."""
     exp = removal_verdict([from_child(child("3.13.0", 1.9, 1.9, free=free), "a")], cores=2)
     assert exp.verdict == INCONCLUSIVE
     assert exp.because == "it could not be measured here"
+    missing = "no build with a GIL ran the same work" if free else \
+        "no free-threaded interpreter ran"
+    assert exp.explanation.startswith(f"{missing} (needed: the free-threaded build's threads")
 
 
 def test_speedups_are_null_where_a_way_does_not_exist_and_the_table_and_chart_show_it(

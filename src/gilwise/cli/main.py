@@ -149,7 +149,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "lab" and (args.python or args.all_pythons):
             from gilwise.cli.lab_pythons import lab_pythons
 
-            return lab_pythons(args.python, _folder(args.out), args.quick, args.json)
+            return lab_pythons(args.python, _folder(args.out), args.quick, args.json,
+                               args.all_pythons)
+        if args.command == "lab" and args.json:
+            raise UsageError("--json needs --python PATH or --all-pythons (the lab of this "
+                             "Python alone writes gil-lab.json)")
         if args.command == "lab":
             from rich.console import Console
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import gilwise
 from gilwise.lab.across_child import MARKER
-from gilwise.lab.model import Check, Experiment, Row, decide
+from gilwise.lab.model import INCONCLUSIVE, Check, Experiment, Row, decide
 from gilwise.lab.runners import Settings, core_counts, task_count, usable_cores
 from gilwise.lab.scaling import (
     CPU_CLAIM,
@@ -34,9 +34,18 @@ SOURCE = str(Path(gilwise.__file__).resolve().parent.parent)  # what goes on PYT
 PREFIXES = {"PY314_PREFIX": "/opt/python3.14", "PY313T_PREFIX": "/opt/python3.13t"}
 REMOVAL_CLAIM = "the GIL cannot be removed without slowing things down"
 REMOVAL_CONTROL = ("the free-threaded run's timings were steady and its processes scaled, and a "
-                   "build with a GIL ran the same work (for the single-thread cost)")
+                   "build with a GIL ran the same work with its own control held (for the "
+                   "single-thread cost)")
 WAYS = {"threads": ("threads", FREE_THREADED), "processes": ("processes",),
         "interpreters": ("sub-interpreters",)}
+OLDEST = (3, 10)  # pyproject's requires-python: an older one is told so, in one line
+# What each interpreter runs first, in syntax Python 2 parses too: a too-old one says so in one
+# line instead of failing somewhere inside gilwise's import
+BOOT = ("import sys, runpy; v = sys.version_info; oldest = tuple(map(int, sys.argv[1].split('.')))"
+        "\nif v[:2] < oldest: sys.exit('Python %d.%d.%d is too old: gilwise needs %d.%d or "
+        "newer' % (v[0], v[1], v[2], oldest[0], oldest[1]))"
+        "\nsys.argv = sys.argv[1:]; runpy.run_module('gilwise.lab.across_child', "
+        "run_name='__main__', alter_sys=True)")
 
 
 @dataclass
@@ -124,7 +133,7 @@ def discover() -> list[str]:
             found += sorted((p for p in glob.glob(os.path.join(prefix, pattern))
                              if not p.endswith("-config")),  # python3.13t before python3.13
                             key=lambda p: (not p.endswith("t"), p))
-    for minor in range(8, 21):
+    for minor in range(OLDEST[1], 21):
         for suffix in ("", "t"):
             path = shutil.which(f"python3.{minor}{suffix}")
             if path:
@@ -158,7 +167,8 @@ def run_child(python: str, loops: int, rounds: int, timeout: float) -> Interpret
     line saying why (crash, too old, no result) instead of ending the lab."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE, env.get("PYTHONPATH")) if p)
-    command = [python, "-m", "gilwise.lab.across_child", str(loops), str(rounds)]
+    oldest = ".".join(map(str, OLDEST))
+    command = [python, "-c", BOOT, oldest, str(loops), str(rounds)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -168,7 +178,7 @@ def run_child(python: str, loops: int, rounds: int, timeout: float) -> Interpret
     lines = [line for line in done.stdout.splitlines() if line.startswith(MARKER)]
     if done.returncode != 0 or not lines:
         errors = [line.strip() for line in done.stderr.splitlines() if line.strip()]
-        last = errors[-1] if errors else "no error message"
+        last = errors[-1] if errors else "printed no result (is it a Python?)"
         return Failed(python, f"exit {done.returncode}: {last}"[:300])
     return from_child(json.loads(lines[-1].removeprefix(MARKER)), python)
 
@@ -184,8 +194,9 @@ def from_child(data: dict[str, Any], python: str) -> InterpreterRun:
 
 def removal_verdict(runs: list[InterpreterRun], cores: int) -> Experiment:
     """The second claim, on the free-threaded build: its threads' speedup net of its one
-    thread's extra cost (against the fastest build with a GIL; versions differ) must stay
-    under HELPS for the claim to hold. Judged only where that build's own control held."""
+    thread's extra cost (against the fastest build with a GIL whose timings were steady;
+    versions differ) must stay under HELPS for the claim to hold. Judged only where both
+    builds' own controls held."""
     from gilwise.lab.scaling import _spare_cores  # the CPU experiment's control, unchanged
 
     exp = Experiment("gil-removal", "a build without the GIL", REMOVAL_CLAIM, REMOVAL_CONTROL)
@@ -193,9 +204,9 @@ def removal_verdict(runs: list[InterpreterRun], cores: int) -> Experiment:
     gil = [r for r in runs if not r.free_threaded and r.single_thread_seconds]
     expects = (f"the free-threaded build's threads, net of its single-thread cost, under "
                f"{HELPS}× the fastest GIL build's one thread")
-    if free is None:
-        exp.judge(decide(Check(expects, "no free-threaded interpreter ran", None),
-                         Check("", "", None), ""))
+    if free is None:  # nothing to weigh: the claim and its control both unmeasured
+        missing = Check(expects, "no free-threaded interpreter ran", None)
+        exp.judge(decide(missing, missing, ""))
         return exp
     threads, own = free.speedup("threads"), free.single_thread_seconds
     control, failed = _spare_cores(free.experiment, FREE_THREADED, cores, None)
@@ -203,7 +214,12 @@ def removal_verdict(runs: list[InterpreterRun], cores: int) -> Experiment:
         exp.judge(decide(Check(expects, "no build with a GIL ran the same work", None),
                          control, failed))
         return exp
-    best = min(gil, key=lambda r: r.single_thread_seconds or 0)
+    steady = [r for r in gil if r.experiment.verdict != INCONCLUSIVE]  # its control held
+    best = min(steady or gil, key=lambda r: r.single_thread_seconds or 0)
+    if control.holds and not steady:  # a disturbed one thread would skew the cost
+        control = Check("a build with a GIL whose own control held",
+                        f"{best.python}'s did not ({best.experiment.because})", False)
+        failed = best.experiment.because
     cost = own / (best.single_thread_seconds or own)
     net = threads / cost
     measured = (f"{free.python} free-threaded: threads {threads:.2f}×, one thread {cost:.2f}× "

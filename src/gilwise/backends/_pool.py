@@ -66,7 +66,7 @@ class WorkerPool(Backend, Supervised):
     #: whether a worker runs the chunks of a coroutine function side by side (see
     #: ``_chunk.run_chunks``): then it holds ``depth`` of them, the next one started in the
     #: tail of the one before
-    overlaps = True
+    overlaps: bool = True
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)

@@ -143,7 +143,7 @@ class ProcessBackend(WorkerPool):
         self._native: tuple[int, int | None] = (0, None)  # (pool size, its native threads)
         self._max_memory: int | None = options.max_memory_per_child
         # a worker recycled after so many tasks or so much memory counts them chunk by chunk
-        self.overlaps = options.max_tasks_per_child is None and self._max_memory is None
+        self.overlaps: bool = options.max_tasks_per_child is None and self._max_memory is None
         self._watched = 0.0  # when the workers' memory was last read
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes

@@ -85,6 +85,12 @@ def test_a_worker_death_among_overlapping_chunks_is_its_item_s(no_leftover_worke
     assert got[:13] + got[14:] == [x for x in range(40) if x != 13]
 
 
+def test_coroutines_in_workers_recycled_after_so_many_tasks(no_leftover_workers):
+    got = gilwise.map(aw.double, range(30), mode="processes", workers=2, chunksize=5,
+                      max_tasks_per_child=7)
+    assert list(got) == [2 * x for x in range(30)]
+
+
 def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
     taken = itertools.count()
     read = 0

@@ -16,7 +16,7 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gilwise._chunk import ChunkResult, set_awaiter
@@ -116,9 +116,11 @@ class _Batch:
     __slots__ = ("chunk_id", "items", "values", "errors", "item_seconds", "left", "fed",
                  "started", "cpu")
 
-    def __init__(self, chunk_id: int, items: list[Any]) -> None:
-        self.chunk_id, self.items = chunk_id, items
-        n = self.left = len(items)
+    def __init__(self, chunk_id: int, items: Iterable[Any]) -> None:
+        # a worker recycled after so many tasks hands an iterator that stops at the count
+        self.chunk_id = chunk_id
+        self.items = items if isinstance(items, list) else list(items)
+        n = self.left = len(self.items)
         self.values: list[Any] = [None] * n
         self.errors: dict[int, ErrorInfo] = {}
         self.item_seconds = [0.0] * n
@@ -189,13 +191,13 @@ class AsyncCall:
             raise _raised(result.errors[0])
         return result.values[0]
 
-    def run_chunk(self, chunk_id: int, items: list[Any]) -> ChunkResult:
+    def run_chunk(self, chunk_id: int, items: Iterable[Any]) -> ChunkResult:
         """Every item of a chunk, up to ``concurrency`` at once, on this thread's loop."""
         results: list[ChunkResult] = []
         self.run_chunks(chunk_id, items, _nothing, results.append)
         return results[0]
 
-    def run_chunks(self, chunk_id: int, items: list[Any],
+    def run_chunks(self, chunk_id: int, items: Iterable[Any],
                    take: Callable[[], tuple[int, list[Any]] | None],
                    send: Callable[[ChunkResult], None]) -> None:
         """A chunk's items, then those of each chunk ``take()`` hands over (its id and items;

@@ -134,13 +134,27 @@ def started(_: int) -> float:
 
 
 def main() -> int:
-    global PORT
-    args = h.parse_args(__doc__)
+    p = h.parser(__doc__)
+    p.add_argument("--part", type=int, choices=(1, 2, 4), action="append",
+                   help="run only this part (again for more); all by default")
+    args = p.parse_args()
+    parts = set(args.part or (1, 2, 4))
     passed: list[bool] = []
     out: list[str] = []
 
-    # (1)
-    n1, limit = (2000, 500) if args.quick else (10_000, 500)
+    if 1 in parts:
+        _part1(args.quick, passed, out)
+    if 2 in parts:
+        _part2(args.quick, passed, out)
+    if 4 in parts:
+        _part4(passed, out)
+    print("\n\n".join(out))
+    return h.exit_status(passed)
+
+
+def _part1(quick: bool, passed: list[bool], out: list[str]) -> None:
+    global PORT
+    n1, limit = (2000, 500) if quick else (10_000, 500)
     ready: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     server = multiprocessing.Process(target=_serve, args=(ready,), daemon=True)
     server.start()
@@ -157,7 +171,7 @@ def main() -> int:
              lambda: list(gilwise.map(ask, range(n1), mode="threads", workers=1,
                                       concurrency=limit))),
         ]:
-            times[name], got = best_of(1 if args.quick else 3, run)
+            times[name], got = best_of(1 if quick else 3, run)
             assert list(got) == expect, name
             rows.append((name, f"{times[name]:.2f}", f"{n1 / times[name]:.0f}"))
         out.append(h.render(f"(1) {n1} coroutines awaiting a 127.0.0.1 server (50 ms each)",
@@ -172,8 +186,9 @@ def main() -> int:
     finally:
         server.kill()
 
-    # (2)
-    n2 = 500 if args.quick else 2000
+
+def _part2(quick: bool, passed: list[bool], out: list[str]) -> None:
+    n2 = 500 if quick else 2000
     workers = os.cpu_count() or 2
     rows = [("contender", "seconds", "items/s")]
     times = {}
@@ -184,7 +199,7 @@ def main() -> int:
         (f"gilwise.map(processes, workers={workers})",
          lambda: list(gilwise.map(mixed, range(n2), mode="processes", workers=workers))),
     ]:
-        times[name], got = best_of(1 if args.quick else 3, run)
+        times[name], got = best_of(1 if quick else 3, run)
         assert list(got) == list(range(n2)), name
         rows.append((name, f"{times[name]:.2f}", f"{n2 / times[name]:.0f}"))
     out.append(h.render(f"(2) {n2} coroutines: ~2 ms of Python, then a 20 ms await", rows))
@@ -195,7 +210,8 @@ def main() -> int:
     out.append(h.verdict(ok, f"(2) gilwise processes x loops: {single / ours:.2f}x one loop "
                              f"(target >= 1.7x), {times[rows[2][0]] / ours:.2f}x aiomultiprocess"))
 
-    # (4)
+
+def _part4(passed: list[bool], out: list[str]) -> None:
     t0 = time.perf_counter()
     starts = list(gilwise.map(started, range(200), mode="threads", workers=4, rate=100))
     took = time.perf_counter() - t0
@@ -204,8 +220,6 @@ def main() -> int:
     passed.append(ok)
     out.append(f"(4) 200 tasks at rate=100: {took:.3f} s in all, starts span {span:.3f} s")
     out.append(h.verdict(ok, f"(4) rate=100 over 200 tasks took {took:.2f} s (target 2 s +- 5%)"))
-    print("\n\n".join(out))
-    return h.exit_status(passed)
 
 
 if __name__ == "__main__":

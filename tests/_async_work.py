@@ -109,3 +109,42 @@ async def compute_then_wait(x: int) -> int:
 async def only_wait(x: int) -> int:
     await asyncio.sleep(0.02)
     return x
+
+
+_next_chunk: dict[str, asyncio.Event] = {}  # by test: set once an item of chunk 2 started
+
+
+async def waits_for_the_next_chunk(args: tuple[int, str, int]) -> bool:
+    """Item 0 (chunk 1's last to end) waits, up to 30 s, for an item of the next chunk (from
+    ``first_of_next`` on) to start on this worker's loop: True if one did while it ran."""
+    x, tag, first_of_next = args
+    started = _next_chunk.setdefault(tag, asyncio.Event())
+    if x >= first_of_next:
+        started.set()
+    if x == 0:
+        try:
+            await asyncio.wait_for(started.wait(), 30)
+        except asyncio.TimeoutError:
+            return False
+    return True
+
+
+async def dies_on_13(x: int) -> int:
+    """Item 13 kills its worker process; the others wait a moment, so chunks overlap."""
+    await asyncio.sleep(0.05)
+    if x == 13:
+        os._exit(3)
+    return x
+
+
+async def hang_from_4(args: tuple[int, str]) -> int:
+    """Items from 4 on hang; each one leaves a marker file as it starts, and one in its
+    ``finally``."""
+    x, folder = args
+    Path(folder, f"started-{x}").write_text("")
+    try:
+        if x >= 4:
+            await asyncio.sleep(600)
+        return x
+    finally:
+        Path(folder, f"finally-{x}").write_text("ran")

@@ -67,6 +67,30 @@ def test_a_worker_keeps_concurrency_coroutines_in_flight(workers_mode, no_leftov
     assert max(got) >= 50  # 50 awaited at once in one worker: counted, not timed
 
 
+@pytest.mark.parametrize("workers_mode", ["threads", "processes"])
+def test_the_next_chunk_starts_while_the_last_coroutines_of_a_chunk_run(workers_mode, request,
+                                                                       no_leftover_workers):
+    # chunks of 4 on one worker: item 0 waits for an item of chunk 2 to start on its loop,
+    # which happens only if chunk 2 does not wait for chunk 1's tail (item 0) to end
+    items = [(x, request.node.name, 4) for x in range(12)]
+    got = list(gilwise.map(aw.waits_for_the_next_chunk, items, mode=workers_mode, workers=1,
+                           chunksize=4, concurrency=10))
+    assert got == [True] * 12
+
+
+def test_a_worker_death_among_overlapping_chunks_is_its_item_s(no_leftover_workers):
+    got = list(gilwise.map(aw.dies_on_13, range(40), mode="processes", workers=1,
+                           chunksize=8, on_error="return"))
+    assert isinstance(got[13], gilwise.Failure) and got[13].exc_type == "WorkerDied"
+    assert got[:13] + got[14:] == [x for x in range(40) if x != 13]
+
+
+def test_coroutines_in_workers_recycled_after_so_many_tasks(no_leftover_workers):
+    got = gilwise.map(aw.double, range(30), mode="processes", workers=2, chunksize=5,
+                      max_tasks_per_child=7)
+    assert list(got) == [2 * x for x in range(30)]
+
+
 def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
     taken = itertools.count()
     read = 0
@@ -212,6 +236,32 @@ def test_stopping_early_cancels_the_coroutines_in_flight(tmp_path):
     deadline = time.monotonic() + 20
     while not (tmp_path / "finally-0").exists():
         assert time.monotonic() < deadline, "the hanging coroutine was never cancelled"
+        time.sleep(0.02)
+    deadline = time.monotonic() + 20
+    while [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]:
+        assert time.monotonic() < deadline, "a worker thread is left running"
+        time.sleep(0.02)
+
+
+def test_stopping_early_cancels_the_coroutines_of_chunks_run_side_by_side(tmp_path):
+    # chunks of 4 on one worker: the first ends; those after it (started in its tail, and
+    # in each other's) hang until the break cancels them
+    items = [(x, str(tmp_path)) for x in range(12)]
+    results = gilwise.map(aw.hang_from_4, items, mode="threads", workers=1, chunksize=4,
+                          ordered=False)
+    assert next(results) == 0
+    deadline = time.monotonic() + 20
+    while not all((tmp_path / f"started-{x}").exists() for x in range(4, 8)):
+        assert time.monotonic() < deadline, "the second chunk never started"
+        time.sleep(0.02)
+    results.close()
+
+    def marked(what: str) -> set[str]:
+        return {p.name.split("-")[1] for p in tmp_path.glob(f"{what}-*")}
+
+    deadline = time.monotonic() + 20
+    while marked("finally") != marked("started"):  # each coroutine started was cancelled
+        assert time.monotonic() < deadline, "a hanging coroutine was never cancelled"
         time.sleep(0.02)
     deadline = time.monotonic() + 20
     while [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]:

@@ -90,6 +90,24 @@ class ChunkResult:
         return f"ChunkResult({fields})"
 
 
+#: a worker's look for a next chunk: its id and items, or None (none now, or the next message
+#: is not a chunk to run beside this one)
+Take = Callable[[], "tuple[int, list[Any]] | None"]
+
+
+def run_chunks(fn: Callable[[Any], Any], chunk_id: int, items: list[Any], tracked: bool,
+               slot: MutableSequence[float] | None, take: Take,
+               send: Callable[[ChunkResult], None]) -> None:
+    """``run_chunk``, its result given to ``send``; where ``fn`` runs chunks side by side (a
+    coroutine function's ``AsyncCall``), the chunks ``take()`` hands over start while this
+    one's tail runs, so that its loop never idles between chunks; results go out in order."""
+    overlapping = getattr(fn, "run_chunks", None)
+    if overlapping is not None:
+        overlapping(chunk_id, items, take, send)
+    else:
+        send(run_chunk(fn, chunk_id, items, tracked, slot))
+
+
 def run_chunk(
     fn: Callable[[Any], Any],
     chunk_id: int,

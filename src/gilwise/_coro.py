@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from gilwise._chunk import ChunkResult, set_awaiter
@@ -99,6 +100,48 @@ class _LoopCloser:
             pass
 
 
+#: how long a worker's loop waits, doubling, between looks for a next chunk in a tail
+_POLL_FIRST, _POLL_LAST = 0.001, 0.05
+
+
+def _nothing() -> None:
+    """No next chunk: ``run_chunk``'s ``take``."""
+
+
+class _Batch:
+    """One chunk's books while its items run on a worker's loop: its values, errors and
+    timings fill in as its coroutines end; ``left``: those not ended yet, ``fed``: whether
+    every item has started."""
+
+    __slots__ = ("chunk_id", "items", "values", "errors", "item_seconds", "left", "fed",
+                 "started", "cpu")
+
+    def __init__(self, chunk_id: int, items: Iterable[Any]) -> None:
+        # a worker recycled after so many tasks hands an iterator that stops at the count
+        self.chunk_id = chunk_id
+        self.items = items if isinstance(items, list) else list(items)
+        n = self.left = len(self.items)
+        self.values: list[Any] = [None] * n
+        self.errors: dict[int, ErrorInfo] = {}
+        self.item_seconds = [0.0] * n
+        self.fed = False
+        self.started, self.cpu = time.perf_counter(), time.thread_time()
+
+    def result(self) -> ChunkResult:
+        return ChunkResult(self.chunk_id, self.values, self.errors,
+                           time.perf_counter() - self.started, self.item_seconds,
+                           cpu=time.thread_time() - self.cpu)
+
+
+def _ended(task: asyncio.Task[None], *, running: set[asyncio.Task[None]],
+           room: asyncio.Semaphore, batch: _Batch, ended: asyncio.Event) -> None:
+    """A coroutine of ``batch`` ended: its room is free, and the feeder is woken."""
+    running.discard(task)
+    room.release()
+    batch.left -= 1
+    ended.set()
+
+
 class _Expired(Exception):
     """The item ran past its timeout and was cancelled."""
 
@@ -148,17 +191,25 @@ class AsyncCall:
             raise _raised(result.errors[0])
         return result.values[0]
 
-    def run_chunk(self, chunk_id: int, items: list[Any]) -> ChunkResult:
-        """Every item of a chunk, up to ``concurrency`` at once, on this thread's loop; on a
-        KeyboardInterrupt every coroutine is cancelled (its ``finally`` run) before it goes
-        on."""
+    def run_chunk(self, chunk_id: int, items: Iterable[Any]) -> ChunkResult:
+        """Every item of a chunk, up to ``concurrency`` at once, on this thread's loop."""
+        results: list[ChunkResult] = []
+        self.run_chunks(chunk_id, items, _nothing, results.append)
+        return results[0]
+
+    def run_chunks(self, chunk_id: int, items: Iterable[Any],
+                   take: Callable[[], tuple[int, list[Any]] | None],
+                   send: Callable[[ChunkResult], None]) -> None:
+        """A chunk's items, then those of each chunk ``take()`` hands over (its id and items;
+        None: none now) once every item before has started, so that ``concurrency`` stays
+        full across chunks rather than idling at each chunk's tail; every chunk's result goes
+        to ``send`` once it and the chunks before it have ended, in order. A chunk of one item
+        runs alone (no chunk is taken while it runs): where the worker dies in it, the death
+        is that item's. On a KeyboardInterrupt every coroutine is cancelled (its ``finally``
+        run) before it goes on."""
         loop = thread_loop()
-        n = len(items)
-        values: list[Any] = [None] * n
-        errors: dict[int, ErrorInfo] = {}
-        item_seconds = [0.0] * n
-        started, cpu = time.perf_counter(), time.thread_time()
-        main = loop.create_task(self._all(items, values, errors, item_seconds))
+        batches = deque([_Batch(chunk_id, items)])  # those not sent yet, in order
+        main = loop.create_task(self._stream(take, batches, send))
         with self._lock:
             if self._stopped:
                 main.cancel()
@@ -168,8 +219,11 @@ class AsyncCall:
         except asyncio.CancelledError:
             if not self._stopped:
                 raise
-            for pos in range(n):  # the batch stopped: what did not finish is not wanted
-                errors.setdefault(pos, describe(asyncio.CancelledError("the batch stopped")))
+            for batch in batches:  # the batch stopped: what did not finish is not wanted
+                for pos in range(len(batch.items)):
+                    batch.errors.setdefault(
+                        pos, describe(asyncio.CancelledError("the batch stopped")))
+                send(batch.result())
         except BaseException:
             main.cancel()
             try:
@@ -180,22 +234,46 @@ class AsyncCall:
         finally:
             with self._lock:
                 self._running.discard((loop, main))
-        return ChunkResult(chunk_id, values, errors, time.perf_counter() - started,
-                           item_seconds, cpu=time.thread_time() - cpu)
 
-    async def _all(self, items: list[Any], values: list[Any], errors: dict[int, ErrorInfo],
-                   item_seconds: list[float]) -> None:
+    async def _stream(self, take: Callable[[], tuple[int, list[Any]] | None],
+                      batches: deque[_Batch], send: Callable[[ChunkResult], None]) -> None:
         room = asyncio.Semaphore(self.concurrency)
         running: set[asyncio.Task[None]] = set()
+        ended = asyncio.Event()  # set as each coroutine ends: results to send, room to fill
+
+        def flush() -> None:
+            while batches and batches[0].fed and batches[0].left == 0:
+                send(batches.popleft().result())
+
+        batch = batches[-1]
         try:
-            for pos, item in enumerate(items):
-                await room.acquire()
-                task = asyncio.ensure_future(self._one(pos, item, values, errors, item_seconds))
-                running.add(task)
-                task.add_done_callback(running.discard)
-                task.add_done_callback(lambda _t: room.release())
-            while running:
-                await asyncio.wait(set(running))
+            while True:
+                for pos, item in enumerate(batch.items):
+                    await room.acquire()
+                    flush()
+                    task = asyncio.ensure_future(
+                        self._one(pos, item, batch.values, batch.errors, batch.item_seconds))
+                    running.add(task)
+                    task.add_done_callback(functools.partial(
+                        _ended, running=running, room=room, batch=batch, ended=ended))
+                batch.fed = True
+                flush()
+                alone = len(batch.items) < 2  # a single item: no other chunk beside it
+                wait = _POLL_FIRST
+                while (nxt := None if alone else take()) is None:
+                    if not running:
+                        flush()
+                        return
+                    # what ends first: a coroutine (results to send), or a short wait
+                    # (another chunk may have come)
+                    timer = asyncio.get_running_loop().call_later(wait, ended.set)
+                    await ended.wait()
+                    timer.cancel()
+                    ended.clear()
+                    flush()
+                    wait = min(_POLL_LAST, wait * 2)
+                batch = _Batch(*nxt)
+                batches.append(batch)
         except BaseException:
             for task in running:
                 task.cancel()

@@ -63,6 +63,10 @@ class WorkerPool(Backend, Supervised):
     starts, is sent a chunk, answers, and is stopped."""
 
     depth = DEPTH
+    #: whether a worker runs the chunks of a coroutine function side by side (see
+    #: ``_chunk.run_chunks``): then it holds ``depth`` of them, the next one started in the
+    #: tail of the one before
+    overlaps: bool = True
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
@@ -74,6 +78,7 @@ class WorkerPool(Backend, Supervised):
         # kept as they change, so that placing a chunk does not scan a pool of 512 threads:
         self._idle: dict[int, None] = {}  # workers found holding nothing (a hint, checked)
         self._quick: set[int] = set()  # workers whose last chunk was quick: room for depth
+        self._side_by_side: set[int] = set()  # functions whose chunks a worker overlaps
         self.recycled: int = 0  # workers replaced after their max_tasks_per_child or memory line
 
     def start(self) -> None:
@@ -103,6 +108,12 @@ class WorkerPool(Backend, Supervised):
             self._quick.discard(wid)
             self._stop(wid, None)
             extra -= 1
+
+    def _overlapping(self, fn_id: int, fn: Any) -> None:
+        """Note function ``fn_id`` as one whose chunks a worker runs side by side (a coroutine
+        function's): a worker running one holds ``depth`` chunks (from ``register``)."""
+        if self.overlaps and hasattr(fn, "run_chunks"):
+            self._side_by_side.add(fn_id)
 
     # -- what each kind of worker pool provides
     @abstractmethod
@@ -140,6 +151,13 @@ class WorkerPool(Backend, Supervised):
         quick = sum(1 for wid in self._quick if wid in workers)
         return len(workers) + (self.depth - 1) * quick + gone
 
+    def _overlaps(self, held: deque[tuple[Chunk, Any]] | None) -> bool:
+        """Whether the chunk a worker runs now is one of those the next starts beside."""
+        if not held:
+            return False
+        running = held[0][0]
+        return running.fn_id in self._side_by_side and len(running.items) > 1
+
     def _room(self, worker: int) -> int:
         return self.depth if worker in self._quick else 1
 
@@ -172,6 +190,9 @@ class WorkerPool(Backend, Supervised):
             held.append((chunk, packed))
             self._where[chunk.id] = wid
             self._send(wid, chunk, packed)
+            if chunk.fn_id in self._side_by_side and len(chunk.items) > 1:
+                self._quick.add(wid)  # the next chunk starts in this one's tail
+                room = self.depth
 
     def poll(self, timeout: float) -> list[Event]:
         events: list[Event] = []
@@ -186,7 +207,7 @@ class WorkerPool(Backend, Supervised):
                     continue  # a cancelled chunk's late result: not this run's
                 held.popleft()
                 del self._where[event.result.chunk_id]
-                if event.result.seconds < QUICK_CHUNK_SECONDS:
+                if event.result.seconds < QUICK_CHUNK_SECONDS or self._overlaps(held):
                     self._quick.add(event.worker)
                 else:
                     self._quick.discard(event.worker)

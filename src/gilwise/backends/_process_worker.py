@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 from gilwise import _shm
-from gilwise._chunk import encode_result, run_chunk, undecodable
+from gilwise._chunk import ChunkResult, encode_result, run_chunk, run_chunks, undecodable
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._pickling import dumps
 from gilwise._shm import ReadOnlyHint, Sender, loads
@@ -123,7 +123,32 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
         conn.send_bytes(dumps(InitFailed(describe(exc))))
         return
     budget = Budget(max_tasks, max_memory)
-    while message := inbox.get():  # None: the pipe closed; STOP: asked to stop
+    later: list[bytes] = []  # a message read while a chunk's tail ran, not run beside it: next
+
+    def send(result: ChunkResult) -> None:
+        result.worker = name
+        conn.send_bytes(encode_result(result, pickler))
+
+    def take() -> tuple[int, list[Any]] | None:
+        """A chunk of the same coroutine function queued behind, to start in this one's tail."""
+        if later:
+            return None
+        try:
+            message = inbox.get_nowait()
+        except queue.Empty:
+            return None
+        order = pickle.loads(message) if message else None
+        if isinstance(order, ChunkMessage) and fns.get(order.fn_id) is fn:
+            try:
+                items = loads(order.items_blob)
+            except BaseException:  # noqa: BLE001 - told when it runs on its own
+                items = None
+            if items is not None and len(items) > 1:
+                return order.chunk_id, items
+        later.append(message)
+        return None
+
+    while message := later.pop() if later else inbox.get():  # None: the pipe closed; STOP
         order = pickle.loads(message)
         if isinstance(order, Function):
             fns[order.fn_id] = loads(order.blob)
@@ -137,10 +162,14 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
             conn.send_bytes(dumps(undecodable(chunk_id, why)))
             continue
         limit.apply()
+        fn = fns[order.fn_id]
+        if hasattr(fn, "run_chunks") and not budget.active:  # coroutines: chunks side by side
+            run_chunks(fn, chunk_id, items, order.tracked, slot, take, send)
+            limit.apply()
+            continue
         waited = clock.sample().waiting if clock.exact else None
         if budget.active:
             items = budget.feed(items)
-        fn = fns[order.fn_id]
         if _shm.received:  # a write into a shared array explained
             fn = ReadOnlyHint(fn)
         result = run_chunk(fn, chunk_id, items, order.tracked, slot)

@@ -190,6 +190,7 @@ class InterpreterBackend(ThreadBackend):
     )
     abandoned = " (its interpreter is abandoned)"
     serve: Callable[..., None] = staticmethod(serve_in_interpreter)
+    overlaps = False  # an interpreter runs one chunk at a time
 
     def __init__(self, options: Options) -> None:
         check_available()

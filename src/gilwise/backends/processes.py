@@ -142,6 +142,8 @@ class ProcessBackend(WorkerPool):
         self.start_method: str | None = None  # how the latest worker started (RunInfo's)
         self._native: tuple[int, int | None] = (0, None)  # (pool size, its native threads)
         self._max_memory: int | None = options.max_memory_per_child
+        # a worker recycled after so many tasks or so much memory counts them chunk by chunk
+        self.overlaps: bool = options.max_tasks_per_child is None and self._max_memory is None
         self._watched = 0.0  # when the workers' memory was last read
         kill_at_exit(self, self._workers)
         # wake(): a byte here ends the wait of a poll on the workers' pipes
@@ -214,6 +216,7 @@ class ProcessBackend(WorkerPool):
             raise PayloadError(f"the function {fn!r} could not be pickled: {exc}") from exc
         if self._shared is not None:
             self._shared.for_function(paths)
+        self._overlapping(fn_id, fn)
         return fn_id
 
     # -- work

@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gilwise._chunk import SLOT_SIZE, Chunk, run_chunk
+from gilwise._chunk import SLOT_SIZE, Chunk, ChunkResult, run_chunks
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, WorkerInitError, describe
 from gilwise.backends._base import WAKE, drain
@@ -93,8 +93,9 @@ def serve_in_thread(worker: InboxWorker, outbox: Outbox, fns: dict[int, Callable
         except BaseException as exc:  # noqa: BLE001
             outbox.put((worker.id, describe(exc)))
             return
-    while (chunk := worker.inbox.get()) is not STOP:
-        result = run_chunk(fns[chunk.fn_id], chunk.id, chunk.items, chunk.tracked, worker.slot)
+    later: list[Any] = []  # a message read while a chunk's tail ran, not run beside it: next
+
+    def send(result: ChunkResult) -> None:
         result.worker = name
         hush = worker.hush
         if hush is None:
@@ -103,7 +104,24 @@ def serve_in_thread(worker: InboxWorker, outbox: Outbox, fns: dict[int, Callable
             hush.box.append((worker.id, result))
             if hush.loud(result):
                 outbox.put(WAKE)
-        del chunk, result  # not kept alive while this thread waits for the next chunk
+
+    def take() -> tuple[int, list[Any]] | None:
+        """A chunk of the same coroutine function queued behind, to start in this one's tail."""
+        if later:
+            return None
+        try:
+            nxt = worker.inbox.get_nowait()
+        except queue.Empty:
+            return None
+        if nxt is not STOP and fns.get(nxt.fn_id) is fn and len(nxt.items) > 1:
+            return nxt.id, nxt.items
+        later.append(nxt)
+        return None
+
+    while (chunk := later.pop() if later else worker.inbox.get()) is not STOP:
+        fn = fns[chunk.fn_id]
+        run_chunks(fn, chunk.id, chunk.items, chunk.tracked, worker.slot, take, send)
+        del chunk  # not kept alive while this thread waits for the next chunk
 
 
 class ThreadBackend(WorkerPool):
@@ -164,6 +182,7 @@ class ThreadBackend(WorkerPool):
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
         self._fns[fn_id] = self._travel(fn, f"the function {fn!r}")
+        self._overlapping(fn_id, fn)
         return fn_id
 
     def wake(self) -> None:

@@ -36,7 +36,7 @@ class PoolDefault:
 
 POOL_DEFAULT = PoolDefault()
 #: a coroutine chunk holds this many times ``concurrency`` items: a worker's loop refills its
-#: ``concurrency`` slots as coroutines end, and idles only at the chunk's tail
+#: ``concurrency`` slots as coroutines end, from the next chunk once this one's items all started
 CHUNK_ROUNDS = 4
 
 

@@ -42,6 +42,31 @@ async def hang_then_mark(args: tuple[int, str]) -> int:
         Path(folder, f"finally-{x}").write_text("ran")
 
 
+async def wait_then_mark(args: tuple[int, str]) -> int:
+    """A negative item returns (or, below -100, raises) once -x % 100 positive ones have started
+    (each marks its start); a positive one awaits 60 s, its ``finally`` leaving whether it was
+    cancelled or ended."""
+    x, folder = args
+    if x < 0:
+        for _ in range(1500):  # 30 s at most: the test then fails on what did not start
+            if len(list(Path(folder).glob("started-*"))) >= -x % 100:
+                break
+            await asyncio.sleep(0.02)
+        if x < -100:
+            raise ValueError(f"item {x} failed")
+        return x
+    Path(folder, f"started-{x}").write_text("")
+    how = "ended"
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        how = "cancelled"
+        raise
+    finally:
+        Path(folder, f"finally-{x}").write_text(how)
+    return x
+
+
 async def fail_first_attempt(args: tuple[int, str]) -> int:
     """Fails the first time it sees an item (a file marks the attempt), then succeeds."""
     x, folder = args

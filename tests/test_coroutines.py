@@ -227,20 +227,45 @@ def test_the_workers_loops_are_uvloop_s_where_installed(loop_mode, no_leftover_w
     assert {m.split(".")[0] for m in got} == {expected}
 
 
-def test_stopping_early_cancels_the_coroutines_in_flight(tmp_path):
-    items = [(x, str(tmp_path)) for x in (0, 0, 1)]  # both 0s are sent first, and hang
-    results = gilwise.map(aw.hang_then_mark, items, mode="threads", workers=3, chunksize=1,
-                          ordered=False)
-    assert next(results) == 1
-    results.close()  # a break: the hanging coroutines are cancelled, not left for 600 s
-    deadline = time.monotonic() + 20
-    while not (tmp_path / "finally-0").exists():
-        assert time.monotonic() < deadline, "the hanging coroutine was never cancelled"
+# where a stopped batch's coroutines are cancelled (their `finally` run), Dask's too
+# (tests/test_dask.py): processes mode kills its workers instead (SIGKILL), nothing runs on
+CANCELLING_MODES = ["threads", "interpreters"]
+
+
+def stop_early_and_check(folder: Path, stop: str, hanging: int, **options: object) -> None:
+    """Map ``aw.wait_then_mark`` over a quick chunk and chunks of 3 hanging items, stop once
+    the quick one is back (a break, or its error with on_error="raise"), then check that
+    every hanging coroutine's ``finally`` ran, cancelled (polled, 30 s at most)."""
+    quick = -hanging if stop == "break" else -100 - hanging
+    items = [(quick, str(folder))] * 3 + [(x, str(folder)) for x in range(hanging)]
+    results = gilwise.map(aw.wait_then_mark, items, chunksize=3, ordered=False, **options)
+    if stop == "break":
+        assert next(results) == quick  # sent once every hanging item started
+        results.close()  # a break: the hanging coroutines are cancelled, not left for 60 s
+    else:
+        with pytest.raises(ValueError, match="failed"):
+            list(results)
+    started = sorted(p.name for p in folder.glob("started-*"))
+    assert started == [f"started-{x}" for x in range(hanging)]
+    deadline = time.monotonic() + 30
+    while len(list(folder.glob("finally-*"))) < hanging:
+        assert time.monotonic() < deadline, "a hanging coroutine was never cancelled"
         time.sleep(0.02)
-    deadline = time.monotonic() + 20
-    while [t for t in threading.enumerate() if t.name.startswith("gilwise-thread-")]:
+    ends = {(folder / f"finally-{x}").read_text() for x in range(hanging)}
+    assert ends == {"cancelled"}  # none ran its 60 s to the end
+
+
+@pytest.mark.parametrize("stop", ["break", "error"])
+def test_stopping_early_cancels_the_coroutines_in_flight(mode, stop, tmp_path, capfd):
+    if mode not in CANCELLING_MODES:
+        pytest.skip(f"{mode} mode kills its workers on a stop: no `finally` runs")
+    stop_early_and_check(tmp_path, stop, 6, mode=mode, workers=3)  # 2 chunks hang
+    deadline = time.monotonic() + 30
+    while [t for t in threading.enumerate() if t.name.startswith(f"gilwise-{mode[:-1]}")]:
         assert time.monotonic() < deadline, "a worker thread is left running"
         time.sleep(0.02)
+    err = capfd.readouterr().err
+    assert "Task was destroyed" not in err and "never awaited" not in err, err
 
 
 def test_stopping_early_cancels_the_coroutines_of_chunks_run_side_by_side(tmp_path):

@@ -368,6 +368,17 @@ def test_coroutine_functions_are_awaited_on_the_workers_loops(local_client, tmp_
     assert (tmp_path / "finally-0").read_text() == "ran"  # cancelled in the worker
 
 
+@pytest.mark.parametrize("stop", ["break", "error"])
+def test_stopping_early_cancels_the_coroutines_running_on_the_workers(local_client, stop,
+                                                                      tmp_path):
+    """tests/test_coroutines.py's check, on a cluster that lives on after the batch: the
+    tasks cancelled, their coroutines are too (the quick chunk on one worker, the 3 hanging
+    items on the other)."""
+    from test_coroutines import stop_early_and_check
+
+    stop_early_and_check(tmp_path, stop, 3, mode="dask", client=local_client)
+
+
 def test_rate_holds_on_a_local_cluster(local_client):
     import _async_work as aw
 

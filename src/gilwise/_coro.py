@@ -16,7 +16,8 @@ import threading
 import time
 import types
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from gilwise._chunk import ChunkResult, set_awaiter
@@ -329,6 +330,33 @@ class AsyncCall:
             raise
         finally:
             handle.cancel()
+
+
+@contextmanager
+def cancelled_when(fn: Any, stopped: Callable[[], bool], every: float = 0.025) -> Iterator[None]:
+    """While a chunk of ``fn`` runs on this thread's loop: once ``stopped()`` says so (asked
+    every ``every`` s by a timer of the loop), ``fn.cancel()`` cancels its coroutines, their
+    ``finally`` run. For a copy of the AsyncCall that the parent's ``cancel`` cannot reach
+    (one in a sub-interpreter, told through shared memory; one on a Dask worker)."""
+    if not isinstance(fn, AsyncCall):
+        yield
+        return
+    loop = thread_loop()
+
+    def check() -> None:
+        nonlocal timer
+        if stopped():
+            fn.cancel()
+        else:
+            timer = loop.call_later(every, check)
+
+    timer = loop.call_later(every, check)
+    if stopped():
+        fn.cancel()
+    try:
+        yield
+    finally:
+        timer.cancel()  # a timer, not a task: nothing is left pending between chunks
 
 
 def _raised(info: ErrorInfo) -> BaseException:

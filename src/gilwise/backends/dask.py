@@ -9,6 +9,8 @@ Tasks are submitted with ``pure=False`` and a unique key, so identical chunks ne
 The workers must be able to import gilwise and cloudpickle (and the function's module, unless
 it comes from ``__main__``, which travels by value). Dask cannot stop a running task: past
 the timeout, a chunk is given up on (its late result is ignored) and its items sent alone.
+A coroutine function's chunk watches its task, though: once cancelled (a batch stopped
+early), its coroutines are cancelled, their ``finally`` run.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from urllib.parse import urlsplit
 
 from gilwise._chunk import Chunk, decode_result, encode_result, run_chunk, undecodable
 from gilwise._cores import usable_cores
+from gilwise._coro import cancelled_when
 from gilwise._options import Options
 from gilwise._outcome import GilwiseError, PayloadError, WorkerInitError, describe
 from gilwise._pickling import dumps_to_worker
@@ -145,8 +148,9 @@ def _function(key: str, blob: bytes) -> Callable[[Any], Any]:
 
 
 def run_task(fn_key: str, fn_blob: bytes, chunk_id: int, items_blob: bytes,
-             tracked: bool) -> bytes:
-    """One chunk on a Dask worker: the items' results (and per-item errors) as one blob."""
+             tracked: bool, key: str = "") -> bytes:
+    """One chunk on a Dask worker (the task ``key``): the items' results (and per-item
+    errors) as one blob. A coroutine function's coroutines are cancelled once the task is."""
     fn = _function(fn_key, fn_blob)
     try:
         items = pickle.loads(items_blob)
@@ -155,9 +159,30 @@ def run_task(fn_key: str, fn_blob: bytes, chunk_id: int, items_blob: bytes,
             raise
         return encode_result(undecodable(chunk_id, f"the items could not be unpickled: {exc}"))
     slot = [0.0, 0.0, 0.0] if tracked else None  # timings per item; nobody reads the slot
-    result = run_chunk(fn, chunk_id, items, tracked, slot)
+    with cancelled_when(fn, _cancelled(key)):
+        result = run_chunk(fn, chunk_id, items, tracked, slot)
     result.worker = _worker_name()
     return encode_result(result)
+
+
+def _cancelled(key: str) -> Callable[[], bool]:
+    """Whether task ``key`` was cancelled (``client.cancel``: a batch stopped early). Dask
+    cannot stop a running task's thread, but its worker marks the task "cancelled" at once:
+    read in the worker's own state, no message to the scheduler."""
+    try:
+        from distributed import get_worker
+
+        tasks = get_worker().state.tasks
+    except Exception:  # not on a worker (run_task called directly)
+        tasks = None
+    if tasks is None or not key:
+        return lambda: False
+
+    def cancelled() -> bool:
+        task = tasks.get(key)
+        return task is None or task.state == "cancelled"
+
+    return cancelled
 
 
 def _worker_name() -> str:
@@ -294,7 +319,7 @@ class DaskBackend(Backend):
         key = f"gilwise-{self._fn_name}-{chunk.id}-{uuid.uuid4().hex}"
         fn_key, fn_blob = self._fns[chunk.fn_id]
         future = self.client.submit(run_task, fn_key, fn_blob, chunk.id, items, chunk.tracked,
-                                    key=key, pure=False)
+                                    key, key=key, pure=False)
         self._futures[chunk.id] = future
         self._sizes[chunk.id] = len(chunk.items)
         if self._suspects and not self._futures.keys() - {chunk.id}:  # it runs alone

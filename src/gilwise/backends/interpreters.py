@@ -24,12 +24,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gilwise._chunk import SLOT_SIZE, Chunk, decode_result, encode_result, run_chunk, undecodable
+from gilwise._coro import cancelled_when
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, InterpretersUnavailable, PayloadError, describe
 from gilwise._pickling import dumps_to_worker
 from gilwise.backends.threads import STOP, Died, InboxWorker, Outbox, ThreadBackend
 
 MIN_VERSION = (3, 14)
+#: an element of a worker's slot past the supervisor's: 1.0 once the parent stopped that worker
+#: (a batch stopped early), so the coroutines its interpreter runs are cancelled there
+SLOT_STOP = SLOT_SIZE
 
 
 def check_available() -> None:
@@ -113,7 +117,10 @@ def _run_chunk(
         return pickle.dumps(undecodable(chunk_id, f"an argument could not be unpickled: {exc}"))
     if limit:
         items = items[:limit]
-    return encode_result(run_chunk(_fns[fn_id], chunk_id, items, tracked, slot))
+    fn = _fns[fn_id]
+    with cancelled_when(fn, lambda: slot[SLOT_STOP] > 0):
+        result = run_chunk(fn, chunk_id, items, tracked, slot)
+    return encode_result(result)
 
 
 # ------------------------------------------------------------------ the parent side
@@ -205,7 +212,21 @@ class InterpreterBackend(ThreadBackend):
             raise PayloadError(f"{what} could not be pickled: {exc}") from exc
 
     def _new_slot(self) -> Sequence[float]:
-        return array("d", [-1.0] * SLOT_SIZE)  # written by the interpreter, read here
+        slot = array("d", [-1.0] * (SLOT_STOP + 1))  # written by the interpreter, read here
+        slot[SLOT_STOP] = 0.0  # but this, written here
+        return slot
+
+    def _stop(self, worker: int, reason: str | None) -> None:
+        """As a thread's, and the coroutines its interpreter runs are cancelled there."""
+        self._workers[worker].slot[SLOT_STOP] = 1.0  # type: ignore[index]
+        super()._stop(worker, reason)
+
+    def close(self, kill: bool = False) -> None:
+        """As the threads'; with ``kill``, the coroutines still running are cancelled."""
+        if kill:
+            for w in self._workers.values():
+                w.slot[SLOT_STOP] = 1.0  # type: ignore[index]
+        super().close(kill)
 
     def _pack(self, chunk: Chunk) -> Any:
         items_blob = self._travel(chunk.items, "the argument")

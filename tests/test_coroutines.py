@@ -227,9 +227,8 @@ def test_the_workers_loops_are_uvloop_s_where_installed(loop_mode, no_leftover_w
     assert {m.split(".")[0] for m in got} == {expected}
 
 
-# where a stopped batch's coroutines are cancelled (their `finally` run), Dask's too
-# (tests/test_dask.py): processes mode kills its workers instead (SIGKILL), nothing runs on
-CANCELLING_MODES = ["threads", "interpreters"]
+# a stopped batch's coroutines are cancelled (their `finally` run) in every mode; Dask's in
+# tests/test_dask.py
 
 
 def stop_early_and_check(folder: Path, stop: str, hanging: int, **options: object) -> None:
@@ -256,9 +255,8 @@ def stop_early_and_check(folder: Path, stop: str, hanging: int, **options: objec
 
 
 @pytest.mark.parametrize("stop", ["break", "error"])
-def test_stopping_early_cancels_the_coroutines_in_flight(mode, stop, tmp_path, capfd):
-    if mode not in CANCELLING_MODES:
-        pytest.skip(f"{mode} mode kills its workers on a stop: no `finally` runs")
+def test_stopping_early_cancels_the_coroutines_in_flight(mode, stop, tmp_path, capfd,
+                                                         no_leftover_workers):
     stop_early_and_check(tmp_path, stop, 6, mode=mode, workers=3)  # 2 chunks hang
     deadline = time.monotonic() + 30
     while [t for t in threading.enumerate() if t.name.startswith(f"gilwise-{mode[:-1]}")]:

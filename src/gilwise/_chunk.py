@@ -20,6 +20,9 @@ from gilwise._shm import loads
 # [chunk id, position within the chunk, time.monotonic() when that item started].
 SLOT_CHUNK, SLOT_POSITION, SLOT_STARTED = 0, 1, 2
 SLOT_SIZE = 3
+#: one more element of a process's or an interpreter's slot, written by the parent: 1.0 asks
+#: the coroutines its worker runs to be cancelled (``_coro.cancelled_when``)
+SLOT_STOP = SLOT_SIZE
 
 
 def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None:

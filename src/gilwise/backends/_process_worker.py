@@ -18,7 +18,15 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 from gilwise import _shm
-from gilwise._chunk import ChunkResult, encode_result, run_chunk, run_chunks, undecodable
+from gilwise._chunk import (
+    SLOT_STOP,
+    ChunkResult,
+    encode_result,
+    run_chunk,
+    run_chunks,
+    undecodable,
+)
+from gilwise._coro import cancelled_when
 from gilwise._outcome import ErrorInfo, describe
 from gilwise._pickling import dumps
 from gilwise._shm import ReadOnlyHint, Sender, loads
@@ -125,6 +133,9 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
     budget = Budget(max_tasks, max_memory)
     later: list[bytes] = []  # a message read while a chunk's tail ran, not run beside it: next
 
+    def stopped() -> bool:  # the parent asks this worker's coroutines to be cancelled
+        return slot[SLOT_STOP] > 0
+
     def send(result: ChunkResult) -> None:
         result.worker = name
         conn.send_bytes(encode_result(result, pickler))
@@ -164,7 +175,8 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
         limit.apply()
         fn = fns[order.fn_id]
         if hasattr(fn, "run_chunks") and not budget.active:  # coroutines: chunks side by side
-            run_chunks(fn, chunk_id, items, order.tracked, slot, take, send)
+            with cancelled_when(fn, stopped):
+                run_chunks(fn, chunk_id, items, order.tracked, slot, take, send)
             limit.apply()
             continue
         waited = clock.sample().waiting if clock.exact else None
@@ -172,7 +184,8 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
             items = budget.feed(items)
         if _shm.received:  # a write into a shared array explained
             fn = ReadOnlyHint(fn)
-        result = run_chunk(fn, chunk_id, items, order.tracked, slot)
+        with cancelled_when(fn, stopped):
+            result = run_chunk(fn, chunk_id, items, order.tracked, slot)
         limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name
         if waited is not None:

@@ -23,7 +23,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from gilwise._chunk import SLOT_SIZE, Chunk, decode_result, encode_result, run_chunk, undecodable
+from gilwise._chunk import SLOT_STOP, Chunk, decode_result, encode_result, run_chunk, undecodable
 from gilwise._coro import cancelled_when
 from gilwise._options import Options
 from gilwise._outcome import ErrorInfo, InterpretersUnavailable, PayloadError, describe
@@ -33,7 +33,6 @@ from gilwise.backends.threads import STOP, Died, InboxWorker, Outbox, ThreadBack
 MIN_VERSION = (3, 14)
 #: an element of a worker's slot past the supervisor's: 1.0 once the parent stopped that worker
 #: (a batch stopped early), so the coroutines its interpreter runs are cancelled there
-SLOT_STOP = SLOT_SIZE
 
 
 def check_available() -> None:

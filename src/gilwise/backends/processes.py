@@ -16,12 +16,12 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from gilwise._chunk import (
-    SLOT_SIZE,
+    SLOT_STOP,
     Chunk,
     decode_result,
 )
@@ -52,6 +52,10 @@ from gilwise.backends._tree import (
 from gilwise.backends.threads import join_stopping
 
 # ---------------------------------------------------------------- the parent side
+
+#: how long a stop waits for a worker's coroutines to be cancelled (their ``finally`` run)
+#: before it kills the worker
+COROUTINES_STOP_SECONDS = 1.0
 
 
 class _Worker:
@@ -132,6 +136,7 @@ class ProcessBackend(WorkerPool):
         self._ids = itertools.count()
         self._fns: dict[int, bytes] = {}
         self._fn_ids = itertools.count()
+        self._coroutines: set[int] = set()  # coroutine functions' ids: cancelled, not killed
         # big buffers (NumPy arrays) travel through shared memory (gilwise._shm); segments
         # a process killed with kill -9 left are removed first
         self._shared = Sender(options.share_above) if options.share_above else None
@@ -178,7 +183,7 @@ class ProcessBackend(WorkerPool):
         if self.start_method == "fork":
             name_main_classes()
         parent_conn, child_conn = ctx.Pipe(duplex=True)
-        slot = ctx.RawArray("d", SLOT_SIZE)
+        slot = ctx.RawArray("d", SLOT_STOP + 1)
         if self._native[0] != self.size:  # once per pool size: it reads the cgroup files
             self._native = (self.size, native_limit(self.options.native_threads, self.size))
         native = self._native[1]
@@ -217,6 +222,8 @@ class ProcessBackend(WorkerPool):
         if self._shared is not None:
             self._shared.for_function(paths)
         self._overlapping(fn_id, fn)
+        if hasattr(fn, "run_chunks"):
+            self._coroutines.add(fn_id)
         return fn_id
 
     # -- work
@@ -329,6 +336,28 @@ class ProcessBackend(WorkerPool):
     def _label(self, worker: int) -> str:
         return str(self._workers[worker].process.pid)
 
+    def cancel(self, chunk_ids: Iterable[int]) -> None:
+        """As every pool cancels (the workers running those chunks stopped), but where they
+        run a coroutine function's chunk, its coroutines are first cancelled there, their
+        ``finally`` run (up to ``COROUTINES_STOP_SECONDS``), rather than killed mid-await."""
+        ids = set(chunk_ids)
+        self._cancel_coroutines(lambda chunk: chunk.id in ids)
+        super().cancel(ids)
+
+    def _cancel_coroutines(self, which: Callable[[Chunk], bool]) -> None:
+        """Ask the workers running a coroutine function's chunk ``which`` picks to cancel its
+        coroutines, and wait until each has sent the chunk back (or the time is up)."""
+        workers = self._workers
+        stopping = [workers[wid] for wid, held in self._held.items()
+                    if held and wid in workers and held[0][0].fn_id in self._coroutines
+                    and which(held[0][0])]
+        for w in stopping:
+            w.slot[SLOT_STOP] = 1.0
+        deadline = time.monotonic() + COROUTINES_STOP_SECONDS
+        for w in stopping:  # each sends its chunk's result once its coroutines are cancelled
+            with contextlib.suppress(OSError, EOFError):
+                w.conn.poll(max(0.0, deadline - time.monotonic()))
+
     def _stop(self, worker: int, reason: str | None) -> None:
         if reason is not None:  # it hung: killed, and reported Gone once its death is seen
             w = self._workers[worker]
@@ -341,6 +370,8 @@ class ProcessBackend(WorkerPool):
         w.conn.close()
 
     def close(self, kill: bool = False) -> None:
+        if kill:
+            self._cancel_coroutines(lambda chunk: True)
         workers = list(self._workers.values())
         self._workers.clear()
         self._forget()

@@ -124,3 +124,55 @@ def test_the_readme_figures_are_those_of_benchmarks_md():
     for bullet, figures in quoted:
         assert any(all(f in source for f in figures) for source in summary), \
             f"README figures {figures} are in no bullet of BENCHMARKS.md's summary: {bullet}"
+
+
+CONSOLE = re.compile(r"^(?P<indent>[ \t]*)```console[ \t]*\n(?P<code>.*?)^(?P=indent)```[ \t]*$",
+                     re.M | re.S)
+
+
+def console_commands() -> list[object]:
+    """Each ``gilwise ...`` line of the docs' ```console blocks (a ``$ `` prompt, a comment
+    and a pipe into it allowed), as (page:line, its words after ``gilwise``)."""
+    import shlex
+
+    params = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        name = page.relative_to(ROOT).as_posix()
+        for match in CONSOLE.finditer(text):
+            first = text.count("\n", 0, match.start("code")) + 1
+            lines = textwrap.dedent(match.group("code")).splitlines()
+            for offset in range(len(lines)):
+                if offset and lines[offset - 1].endswith("\\"):
+                    continue  # a continuation line: joined to the line it continues
+                end = offset
+                while lines[end].endswith("\\") and end + 1 < len(lines):
+                    end += 1
+                command = " ".join(part.removesuffix("\\") for part in lines[offset:end + 1])
+                command = command.removeprefix("$ ").rsplit("| ", 1)[-1].strip()
+                if command.startswith("gilwise "):
+                    words = shlex.split(command, comments=True)[1:]
+                    params.append(pytest.param(words, id=f"{name}:{first + offset}"))
+    return params
+
+
+def test_the_docs_show_commands():
+    """The collector finds the command lines (a changed fence would pass by finding none)."""
+    assert len(console_commands()) >= 15
+
+
+@pytest.mark.parametrize("words", console_commands())
+def test_the_command_line_shown_parses(words):
+    """Every ``gilwise`` command the docs show is one the parser accepts as written: an
+    option renamed or removed, a bad choice or value there fails here, not for a reader."""
+    import contextlib
+    import io
+
+    from gilwise.cli.main import _parser
+
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        try:
+            _parser().parse_args(words)
+        except SystemExit as exit_:
+            assert exit_.code == 0, f"gilwise {' '.join(words)}: {errors.getvalue().strip()}"

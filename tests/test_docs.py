@@ -176,3 +176,34 @@ def test_the_command_line_shown_parses(words):
             _parser().parse_args(words)
         except SystemExit as exit_:
             assert exit_.code == 0, f"gilwise {' '.join(words)}: {errors.getvalue().strip()}"
+
+
+def test_the_cli_reference_has_every_command():
+    """docs/reference/cli.md holds a generated ``--help`` for each command the parser has."""
+    from gilwise.cli.main import _parser
+
+    page = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    commands = next(a.choices for a in _parser()._actions if a.choices)
+    missing = [c for c in commands if f"<!-- gen:cli-help gilwise {c} -->" not in page]
+    assert not missing, f"docs/reference/cli.md has no --help of gilwise {missing}"
+
+
+def test_the_status_json_fields_are_those_documented(tmp_path):
+    """The table of docs/reference/journal.md names every field `status --json` prints, and
+    no other."""
+    journal = tmp_path / "run.db"
+    list(gilwise.map(abs, range(5), mode="threads", journal=journal))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [SRC, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    shown = subprocess.run([sys.executable, "-m", "gilwise", "status", str(journal), "--json"],
+                           capture_output=True, text=True, check=True, env=env)
+    import json
+
+    printed = set(json.loads(shown.stdout))
+    page = (ROOT / "docs" / "reference" / "journal.md").read_text(encoding="utf-8")
+    table = page[page.index("| field | meaning |"):]
+    table = table[:table.index("\n\n")]
+    documented = {name for row in table.splitlines()[2:]
+                  for name in re.findall(r"`([a-z_]+)`", row.split(" | ")[0])}
+    assert printed == documented, (f"printed, not documented: {printed - documented}; "
+                                   f"documented, not printed: {documented - printed}")

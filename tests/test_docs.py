@@ -124,3 +124,86 @@ def test_the_readme_figures_are_those_of_benchmarks_md():
     for bullet, figures in quoted:
         assert any(all(f in source for f in figures) for source in summary), \
             f"README figures {figures} are in no bullet of BENCHMARKS.md's summary: {bullet}"
+
+
+CONSOLE = re.compile(r"^(?P<indent>[ \t]*)```console[ \t]*\n(?P<code>.*?)^(?P=indent)```[ \t]*$",
+                     re.M | re.S)
+
+
+def console_commands() -> list[object]:
+    """Each ``gilwise ...`` line of the docs' ```console blocks (a ``$ `` prompt, a comment
+    and a pipe into it allowed), as (page:line, its words after ``gilwise``)."""
+    import shlex
+
+    params = []
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        name = page.relative_to(ROOT).as_posix()
+        for match in CONSOLE.finditer(text):
+            first = text.count("\n", 0, match.start("code")) + 1
+            lines = textwrap.dedent(match.group("code")).splitlines()
+            for offset in range(len(lines)):
+                if offset and lines[offset - 1].endswith("\\"):
+                    continue  # a continuation line: joined to the line it continues
+                end = offset
+                while lines[end].endswith("\\") and end + 1 < len(lines):
+                    end += 1
+                command = " ".join(part.removesuffix("\\") for part in lines[offset:end + 1])
+                command = command.removeprefix("$ ").rsplit("| ", 1)[-1].strip()
+                if command.startswith("gilwise "):
+                    words = shlex.split(command, comments=True)[1:]
+                    params.append(pytest.param(words, id=f"{name}:{first + offset}"))
+    return params
+
+
+def test_the_docs_show_commands():
+    """The collector finds the command lines (a changed fence would pass by finding none)."""
+    assert len(console_commands()) >= 15
+
+
+@pytest.mark.parametrize("words", console_commands())
+def test_the_command_line_shown_parses(words):
+    """Every ``gilwise`` command the docs show is one the parser accepts as written: an
+    option renamed or removed, a bad choice or value there fails here, not for a reader."""
+    import contextlib
+    import io
+
+    from gilwise.cli.main import _parser
+
+    errors = io.StringIO()
+    with contextlib.redirect_stderr(errors):
+        try:
+            _parser().parse_args(words)
+        except SystemExit as exit_:
+            assert exit_.code == 0, f"gilwise {' '.join(words)}: {errors.getvalue().strip()}"
+
+
+def test_the_cli_reference_has_every_command():
+    """docs/reference/cli.md holds a generated ``--help`` for each command the parser has."""
+    from gilwise.cli.main import _parser
+
+    page = (ROOT / "docs" / "reference" / "cli.md").read_text(encoding="utf-8")
+    commands = next(a.choices for a in _parser()._actions if a.choices)
+    missing = [c for c in commands if f"<!-- gen:cli-help gilwise {c} -->" not in page]
+    assert not missing, f"docs/reference/cli.md has no --help of gilwise {missing}"
+
+
+def test_the_status_json_fields_are_those_documented(tmp_path):
+    """The table of docs/reference/journal.md names every field `status --json` prints, and
+    no other."""
+    journal = tmp_path / "run.db"
+    list(gilwise.map(abs, range(5), mode="threads", journal=journal))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [SRC, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    shown = subprocess.run([sys.executable, "-m", "gilwise", "status", str(journal), "--json"],
+                           capture_output=True, text=True, check=True, env=env)
+    import json
+
+    printed = set(json.loads(shown.stdout))
+    page = (ROOT / "docs" / "reference" / "journal.md").read_text(encoding="utf-8")
+    table = page[page.index("| field | meaning |"):]
+    table = table[:table.index("\n\n")]
+    documented = {name for row in table.splitlines()[2:]
+                  for name in re.findall(r"`([a-z_]+)`", row.split(" | ")[0])}
+    assert printed == documented, (f"printed, not documented: {printed - documented}; "
+                                   f"documented, not printed: {documented - printed}")

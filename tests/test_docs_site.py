@@ -145,3 +145,20 @@ def test_search_finds_the_pages_in_a_headless_browser(server, site, tmp_path):
     hrefs = " ".join(item["href"] for item in report["found"])
     assert report["found"], f"no search results for 'journal': {report}"
     assert "long-batches" in hrefs or "journal" in hrefs, report
+
+
+def test_a_newcomer_finds_big_inputs_resume_and_the_migration_tables_in_two_clicks(site):
+    """The issue's bar: from the front page, one click on a link in its text leads to the page
+    that holds each (the second click: the reader's own, within that page)."""
+    import re
+
+    front = (site / "index.html").read_text(encoding="utf-8")
+    article = front[front.index('<article'):front.index('</article>')]
+    linked = set(re.findall(r'href="([^"#]+)/"', article))
+    wanted = {"big NumPy inputs": ("how-to/numpy", "share_above"),
+              "resume": ("how-to/long-batches", "retry_failed"),
+              "the migration tables": ("how-to/migrate", "ProcessPoolExecutor(4)")}
+    for what, (page, holds) in wanted.items():
+        assert page in linked, f"the front page's text has no link to {page} ({what})"
+        text = html.unescape((site / page / "index.html").read_text(encoding="utf-8"))
+        assert holds in text, f"{page} does not hold {holds!r} ({what})"

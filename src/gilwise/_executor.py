@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import itertools
+import os
 import threading
 import time
 import weakref
@@ -61,6 +62,8 @@ def _shutdown_all() -> None:
 
 # before the interpreter joins non-daemon threads, as the stdlib executors do
 threading._register_atexit(_shutdown_all)  # type: ignore[attr-defined]
+if hasattr(os, "register_at_fork"):  # a forked child's copies are not its own to shut down
+    os.register_at_fork(after_in_child=_live.clear)
 
 
 class Executor(cf.Executor):

@@ -29,6 +29,7 @@ try:
     from test.test_concurrent_futures import (
         executor,
         test_as_completed,
+        test_deadlock,
         test_init,
         test_process_pool,
         test_shutdown,
@@ -165,10 +166,30 @@ _tests("Shutdown", test_shutdown.ExecutorShutdownTest, (GilwiseInterpretersMixin
 _tests("Shutdown", test_shutdown.ProcessPoolShutdownTest, PROCESSES)
 
 
+def _own_tests(name: str, cls: type, modes: tuple[type, ...]) -> None:
+    """``cls``'s own tests in each of ``modes``: those it inherits from ``ExecutorTest`` run
+    already, as the ``Test<mode>Executor`` classes."""
+    inherited = {n: None for n in dir(executor.ExecutorTest) if n.startswith("test_")}
+    for mode in modes:
+        label = mode.__name__.removeprefix("Gilwise").removesuffix("Mixin")
+        cls_name = f"Test{label}{name}"
+        bases = (StdlibNamesAreGilwise, mode, cls, util.BaseTestCase)
+        globals()[cls_name] = type(cls_name, bases, {"__module__": __name__, **inherited})
+
+
+_own_tests("ThreadPool", test_thread_pool.ThreadPoolExecutorTest, (GilwiseThreadsMixin,))
+_own_tests("ProcessPool", test_process_pool.ProcessPoolExecutorTest, PROCESSES)
+_tests("Deadlock", test_deadlock.ExecutorDeadlockTest, PROCESSES)
+
+
 class TestThreadsThreadPoolWait(StdlibNamesAreGilwise, GilwiseThreadsMixin,
                                 test_wait.ThreadPoolWaitTests):
     """The thread pool's own wait tests."""
 
+
+#: the deliberate crash difference (docs/how-to/migrate.md)
+CRASH = ("gilwise fails only the crashed call's future, with gilwise.WorkerDied, and goes on "
+         "(test_gilwise_own_deadlock_behaviour)")
 
 #: the tests that fail because gilwise differs on purpose (docs/how-to/migrate.md): strict xfails,
 #: so that one starting to pass is seen (tests/conformance/conftest.py applies them)
@@ -193,22 +214,116 @@ DIFFERENCES = {
            ("test_processes_terminate", "_processes"),
            *((f"test_shutdown_gh_132969_case_{n}", "_executor_manager_thread")
              for n in (1, 2) if mode != "Fork"))},  # CPython skips these under fork
+    # CPython's thread pool and process pool classes: their own tests (the generic ones run
+    # above as Test<mode>Executor)
+    **{f"TestThreadsThreadPool::{test}": f"reads ThreadPoolExecutor's private {attribute}"
+       for test, attribute in (("test_default_workers", "_max_workers"),
+                               ("test_saturation", "_max_workers"),
+                               ("test_idle_thread_reuse", "_threads"))},
+    **{f"Test{mode}ProcessPool::{test}": f"reads ProcessPoolExecutor's private {attribute}"
+       for mode in ("Fork", "Forkserver", "Spawn")
+       for test, attribute in (
+           ("test_killed_child", "_processes"),
+           ("test_saturation", "_max_workers"),
+           ("test_force_shutdown_workers_invalid_op", "_force_shutdown"),
+           ("test_terminate_workers", "_force_shutdown (mocked)"),
+           ("test_kill_workers", "_force_shutdown (mocked)"),
+           ("test_max_tasks_per_child_defaults_to_spawn_context", "_mp_context"),
+           ("test_idle_process_reuse_one", "_max_workers"),
+           ("test_idle_process_reuse_multiple", "_max_workers"),
+           *((test, attribute) for test, attribute in (
+               ("test_max_tasks_per_child", "_processes"),
+               ("test_gc_during_max_tasks_worker_exit_gh152967", "_executor_manager_thread"),
+               ("test_force_shutdown_during_max_tasks_worker_exit",
+                "_executor_manager_thread"),
+               ("test_failed_worker_replacement_breaks_pool", "_executor_manager_thread"))
+             if mode != "Fork"))},  # CPython skips these under fork
+    **{f"Test{mode}ProcessPool::test_traceback": (
+        "checks the cause is the private concurrent.futures.process._RemoteTraceback (gilwise "
+        "chains its own RemoteTraceback, with the same .tb)")
+       for mode in ("Fork", "Forkserver", "Spawn")},
+    "TestForkProcessPool::test_max_tasks_per_child": (
+        "expects ValueError for max_tasks_per_child under fork: gilwise supports it there"),
+    **{f"Test{mode}ProcessPool::test_python_finalization_error": (
+        "expects BrokenProcessPool once no thread can start (threading's start mocked to "
+        "fail): " + CRASH) for mode in ("Fork", "Forkserver", "Spawn")},
+    # the deadlock tests: a worker that dies, or a call that cannot travel, breaks
+    # ProcessPoolExecutor; gilwise fails that call alone (test_gilwise_own_deadlock_behaviour)
+    **{f"Test{mode}Deadlock::{test}": why
+       for mode in ("Fork", "Forkserver", "Spawn")
+       for test, why in (
+           *((test, "expects BrokenProcessPool from a segfaulting worker: " + CRASH)
+             for test in ("test_crash_at_task_unpickle", "test_crash_big_data",
+                          "test_crash_during_func_exec_on_worker",
+                          "test_crash_during_result_pickle_on_worker",
+                          "test_shutdown_deadlock")),
+           ("test_exit_during_result_pickle_on_worker",
+            "expects the SystemExit raised while pickling the result: the worker exits, and "
+            + CRASH),
+           *((test, f"expects {expected} for a call that cannot travel: gilwise fails only "
+                    "that call's future, with gilwise.PayloadError naming the argument or "
+                    "result, and goes on")
+             for test, expected in (
+                 ("test_error_at_task_pickle", "the PicklingError itself"),
+                 ("test_error_during_result_pickle_on_worker", "the PicklingError itself"),
+                 ("test_error_at_task_unpickle", "BrokenProcessPool"),
+                 ("test_exit_at_task_unpickle", "BrokenProcessPool"),
+                 ("test_error_during_result_unpickle_in_result_handler", "BrokenProcessPool"),
+                 ("test_exit_during_result_unpickle_in_result_handler", "BrokenProcessPool"))),
+           ("test_shutdown_deadlock_pickle",
+            "reads ProcessPoolExecutor's private _executor_manager_thread"))},
 }
 
-#: the tests not run at all, and why: they would hang (a strict xfail still runs its test)
+#: the tests not run at all, and why: they would hang (a strict xfail still runs its test),
+#: or are made of subtests that fail (which a strict xfail cannot hold)
 NOT_RUN_TESTS = {
     "TestThreadsShutdown::test_threads_terminate": (
         "reads the private _threads before releasing the semaphore its three calls wait on: "
         "the AttributeError leaves them blocked, and tearDown's shutdown(wait=True) waits "
         "forever (as it would for ThreadPoolExecutor)"),
+    **{f"Test{mode}ProcessPool::{test}": (
+        "reads the private _processes before ending the calls it started (they wait on an "
+        "event never set): the AttributeError leaves them running, and the shutdown(wait=True) "
+        "after it waits forever") for mode in ("Fork", "Forkserver", "Spawn")
+       for test in ("test_broken_process_pool_traceback", "test_force_shutdown_workers")},
+    # tests of subtests: pytest counts one whose subtests fail as passed, so a strict xfail
+    # cannot hold them
+    **{f"Test{mode}ProcessPool::{test}": why
+       for mode in ("Fork", "Forkserver", "Spawn")
+       for test, why in (
+           ("test_force_shutdown_workers_stops_pool", "subtests; reads ProcessPoolExecutor's "
+            "private _processes"),
+           ("test_force_shutdown_workers_not_started_yet", "subtests; calls "
+            "ProcessPoolExecutor.terminate_workers/kill_workers (3.14), which gilwise.Executor "
+            "lacks (its abort() kills the workers)"),
+           *(("test_shutdown_no_wait_max_tasks_gh119592", "subtests; reads "
+              "ProcessPoolExecutor's private _executor_manager_thread") for _ in (mode,)
+             if mode != "Fork"),  # CPython skips it under fork
+           ("test_force_shutdown_workers_dead_workers", "subtests; expects BrokenProcessPool "
+            "from a worker's os._exit (" + CRASH + "), then calls terminate_workers/"
+            "kill_workers, which gilwise.Executor lacks"))},
 }
 
-#: CPython's classes not run here yet, and why: they test ProcessPoolExecutor's and
-#: ThreadPoolExecutor's private attributes (_processes, _threads, _call_queue,
-#: _executor_manager_thread), BrokenProcessPool after a crash (gilwise fails only that
-#: future), or start fresh interpreters; some hang against gilwise.Executor and need triage
-NOT_RUN = {
-    "test_process_pool.ProcessPoolExecutorTest": "private attributes; triage pending",
-    "test_thread_pool.ThreadPoolExecutorTest": "private attributes; triage pending",
-    "test_deadlock.ExecutorDeadlockTest": "expects BrokenProcessPool after a crash",
-}
+
+
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_gilwise_own_deadlock_behaviour(start: str) -> None:
+    """Where CPython's deadlock tests expect a broken pool, gilwise fails only the call that
+    crashed its worker or could not travel, and the executor goes on running the next."""
+    import multiprocessing
+
+    dl = test_deadlock
+    with gilwise.Executor(2, mode="processes",
+                          mp_context=multiprocessing.get_context(start)) as ex:
+        for fn, args, error in (
+                (dl._crash, (), gilwise.WorkerDied),
+                (id, (dl.CrashAtUnpickle(),), gilwise.WorkerDied),
+                (dl._return_instance, (dl.CrashAtPickle,), gilwise.WorkerDied),
+                (dl._return_instance, (dl.ExitAtPickle,), gilwise.WorkerDied),
+                (id, (dl.ErrorAtPickle(),), gilwise.PayloadError),
+                (id, (dl.ExitAtUnpickle(),), gilwise.PayloadError),
+                (dl._return_instance, (dl.ErrorAtPickle,), gilwise.PayloadError),
+                (dl._return_instance, (dl.ExitAtUnpickle,), gilwise.PayloadError)):
+            with pytest.raises(error):
+                ex.submit(fn, *args).result(timeout=60)
+            assert ex.submit(pow, 2, 8).result(timeout=60) == 256

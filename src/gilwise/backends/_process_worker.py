@@ -194,6 +194,8 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
         conn.send_bytes(encode_result(result, pickler))
         if budget.leaving is not None:  # recycled: the parent starts another in its place
             leave()
+        # the chunk's arguments and values are freed now, not when the next order comes
+        del message, order, items, result
 
 
 def _result_pickler(sender: Sender) -> Callable[[Any], bytes]:

@@ -97,7 +97,7 @@ def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
 
     def items():
         nonlocal read
-        for x in range(200_000):
+        for x in range(1_000_000):
             read = next(taken) + 1
             yield x
 
@@ -105,7 +105,7 @@ def test_a_generator_through_coroutines_keeps_what_is_read_bounded():
     for n, value in enumerate(gilwise.map(aw.double, items(), mode="threads", workers=2)):
         assert value == 2 * n
         ahead = max(ahead, read - n)
-    assert read == 200_000
+    assert read == 1_000_000
     # a few chunks per worker, the window grown at most to its cap while ordered results wait
     # (_engine.feed.WINDOW_HELD_MAX): never the whole input
     assert ahead <= 70_000

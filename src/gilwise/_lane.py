@@ -186,7 +186,6 @@ class _Lane:
         self.info = RunInfo()
         # a threads lane is shared: callers step its engine too, taking turns (``put``)
         self._stepping = threading.Lock()
-        self._engine: Any = None
         self._shared: Any = None  # the engine while callers may step it
         self._failed: BaseException | None = None  # what a caller's step raised
         self._backends, self._lock = backends, lock
@@ -231,7 +230,7 @@ class _Lane:
             if self.options.mode == "threads" and hasattr(engine.backend, "hush"):
                 hushed = engine.backend
                 hushed.hush(self._loud)
-                self._engine, self._shared = engine, engine
+                self._shared = engine
             while not engine.over:
                 if self._failed is not None:
                     raise self._failed
@@ -273,7 +272,7 @@ class _Lane:
         calls = self.calls
         if result.errors or calls.pending or calls.closed:
             return True
-        engine = self._engine
+        engine = self._shared
         if engine is not None and engine.backlog:
             return True
         return any(type(value) is _Measured for value in result.values)

@@ -137,10 +137,17 @@ def test_auto_keeps_a_loop_that_only_waits_on_one_thread():
     assert (result.info.mode, result.info.workers, result.info.changes) == ("threads", 1, [])
 
 
+#: how late a task may note its start after its turn (a busy machine preempts it there):
+#: the gate spaces 21 turns over a whole second at 20/s, so a window this much shorter than
+#: a second still holds at most 20 of the noted starts, and a burst still shows
+RECORDING_LAG = 0.025
+
+
 def _most_in_one_second(starts: list[float]) -> int:
-    """The most start times in any one-second window [t, t + 1)."""
+    """The most start times in any one-second window [t, t + 1), less the recording lag."""
     starts = sorted(starts)
-    return max(sum(1 for u in starts if s <= u < s + 1) for s in starts)
+    width = 1.0 - RECORDING_LAG
+    return max(sum(1 for u in starts if s <= u < s + width) for s in starts)
 
 
 @pytest.mark.parametrize("fn", [aw.started_at, aw.async_started_at], ids=["plain", "async"])

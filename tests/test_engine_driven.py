@@ -120,3 +120,23 @@ def test_stop_cancels_what_is_out_and_ends_the_batch():
     out = list(backend.out)
     engine.stop()
     assert engine.over and sorted(backend.cancelled) == sorted(out) and engine.step(0.0) == []
+
+
+def test_send_hands_an_added_item_to_the_backend_without_collecting():
+    """``send`` (an executor's ``submit``): what was added goes out at once where the backend
+    has room; nothing is collected until the next step, and nothing goes out without room."""
+    clock = FakeClock()
+    backend = FakeBackend(Options(workers=2, chunksize=1), clock, capacity=2)
+    frontier = Frontier(until_closed=True)
+    engine = Engine(backend, plus_one, frontier, backend.options, clock=clock)
+    frontier.add(1)
+    engine.send()
+    assert [items for _, items in backend.submitted] == [[1]] and backend.polls == 0
+    frontier.add(2)
+    frontier.add(3)
+    engine.send()  # room for one more: 2 goes, 3 waits
+    assert [items for _, items in backend.submitted] == [[1], [2]] and backend.polls == 0
+    values = sorted(v for _ in range(3) for s in engine.step(0.0) for v in s.values)
+    assert values == [2, 3, 4] and backend.polls > 0
+    frontier.close()
+    assert drive(engine, 0.0) == [] and engine.over

@@ -41,6 +41,13 @@ def count_up(n: int) -> int:
     return total
 
 
+def fails_the_first_time(marker: str) -> str:
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise ValueError("not yet")
+    return "ok"
+
+
 def fail_init() -> None:
     raise RuntimeError("no model here")
 
@@ -75,6 +82,14 @@ def test_a_hung_call_is_stopped_by_the_timeout_and_only_it_fails():
         with pytest.raises(gilwise.TaskTimeout):
             hung.result(timeout=120)
         assert [f.result(timeout=60) for f in quick] == [i * i for i in range(20)]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_call_that_failed_is_retried_and_its_future_gets_the_value(mode, tmp_path, caplog):
+    with gilwise.Executor(2, mode=mode, retries=1, backoff=0) as ex:
+        future = ex.submit(fails_the_first_time, str(tmp_path / "tried"))
+        assert future.result(timeout=60) == "ok"
+    assert "unexpected state" not in caplog.text  # the retry did not start its future again
 
 
 @pytest.mark.parametrize("mode", MODES)

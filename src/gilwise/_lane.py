@@ -34,7 +34,7 @@ class BrokenExecutor(WorkerInitError, cf.BrokenExecutor):
 class _Call:
     """One submitted call; travels to a worker without its Future."""
 
-    __slots__ = ("fn", "args", "kwargs", "measure", "future", "starting")
+    __slots__ = ("fn", "args", "kwargs", "measure", "future", "starting", "started")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                  measure: bool = False, future: cf.Future[Any] | None = None) -> None:
@@ -42,6 +42,7 @@ class _Call:
         self.future = future
         #: set when a worker starts it (a threads lane's ``taking``)
         self.starting: threading.Event | None = None
+        self.started = False  # a worker thread marked its future running (a retry: again)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _Call, (self.fn, self.args, self.kwargs, self.measure)
@@ -66,7 +67,8 @@ def _invoke(call: _Call) -> Any:
     than after the lane's driver has read it: one thread hand-over less per call; failures
     still go through the engine (its retries)."""
     future = call.future
-    if future is not None and not future.running():
+    if future is not None and not call.started:
+        call.started = True
         if not future.set_running_or_notify_cancel():
             return None  # cancelled while it waited in its chunk
         starting = call.starting
@@ -75,7 +77,10 @@ def _invoke(call: _Call) -> Any:
     if not call.measure:
         value = call.fn(*call.args, **call.kwargs)
         if future is not None:
-            _settle_value(future, value)
+            try:
+                future.set_result(value)
+            except cf.InvalidStateError:
+                pass  # the driver failed it first: past its timeout
         return value
     clock = ThreadClock()  # a busy machine keeps it waiting for a core: not the work's doing
     try:
@@ -142,6 +147,8 @@ class _Calls(Frontier):
     started_by_worker = False
 
     def take(self, n: int) -> list[Any]:
+        if not self._queue:
+            return []
         taken: list[Any] = []
         while len(taken) < n:
             batch = super().take(n - len(taken))
@@ -213,7 +220,9 @@ class _Lane:
             return
         try:
             if not engine.over and not self.aborting:
-                self._step(engine, 0.0)
+                engine.send()  # to a worker now, where the books show room (~10 µs sooner)
+                self._step(engine, 0.0)  # then the books: what came back, and the call if
+                # it found no room before
         except BaseException as exc:  # noqa: BLE001 - the driver breaks the lane with it
             self._failed = exc
             engine.wake()
@@ -278,6 +287,10 @@ class _Lane:
         return any(type(value) is _Measured for value in result.values)
 
     def _settle(self, segment: Segment) -> None:
+        if self.calls.started_by_worker and not segment.failures and not any(
+                call.measure for call in segment.items):
+            self.pending.difference_update(segment.items)  # their workers settled them
+            return
         for pos, call in enumerate(segment.items):
             self.pending.discard(call)
             failure = segment.failures.get(pos)

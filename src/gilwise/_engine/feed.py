@@ -90,6 +90,9 @@ class Feed:
             self._touched.append(segment)  # a journal may fill it whole
 
     def _fresh_chunk(self) -> Chunk | None:
+        frontier = self._frontier
+        if frontier is not None and not frontier.pending and not frontier.ended:
+            return None  # an open frontier, empty for now: nothing to read (the fast way)
         while not self._exhausted and self._outstanding < self._limit():
             size = self.sizer.next_size()
             if self.options.max_in_flight is not None:  # the bound shared by the workers

@@ -29,6 +29,7 @@ Two ways to drive it, both in the caller's thread, with no helper threads of its
 - :meth:`Engine.step`, which does what can be done now and returns the segments finished,
   for a loop of the caller's own (an event loop, an executor's driver thread); another
   thread ends its wait early with :meth:`Engine.wake`, and :meth:`Engine.stop` cancels.
+  :meth:`Engine.send` only sends: an executor's ``submit`` gets its call to a worker with it.
 
 Errors are values (Failure) here; the caller's ``on_error`` decides at the edge whether they
 become exceptions.
@@ -344,6 +345,13 @@ class Engine(Feed, Recovery):
                 pos, started, worker = running
                 found.append((chunk.segment.start + chunk.positions[pos], worker, wall + started))
         return sorted(found)
+
+    def send(self) -> None:
+        """Send what the backend has room for now, collecting nothing (the next step does):
+        a call added to an open frontier reaches a worker at once, before the books of the
+        results before it are kept (the worker starts while they are)."""
+        if not self.over and self._head is None:
+            self._dispatch()
 
     def wake(self) -> None:
         """From any thread: end the wait of a :meth:`step` in progress (or of the next one)

@@ -28,15 +28,18 @@ def drain(outbox: queue.SimpleQueue, timeout: float) -> list[Any]:
     """Everything in ``outbox``, waiting up to ``timeout`` seconds for the first message
     (0: not at all, and a :data:`WAKE` ends the wait): how the in-process backends collect
     their workers' results."""
+    if timeout <= 0 and outbox.empty():  # the common case, without raising queue.Empty
+        return []
     try:
         pending = [outbox.get(timeout=timeout) if timeout > 0 else outbox.get_nowait()]
     except queue.Empty:
         return []
-    while True:
+    while not outbox.empty():
         try:
             pending.append(outbox.get_nowait())
-        except queue.Empty:
-            return [message for message in pending if message is not WAKE]
+        except queue.Empty:  # another thread took it
+            break
+    return [message for message in pending if message is not WAKE]
 
 
 class Done:

@@ -147,7 +147,8 @@ class WorkerPool(Backend, Supervised):
         """Room on the live workers, plus the chunks still held by a worker being stopped
         (out until its loss is reported)."""
         workers, held_by = self._workers, self._held
-        gone = sum(len(held_by.get(wid, ())) for wid in self._stopping if wid not in workers)
+        gone = sum(len(held_by.get(wid, ())) for wid in self._stopping
+                   if wid not in workers) if self._stopping else 0
         quick = sum(1 for wid in self._quick if wid in workers)
         return len(workers) + (self.depth - 1) * quick + gone
 

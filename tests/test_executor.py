@@ -48,6 +48,16 @@ def fails_the_first_time(marker: str) -> str:
     return "ok"
 
 
+def wait_for(path: str) -> str:
+    while not os.path.exists(path):
+        time.sleep(0.01)
+    return path
+
+
+def length(items: list[int]) -> int:
+    return len(items)
+
+
 def fail_init() -> None:
     raise RuntimeError("no model here")
 
@@ -90,6 +100,24 @@ def test_a_call_that_failed_is_retried_and_its_future_gets_the_value(mode, tmp_p
         future = ex.submit(fails_the_first_time, str(tmp_path / "tried"))
         assert future.result(timeout=60) == "ok"
     assert "unexpected state" not in caplog.text  # the retry did not start its future again
+
+
+def test_a_big_argument_never_holds_up_the_results_of_other_calls(tmp_path):
+    """A worker reads its pipe only between calls: a big argument (MBs, more than a pipe
+    holds) waits for a worker with nothing to do rather than being written behind a running
+    call, which would block the executor until that call ends."""
+    first, second = str(tmp_path / "first"), str(tmp_path / "second")
+    with gilwise.Executor(2, mode="processes") as ex:
+        assert list(ex.map(square, range(20))) == [x * x for x in range(20)]  # both quick
+        held = ex.submit(wait_for, first)
+        other = ex.submit(wait_for, second)
+        big = ex.submit(length, list(range(1_000_000)))  # ~5 MB pickled
+        time.sleep(0.5)  # the executor places it meanwhile
+        open(second, "w").close()
+        assert other.result(timeout=30) == second  # not stuck behind the big write
+        assert big.result(timeout=30) == 1_000_000
+        open(first, "w").close()
+        assert held.result(timeout=30) == first
 
 
 @pytest.mark.parametrize("mode", MODES)

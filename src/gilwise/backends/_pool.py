@@ -128,6 +128,11 @@ class WorkerPool(Backend, Supervised):
     def _send(self, worker: int, chunk: Chunk, packed: Any) -> None:
         """Queue ``packed`` on ``worker`` (a worker that just died is seen by ``_collect``)."""
 
+    def _may_queue(self, worker: int, chunk: Chunk, packed: Any) -> bool:
+        """Whether ``chunk`` may be sent to ``worker`` while it runs another (a worker reads
+        what it is sent only between chunks)."""
+        return True
+
     @abstractmethod
     def _collect(self, timeout: float) -> list[Finished | Gone]:
         """Results and lost workers, waiting up to ``timeout`` seconds for the first; a lost
@@ -187,6 +192,8 @@ class WorkerPool(Backend, Supervised):
     def _fill(self, wid: int, held: deque[tuple[Chunk, Any]]) -> None:
         waiting, room = self._waiting, self._room(wid)
         while waiting and len(held) < room:
+            if held and not self._may_queue(wid, *waiting[0]):
+                return  # it waits for a worker with nothing to do
             chunk, packed = waiting.popleft()
             held.append((chunk, packed))
             self._where[chunk.id] = wid

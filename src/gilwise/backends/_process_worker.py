@@ -96,13 +96,30 @@ class InitFailed(NamedTuple):
 # ---------------------------------------------------------------- the worker process side
 
 
-def _read_forever(conn: Connection, inbox: queue.SimpleQueue) -> None:
-    """Drain the pipe so the parent never blocks sending while this worker computes."""
-    try:
-        while True:
-            inbox.put(conn.recv_bytes())
-    except (EOFError, OSError):
-        inbox.put(None)
+class _Pipe:
+    """What the parent sends, read by the worker itself between chunks (a reader thread would
+    cost a thread hand-over per message): the parent never sends more than its pipe holds to
+    a worker that runs a chunk (``ProcessBackend._may_queue``)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self) -> bytes | None:
+        """The next message; None once the parent is gone."""
+        try:
+            return self.conn.recv_bytes()
+        except (EOFError, OSError):
+            return None
+
+    def get_nowait(self) -> bytes | None:
+        """The next message if one has come; raises ``queue.Empty`` if none."""
+        try:
+            ready = self.conn.poll(0)
+        except (EOFError, OSError):
+            ready = True  # get() says None
+        if not ready:
+            raise queue.Empty
+        return self.get()
 
 
 def worker_main(conn: Connection, slot: Any, native: int | None = None,
@@ -115,8 +132,7 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     lead_own_group()
     forget_inherited_forkserver()
-    inbox: queue.SimpleQueue = queue.SimpleQueue()
-    threading.Thread(target=_read_forever, args=(conn, inbox), daemon=True).start()
+    inbox = _Pipe(conn)
     threading.Thread(target=watch_parent, args=(os.getppid(),), daemon=True).start()
     name = str(os.getpid())
     fns: dict[int, Callable[[Any], Any]] = {}

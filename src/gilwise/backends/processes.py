@@ -12,6 +12,7 @@ import itertools
 import multiprocessing
 import os
 import pickle
+import select
 import sys
 import threading
 import time
@@ -56,6 +57,10 @@ from gilwise.backends.threads import join_stopping
 #: how long a stop waits for a worker's coroutines to be cancelled (their ``finally`` run)
 #: before it kills the worker
 COROUTINES_STOP_SECONDS = 1.0
+#: the most bytes sent to a worker while it runs a chunk: they wait in its pipe's buffer
+#: (Linux: ~200 KB) until it reads them; more would block the sender, so bigger messages go
+#: only to a worker with nothing to do, which reads them at once
+QUEUED_BYTES_MAX = 64 * 1024
 
 
 class _Worker:
@@ -156,6 +161,11 @@ class ProcessBackend(WorkerPool):
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         weakref.finalize(self, _close_fds, self._wake_r, self._wake_w)
+        # what a poll waits on, kept while the workers stay the same (see ``_ready``)
+        self._watching: tuple[int, ...] | None = None
+        self._by_handle: dict[Any, _Worker] = {}
+        self._by_fd: dict[int, Any] = {}
+        self._poller: Any = None
 
     def wake(self) -> None:
         try:
@@ -236,6 +246,13 @@ class ProcessBackend(WorkerPool):
             self._shared.for_chunk(chunk.id, paths)
         return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob))
 
+    def _may_queue(self, worker: int, chunk: Chunk, packed: bytes) -> bool:
+        w = self._workers[worker]
+        size = len(packed)
+        if chunk.fn_id not in w.known_fns:
+            size += len(self._fns[chunk.fn_id])
+        return size <= QUEUED_BYTES_MAX
+
     def _send(self, worker: int, chunk: Chunk, packed: bytes) -> None:
         w = self._workers[worker]
         try:
@@ -246,15 +263,36 @@ class ProcessBackend(WorkerPool):
         except OSError:
             pass  # it just died: _collect sees its sentinel and the chunk goes on, unstarted
 
+    def _ready(self, timeout: float) -> list[Any]:
+        """The workers' pipes and sentinels, and the wake pipe, that are ready, waiting up to
+        ``timeout`` seconds for one: one ``poll`` object kept while the workers stay the
+        same (``multiprocessing.connection.wait`` builds a selector per call, ~10 µs)."""
+        workers = tuple(self._workers)
+        if workers != self._watching:
+            self._watching = workers
+            by_handle = self._by_handle = {}
+            for w in self._workers.values():
+                by_handle[w.conn] = w
+                by_handle[w.process.sentinel] = w
+            self._poller = getattr(select, "poll", lambda: None)()  # None on Windows
+            if self._poller is not None:
+                self._by_fd = {self._wake_r: self._wake_r}
+                for handle in by_handle:
+                    fd = handle if isinstance(handle, int) else handle.fileno()
+                    self._by_fd[fd] = handle
+                    self._poller.register(fd, select.POLLIN)
+                self._poller.register(self._wake_r, select.POLLIN)
+        if self._poller is None:
+            return wait([*self._by_handle, self._wake_r], timeout)
+        by_fd = self._by_fd
+        return [by_fd[fd] for fd, _ in self._poller.poll(max(0.0, timeout) * 1000)]
+
     def _collect(self, timeout: float) -> list[Finished | Gone]:
-        by_handle: dict[Any, _Worker] = {}
-        for w in self._workers.values():
-            by_handle[w.conn] = w
-            by_handle[w.process.sentinel] = w
         events: list[Finished | Gone] = []
         if self._max_memory is not None and self._held:
             timeout = min(timeout, WATCH_SECONDS)
-        ready = wait([*by_handle, self._wake_r], timeout)
+        ready = self._ready(timeout)
+        by_handle = self._by_handle
         if self._max_memory is not None:
             self._watch_memory()
         dead: list[_Worker] = []
@@ -398,7 +436,7 @@ class ProcessBackend(WorkerPool):
 
 def _read_all(fd: int) -> None:
     try:
-        while os.read(fd, 4096):
+        while len(os.read(fd, 4096)) == 4096:  # less: the pipe is empty now
             pass
     except BlockingIOError:
         pass

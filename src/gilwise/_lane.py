@@ -166,6 +166,13 @@ class _Calls(Frontier):
         """Every call still queued (not taken by the engine yet), left as it is."""
         return super().take(sys.maxsize)
 
+    def wake(self) -> None:
+        """Wake the engines watching (what ``add`` does after queueing)."""
+        with self._lock:
+            watchers = list(self._watchers)
+        for wake in watchers:
+            wake()
+
     def add_unseen(self, call: _Call) -> int:
         """Queue ``call`` without waking the engine (the caller steps it, or wakes it);
         how many calls were queued before it."""
@@ -211,7 +218,8 @@ class _Lane:
             call.starting = self.taking
         engine = self._shared
         if engine is None:
-            self.calls.add(call)
+            if not self.calls.add_unseen(call):  # calls queued before it wait for room,
+                self.calls.wake()  # which a result makes, waking the driver anyway
             return
         if self.calls.add_unseen(call):
             return  # calls wait already: the result that frees a worker wakes the driver

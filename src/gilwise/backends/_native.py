@@ -79,12 +79,14 @@ class WorkerLimit:
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
         self._seen = -1  # numerical modules loaded when last applied
+        self._modules = -1  # modules loaded when last looked (none since: nothing to do)
         if limit is not None:
             set_env(limit)
 
     def apply(self) -> None:
-        if self.limit is None:
+        if self.limit is None or len(sys.modules) == self._modules:
             return
+        self._modules = len(sys.modules)
         loaded = sum(1 for name in NUMERIC_MODULES if name in sys.modules)
         if loaded and loaded != self._seen:
             self._seen = loaded

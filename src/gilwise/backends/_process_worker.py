@@ -85,6 +85,8 @@ class ChunkMessage(NamedTuple):
     fn_id: int
     tracked: bool
     items_blob: bytes
+    #: the worker times its waits for a core (``ChunkResult.waited``: auto mode's watch)
+    timed: bool = False
 
 
 class InitFailed(NamedTuple):
@@ -195,12 +197,15 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
                 run_chunks(fn, chunk_id, items, order.tracked, slot, take, send)
             limit.apply()
             continue
-        waited = clock.sample().waiting if clock.exact else None
+        waited = clock.sample().waiting if clock.exact and order.timed else None
         if budget.active:
             items = budget.feed(items)
         if _shm.received:  # a write into a shared array explained
             fn = ReadOnlyHint(fn)
-        with cancelled_when(fn, stopped):
+        if hasattr(fn, "run_chunks"):  # a coroutine function's chunk, the budget counting
+            with cancelled_when(fn, stopped):
+                result = run_chunk(fn, chunk_id, items, order.tracked, slot)
+        else:
             result = run_chunk(fn, chunk_id, items, order.tracked, slot)
         limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name

@@ -329,7 +329,7 @@ def test_processes_right_after_threads_still_fork_from_this_process(no_leftover_
 @pytest.mark.skipif(sys.platform != "linux", reason="the kernel's thread count is read on Linux")
 def test_a_fork_first_waits_for_the_kernel_to_count_an_ending_thread_gone():
     # a joined thread's OS thread ends a moment after: forking beside it draws 3.12+'s warning
-    from gilwise.backends.processes import _await_os_threads, _os_threads
+    from gilwise.backends._start import _await_os_threads, _os_threads
 
     before = _os_threads()
     ending = threading.Thread(target=time.sleep, args=(0.05,))

@@ -83,6 +83,12 @@ class _Backends:
                 backend.close()
         return None
 
+    def signal_workers(self, kill: bool) -> None:
+        """From any thread: SIGTERM (``kill``: SIGKILL) the worker processes of every backend
+        (``Backend.signal_workers``)."""
+        for backend in list(self.started.values()):
+            backend.signal_workers(kill)
+
     def close(self, kill: bool) -> None:
         self.closed = True
         with self._closing:  # a second caller waits for the first one's workers to stop

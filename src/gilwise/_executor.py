@@ -31,6 +31,7 @@ from gilwise._api import _Backends
 from gilwise._cores import usable_cores
 from gilwise._lane import BrokenExecutor, _Call, _Lane, _LoggedInitializer, _Measured
 from gilwise._options import Options
+from gilwise._outcome import WorkerDied
 from gilwise._result import Decision
 from gilwise.auto import gil_enabled
 from gilwise.backends.registry import check_options, worker_count
@@ -116,6 +117,9 @@ class Executor(cf.Executor):
             max_memory_per_child=max_memory_per_child)
         check_options(self._options)  # e.g. max_tasks_per_child= with threads: refused
         self._thread_name_prefix = thread_name_prefix
+        #: the stdlib executors' name for it, which code and CPython's tests read
+        self._max_workers = worker_count(
+            self._options.with_(mode="processes") if mode == "auto" else self._options)
         self._backends = _Backends()
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.RLock()  # a caller stepping a lane may settle auto's first call
@@ -206,20 +210,66 @@ class Executor(cf.Executor):
         """Stop now: calls not started are cancelled, running ones stopped (their futures
         cancelled too), the workers killed; the executor is shut down (joblib's
         ``abort_everything``)."""
+        self._stop_now(kill=True, every_lane=True, wait=True,
+                       error=lambda: cf.CancelledError("the executor was aborted"))
+
+    def terminate_workers(self) -> None:
+        """As 3.14's ``ProcessPoolExecutor.terminate_workers``: ``shutdown(wait=False,
+        cancel_futures=True)``, then SIGTERM to every worker process alive; the calls they
+        were running fail with ``gilwise.WorkerDied``. Threads and sub-interpreters cannot
+        be stopped: their running calls end as they would, the others are cancelled."""
+        self._force_shutdown(operation="terminate")
+
+    def kill_workers(self) -> None:
+        """As 3.14's ``ProcessPoolExecutor.kill_workers``: :meth:`terminate_workers`, with
+        SIGKILL (to what each worker's call started too)."""
+        self._force_shutdown(operation="kill")
+
+    def _force_shutdown(self, operation: str) -> None:
+        """``terminate_workers`` ("terminate") or ``kill_workers`` ("kill"); the stdlib's
+        name, which CPython's tests call."""
+        if operation not in ("terminate", "kill"):
+            raise ValueError(f"Unsupported operation: {operation!r}")
+        self._stop_now(kill=operation == "kill", every_lane=False, wait=False,
+                       error=lambda: WorkerDied(f"its worker was stopped by the executor's "
+                                                f"{operation}_workers()"))
+
+    def _stop_now(self, kill: bool, every_lane: bool, wait: bool,
+                  error: Callable[[], BaseException]) -> None:
+        """Shut down now: the calls not started are cancelled, the worker processes sent
+        SIGTERM (``kill``: SIGKILL) and their lanes stopped, each call they held failed with
+        ``error()``. With ``every_lane``, the other lanes too (a thread's call is left to
+        run, its future failed); else those lanes end once their running calls do. With
+        ``wait``, returns once every worker is stopped."""
         with self._lock:
             self._shutdown = True
             lanes = list(self._lanes.values())
+        stopped = [lane for lane in lanes if every_lane or lane.options.mode == "processes"]
         for lane in lanes:
             for call in lane.calls.take_queued():
                 call.future.cancel()
-            lane.aborting = True
+            for call in list(lane.pending):  # taken, not started (threads)
+                call.future.cancel()
+        for lane in stopped:
+            lane.aborting = True  # its driver stops the engine: no worker respawned
+        self._backends.signal_workers(kill)
+        for lane in lanes:
             lane.calls.close()  # wakes the driver
+        if wait:
+            self._end_now(lanes, stopped, error)
+        else:
+            threading.Thread(target=self._end_now, args=(lanes, stopped, error),
+                             daemon=True).start()
+
+    def _end_now(self, lanes: list[_Lane], stopped: list[_Lane],
+                 error: Callable[[], BaseException]) -> None:
         for lane in lanes:
             if lane.thread is not threading.current_thread():
                 lane.thread.join()
+        for lane in stopped:
             for call in list(lane.pending):
                 if not call.future.done():
-                    call.future.set_exception(cf.CancelledError("the executor was aborted"))
+                    call.future.set_exception(error())
             lane.pending.clear()
         self._backends.close(kill=True)
 
@@ -227,6 +277,14 @@ class Executor(cf.Executor):
         for lane in lanes:
             lane.thread.join()
         self._backends.close(kill=False)
+
+    @property
+    def max_workers(self) -> int:
+        """The workers each mode's lane starts: ``max_workers`` as given, else the mode's
+        default (threads: min(32, cores + 4); processes, interpreters: one per usable
+        core; auto: one per usable core, what its CPU-bound functions get, though a
+        function it sends to threads for waiting gets the threads' default)."""
+        return self._max_workers
 
     # -- what it chose
     def explain(self) -> dict[str, Decision]:

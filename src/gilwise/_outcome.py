@@ -36,8 +36,10 @@ class WorkerInitError(GilwiseError):
     """The ``initializer`` failed in a new worker, so no worker can run tasks."""
 
 
-class PayloadError(GilwiseError):
-    """An argument, result or exception could not be pickled or unpickled."""
+class PayloadError(GilwiseError, pickle.PicklingError):
+    """An argument, result or exception could not be pickled or unpickled. It is a
+    ``pickle.PicklingError``, which the stdlib's ``ProcessPoolExecutor`` raises for a call
+    that cannot be pickled, so code catching that catches this too."""
 
 
 class JournalError(GilwiseError):

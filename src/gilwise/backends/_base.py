@@ -141,6 +141,12 @@ class Backend(ABC):
     def close(self, kill: bool = False) -> None:
         """Stop every worker; with ``kill``, without waiting for them."""
 
+    def signal_workers(self, kill: bool) -> None:
+        """From any thread: SIGTERM (``kill``: SIGKILL) every worker process alive now, as
+        ``ProcessPoolExecutor.terminate_workers``/``kill_workers`` do; their chunks are then
+        lost as a dead worker's are. Threads, sub-interpreters and a cluster's workers cannot
+        be stopped so: nothing."""
+
     def resize(self, size: int) -> bool:
         """Between maps, with nothing in flight: run ``size`` workers from now on. False where
         this backend cannot (a ``Pool`` then replaces it)."""

@@ -352,6 +352,16 @@ class ProcessBackend(WorkerPool):
         w.process.join(1)
         w.conn.close()
 
+    def signal_workers(self, kill: bool) -> None:
+        for w in list(self._workers.values()):  # the engine's thread may bury one meanwhile
+            with contextlib.suppress(ValueError):  # closed: gone already
+                if w.process.exitcode is not None:
+                    continue
+                if kill:
+                    kill_tree(w.process)  # what its task started dies with it
+                else:
+                    w.process.terminate()
+
     def close(self, kill: bool = False) -> None:
         if kill:
             self._cancel_coroutines(lambda chunk: True)

@@ -146,6 +146,7 @@ class Backend(ABC):
         ``ProcessPoolExecutor.terminate_workers``/``kill_workers`` do; their chunks are then
         lost as a dead worker's are. Threads, sub-interpreters and a cluster's workers cannot
         be stopped so: nothing."""
+        return None
 
     def resize(self, size: int) -> bool:
         """Between maps, with nothing in flight: run ``size`` workers from now on. False where

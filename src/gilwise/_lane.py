@@ -166,13 +166,6 @@ class _Calls(Frontier):
         """Every call still queued (not taken by the engine yet), left as it is."""
         return super().take(sys.maxsize)
 
-    def wake(self) -> None:
-        """Wake the engines watching (what ``add`` does after queueing)."""
-        with self._lock:
-            watchers = list(self._watchers)
-        for wake in watchers:
-            wake()
-
     def add_unseen(self, call: _Call) -> int:
         """Queue ``call`` without waking the engine (the caller steps it, or wakes it);
         how many calls were queued before it."""

@@ -46,15 +46,19 @@ class Frontier:
                 self._seen.add(item)
             self._queue.append(item)
             self.added += 1
-            watchers = list(self._watchers)
-        for wake in watchers:
-            wake()
+        self.wake()
         return True
 
     def close(self) -> None:
         """No more items: a map over it ends once those added are done."""
         with self._lock:
             self._closed = True
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the engines watching (``add`` and ``close`` do): one that queued items
+        without ``add`` tells them so."""
+        with self._lock:
             watchers = list(self._watchers)
         for wake in watchers:
             wake()

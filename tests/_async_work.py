@@ -62,8 +62,9 @@ async def wait_then_mark(args: tuple[int, str]) -> int:
     except asyncio.CancelledError:
         how = "cancelled"
         raise
-    finally:
-        Path(folder, f"finally-{x}").write_text(how)
+    finally:  # written whole, then named: the test reads it as soon as the name appears
+        Path(folder, f".finally-{x}").write_text(how)
+        Path(folder, f".finally-{x}").replace(Path(folder, f"finally-{x}"))
     return x
 
 

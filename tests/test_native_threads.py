@@ -4,10 +4,12 @@ the worker itself)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import gilwise
-from _numeric import native_threads
+from _numeric import native_threads, threads_unknown_to_python
 from gilwise._cores import usable_cores
 from gilwise.backends._native import ENV_VARS
 
@@ -41,6 +43,29 @@ def test_each_worker_runs_cores_over_workers_native_threads(method):
     results = list(gilwise.map(native_threads, range(4), mode="processes", workers=2,
                                start_method=method, chunksize=1))
     assert pools_of(results) == {max(1, usable_cores() // 2)}
+
+
+def openblas_can_stop_its_threads() -> bool:
+    """Whether every OpenBLAS loaded here exports the function that stops its thread pool
+    (scipy-openblas 0.3.31, NumPy 2.4's, does; 0.3.34, NumPy 2.5's, hides it)."""
+    import ctypes
+
+    libs = [lib for lib in threadpoolctl.threadpool_info() if lib["internal_api"] == "openblas"]
+    return bool(libs) and all(
+        hasattr(ctypes.CDLL(lib["filepath"], mode=os.RTLD_NOLOAD), "blas_thread_shutdown_")
+        for lib in libs)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads Linux's /proc")
+@pytest.mark.skipif(not openblas_can_stop_its_threads(), reason=(
+    "this OpenBLAS does not export blas_thread_shutdown_: the thread it restarts when told "
+    "the limit after fork spins its ~0.1 s (BENCHMARKS.md, bench_overhead)"))
+def test_a_forked_worker_that_never_calls_blas_runs_no_native_thread():
+    """Told the limit after fork, OpenBLAS restarts a thread that spins ~0.1 s of a core:
+    stopped again, it starts only when a task calls BLAS (as the test above shows it can)."""
+    results = list(gilwise.map(threads_unknown_to_python, range(4), mode="processes",
+                               workers=2, start_method="fork", chunksize=1))
+    assert results == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("method", START_METHODS)

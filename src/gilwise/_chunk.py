@@ -36,11 +36,12 @@ def running_in(slot: Sequence[float], chunk_id: int) -> tuple[int, float] | None
 class Chunk:
     """Items sent to one worker in one message; ``positions`` point into the owning Segment."""
 
-    __slots__ = ("id", "fn_id", "items", "tracked", "segment", "positions", "lost")
+    __slots__ = ("id", "fn_id", "items", "tracked", "segment", "positions", "lost", "timed")
     id: int
     fn_id: int
     items: list[Any]
     tracked: bool
+    timed: bool  # its result tells its CPU seconds (auto mode's watch reads them)
     segment: Any
     positions: list[int] | range
     lost: int  # times a worker was lost while holding it
@@ -52,6 +53,7 @@ class Chunk:
         self.segment = segment
         self.positions = [] if positions is None else positions
         self.lost = lost
+        self.timed = False
 
     def __repr__(self) -> str:
         return (f"Chunk(id={self.id!r}, fn_id={self.fn_id!r}, items={self.items!r}, "
@@ -100,7 +102,7 @@ Take = Callable[[], "tuple[int, list[Any]] | None"]
 
 def run_chunks(fn: Callable[[Any], Any], chunk_id: int, items: list[Any], tracked: bool,
                slot: MutableSequence[float] | None, take: Take,
-               send: Callable[[ChunkResult], None]) -> None:
+               send: Callable[[ChunkResult], None], timed: bool = True) -> None:
     """``run_chunk``, its result given to ``send``; where ``fn`` runs chunks side by side (a
     coroutine function's ``AsyncCall``), the chunks ``take()`` hands over start while this
     one's tail runs, so that its loop never idles between chunks; results go out in order."""
@@ -108,7 +110,7 @@ def run_chunks(fn: Callable[[Any], Any], chunk_id: int, items: list[Any], tracke
     if overlapping is not None:
         overlapping(chunk_id, items, take, send)
     else:
-        send(run_chunk(fn, chunk_id, items, tracked, slot))
+        send(run_chunk(fn, chunk_id, items, tracked, slot, timed))
 
 
 def run_chunk(
@@ -117,12 +119,15 @@ def run_chunk(
     items: list[Any],
     tracked: bool,
     slot: MutableSequence[float] | None,
+    timed: bool = True,
 ) -> ChunkResult:
     """Apply ``fn`` to every item, keeping each exception as a value at its position.
 
     Untracked chunks take the lean path (one append per item) for tiny tasks; tracked chunks
     publish the current position and start time in ``slot`` (for timeouts and crash blame)
-    and time each item. A coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk
+    and time each item. ``timed``: the result tells the CPU seconds of the thread that ran it
+    (two reads of a clock that costs a system call: only auto mode's watch reads them). A
+    coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk
     itself, its items awaited concurrently on the worker's event loop.
     """
     concurrent = getattr(fn, "run_chunk", None)
@@ -132,7 +137,7 @@ def run_chunk(
     errors: dict[int, ErrorInfo] = {}
     append = values.append
     it = iter(items)
-    started, cpu = time.perf_counter(), time.thread_time()
+    started, cpu = time.perf_counter(), time.thread_time() if timed else 0.0
     item_seconds: list[float] | None = None
     if tracked and slot is not None:
         item_seconds = []
@@ -166,7 +171,7 @@ def run_chunk(
                 errors[len(values)] = describe(exc)
                 append(None)
     result = ChunkResult(chunk_id, values, errors, time.perf_counter() - started, item_seconds,
-                         cpu=time.thread_time() - cpu)
+                         cpu=time.thread_time() - cpu if timed else 0.0)
     if values and _awaiter is not None and (
         hasattr(values[0], "__await__") or hasattr(values[-1], "__await__")
     ):  # a plain function that returned awaitables (not an `async def`): awaited here

@@ -109,7 +109,7 @@ class Autopilot:
             if backend.name == "threads" and backend.size > 1:
                 self.processes_ok()  # now: once the pool is busy, pickling the function
                 # to see would wait on its threads for the GIL
-            _time_waits(backend)
+            backend.timed = True  # the watch reads each chunk's CPU seconds and waits
             self.watch = Watch(backend.name, backend.size,
                                self.decision.figures.get("cpu_wall", 1.0), usable_cores(),
                                self.move, self.processes_ok, self.io_workers, hold=self.hold,
@@ -160,7 +160,7 @@ class Autopilot:
                 return None
         self.options, self.backend = opts, backend
         if moved is not None and self.watch is not None:
-            _time_waits(moved)
+            moved.timed = True
         info.mode, info.workers = mode, workers
         info.start_method = getattr(backend, "start_method", None)
         if current.name == "threads" and moved is not None:
@@ -230,10 +230,3 @@ class Autopilot:
         measured = Measure(0.0, 0, 0.0, True, 1.0 - demand, 0.0, demand)
         decision = _io_bound(measured, usable_cores(), self.asked, None)  # what is left: ?
         return decision.workers, decision.grows_to
-
-
-def _time_waits(backend: Backend) -> None:
-    """Have ``backend``'s workers tell how long each chunk waited for a core, where they
-    can (processes): the watch counts only the rest as the work's time."""
-    if hasattr(backend, "time_waits"):
-        backend.time_waits = True  # type: ignore[attr-defined]

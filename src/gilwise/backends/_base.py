@@ -95,6 +95,10 @@ class Backend(ABC):
     name: str = "?"
     #: workers replaced so far after their max_tasks_per_child or memory line (RunInfo's)
     recycled: int = 0
+    #: whether each chunk's result tells its CPU seconds and, where a worker can tell, how
+    #: long it waited for a core: auto mode's watch, which reads them, sets it; otherwise
+    #: the clocks are spared (~1 µs a chunk in threads, ~12 µs in processes)
+    timed: bool = False
 
     def __init__(self, options: Options) -> None:
         self.options: Options = options

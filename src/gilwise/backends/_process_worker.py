@@ -194,7 +194,7 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
         fn = fns[order.fn_id]
         if hasattr(fn, "run_chunks") and not budget.active:  # coroutines: chunks side by side
             with cancelled_when(fn, stopped):
-                run_chunks(fn, chunk_id, items, order.tracked, slot, take, send)
+                run_chunks(fn, chunk_id, items, order.tracked, slot, take, send, order.timed)
             limit.apply()
             continue
         waited = clock.sample().waiting if clock.exact and order.timed else None
@@ -204,9 +204,9 @@ def worker_main(conn: Connection, slot: Any, native: int | None = None,
             fn = ReadOnlyHint(fn)
         if hasattr(fn, "run_chunks"):  # a coroutine function's chunk, the budget counting
             with cancelled_when(fn, stopped):
-                result = run_chunk(fn, chunk_id, items, order.tracked, slot)
+                result = run_chunk(fn, chunk_id, items, order.tracked, slot, order.timed)
         else:
-            result = run_chunk(fn, chunk_id, items, order.tracked, slot)
+            result = run_chunk(fn, chunk_id, items, order.tracked, slot, order.timed)
         limit.apply()  # for the next chunks, where the task itself imported NumPy
         result.worker = name
         if waited is not None:

@@ -75,10 +75,6 @@ class ProcessBackend(WorkerPool):
     """Worker processes supervised from the engine's thread, with no helper threads."""
 
     name = "processes"
-    #: whether each chunk's result tells how long its worker waited for a core
-    #: (``ChunkResult.waited``): auto mode's pilot, which reads it, sets it; two reads of the
-    #: scheduler's figures (~12 µs) per chunk otherwise spared
-    time_waits = False
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
@@ -189,7 +185,7 @@ class ProcessBackend(WorkerPool):
         if self._shared is not None:
             self._shared.for_chunk(chunk.id, paths)
         return pickle.dumps(ChunkMessage(chunk.id, chunk.fn_id, chunk.tracked, items_blob,
-                                         self.time_waits))
+                                         self.timed))
 
     def _may_queue(self, worker: int, chunk: Chunk, packed: bytes) -> bool:
         w = self._workers[worker]

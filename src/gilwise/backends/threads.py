@@ -120,7 +120,8 @@ def serve_in_thread(worker: InboxWorker, outbox: Outbox, fns: dict[int, Callable
 
     while (chunk := later.pop() if later else worker.inbox.get()) is not STOP:
         fn = fns[chunk.fn_id]
-        run_chunks(fn, chunk.id, chunk.items, chunk.tracked, worker.slot, take, send)
+        run_chunks(fn, chunk.id, chunk.items, chunk.tracked, worker.slot, take, send,
+                   chunk.timed)
         del chunk  # not kept alive while this thread waits for the next chunk
 
 
@@ -166,6 +167,7 @@ class ThreadBackend(WorkerPool):
         return [-1.0] * SLOT_SIZE
 
     def _pack(self, chunk: Chunk) -> Any:
+        chunk.timed = self.timed
         return chunk
 
     # -- workers

@@ -253,9 +253,7 @@ DIFFERENCES = {
                  ("test_error_at_task_unpickle", "BrokenProcessPool"),
                  ("test_exit_at_task_unpickle", "BrokenProcessPool"),
                  ("test_error_during_result_unpickle_in_result_handler", "BrokenProcessPool"),
-                 ("test_exit_during_result_unpickle_in_result_handler", "BrokenProcessPool"))),
-           ("test_shutdown_deadlock_pickle",
-            "reads ProcessPoolExecutor's private _executor_manager_thread"))},
+                 ("test_exit_during_result_unpickle_in_result_handler", "BrokenProcessPool"))))},
 }
 
 #: the tests not run at all, and why: they would hang (a strict xfail still runs its test),

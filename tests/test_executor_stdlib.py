@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import threading
 import time
 
@@ -134,3 +135,54 @@ def test_a_call_that_cannot_be_pickled_raises_a_pickling_error_as_the_stdlibs_do
     failure, = gilwise.map(id, [threading.Lock()], mode="processes", on_error="return")
     assert failure.exc_type == "PayloadError"  # gilwise.map's Failure says so, as before
     assert isinstance(failure.exception, pickle.PicklingError)
+
+
+def test_killing_a_worker_through_the_stdlibs_processes_fails_only_its_call(tmp_path):
+    """Code written against ProcessPoolExecutor kills a hung worker through ``_processes``
+    (pid -> its multiprocessing Process): only the call it ran fails, with WorkerDied, and the
+    executor goes on. ``_mp_context`` and ``_executor_manager_thread`` are there too."""
+    import multiprocessing
+    import signal
+
+    context = multiprocessing.get_context("forkserver")
+    executor = gilwise.Executor(2, mode="processes", mp_context=context)
+    assert executor._executor_manager_thread is None and executor._mp_context is context
+    with executor:
+        running = executor.submit(hold, str(tmp_path / "started"), 600)
+        pid = _started(str(tmp_path / "started"))
+        processes = executor._processes
+        assert len(processes) == 2 and all(p.pid == key and p.is_alive()
+                                          for key, p in processes.items())
+        processes[pid].kill()
+        processes[pid].join(60)
+        assert processes[pid].exitcode == -signal.SIGKILL
+        with pytest.raises(gilwise.WorkerDied):
+            running.result(timeout=120)
+        assert executor.submit(square, 7).result(timeout=60) == 49
+        assert pid not in executor._processes and len(executor._processes) == 2
+        manager = executor._executor_manager_thread
+        assert manager is not None and manager.is_alive()
+    manager.join(60)
+    assert not manager.is_alive()
+
+
+@pytest.mark.parametrize("prefix", ["", "Special"])
+@pytest.mark.parametrize("mode", ["threads", INTERPRETERS])
+def test_threads_are_the_running_worker_threads_named_as_threadpoolexecutors(mode, prefix):
+    """``_threads`` (ThreadPoolExecutor's): the worker threads started, named
+    ``{thread_name_prefix}_{n}`` (by default ``ThreadPoolExecutor-{k}_{n}``); after a
+    shutdown, joining them returns."""
+    executor = gilwise.Executor(3, mode=mode, thread_name_prefix=prefix)
+    assert executor._threads == set()
+    calls = [executor.submit(time.sleep, 0.5) for _ in range(2)]
+    threads = executor._threads
+    # a sub-interpreter's thread starts with the lane, a thread with its first call
+    assert len(threads) == (3 if mode == "interpreters" else 2)
+    assert all(t.is_alive() for t in threads)
+    pattern = r"^Special_[0-2]$" if prefix else r"^ThreadPoolExecutor-\d+_[0-2]$"
+    assert all(re.match(pattern, t.name) for t in threads), [t.name for t in threads]
+    assert [c.result(timeout=60) for c in calls] == [None, None]
+    executor.shutdown(wait=True)
+    for t in threads:
+        t.join(60)
+        assert not t.is_alive()

@@ -27,12 +27,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
-from gilwise._api import _Backends
 from gilwise._cores import usable_cores
 from gilwise._lane import BrokenExecutor, _Call, _Lane, _LoggedInitializer, _Measured
 from gilwise._options import Options
 from gilwise._outcome import WorkerDied
 from gilwise._result import Decision
+from gilwise._stdlib_names import NamedBackends, StdlibNames
 from gilwise.auto import gil_enabled
 from gilwise.backends.registry import check_options, worker_count
 
@@ -67,7 +67,7 @@ if hasattr(os, "register_at_fork"):  # a forked child's copies are not its own t
     os.register_at_fork(after_in_child=_live.clear)
 
 
-class Executor(cf.Executor):
+class Executor(StdlibNames, cf.Executor):
     """A ``concurrent.futures.Executor`` on gilwise's supervised workers: rename
     ``ProcessPoolExecutor`` or ``ThreadPoolExecutor`` to ``gilwise.Executor`` and a worker
     that dies fails only its own future.
@@ -116,11 +116,11 @@ class Executor(cf.Executor):
             start_method=start, max_tasks_per_child=max_tasks_per_child,
             max_memory_per_child=max_memory_per_child)
         check_options(self._options)  # e.g. max_tasks_per_child= with threads: refused
-        self._thread_name_prefix = thread_name_prefix
+        self._thread_name_prefix, self._mp_given = thread_name_prefix, mp_context
         #: the stdlib executors' name for it, which code and CPython's tests read
         self._max_workers = worker_count(
             self._options.with_(mode="processes") if mode == "auto" else self._options)
-        self._backends = _Backends()
+        self._backends = NamedBackends(thread_name_prefix)
         self._lanes: dict[str, _Lane] = {}
         self._lock = threading.RLock()  # a caller stepping a lane may settle auto's first call
         self._shutdown = False

@@ -230,6 +230,13 @@ class _Lane:
         finally:
             self._stepping.release()
 
+    def settled_start(self, timeout: float) -> None:
+        """Wait up to ``timeout`` for a lane given calls to have started its workers (its
+        first calls taken, and the step that took them over), as a stdlib submit has."""
+        if self.thread.is_alive() and self.taking.wait(timeout) and \
+                self._stepping.acquire(timeout=timeout):  # a done-callback may hold it
+            self._stepping.release()
+
     def _drive(self) -> None:
         run = Run(_invoke, self.calls, self.options, self.info, self._backends)
         hushed, stepped = None, True  # a first step takes what came before the driver

@@ -12,6 +12,7 @@ backend can also say which item of a chunk runs now and stop the worker running 
 from __future__ import annotations
 
 import queue
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -150,6 +151,21 @@ class Backend(ABC):
         ``ProcessPoolExecutor.terminate_workers``/``kill_workers`` do; their chunks are then
         lost as a dead worker's are. Threads, sub-interpreters and a cluster's workers cannot
         be stopped so: nothing."""
+        return None
+
+    def worker_threads(self) -> list[threading.Thread]:
+        """The started threads of this process that run its workers now (an executor's
+        ``_threads``, for code written against ``ThreadPoolExecutor``); none by default."""
+        return []
+
+    def worker_processes(self) -> dict[int, Any]:
+        """pid -> ``multiprocessing`` Process of its worker processes now (an executor's
+        ``_processes``, for code written against ``ProcessPoolExecutor``); none by default."""
+        return {}
+
+    def name_workers(self, prefix: str) -> None:
+        """Name its worker threads ``{prefix}_{n}`` from now on, as ``ThreadPoolExecutor``
+        names its own (an executor's); nothing where its workers are not threads."""
         return None
 
     def resize(self, size: int) -> bool:

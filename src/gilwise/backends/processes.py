@@ -348,6 +348,9 @@ class ProcessBackend(WorkerPool):
         w.process.join(1)
         w.conn.close()
 
+    def worker_processes(self) -> dict[int, Any]:
+        return {w.process.pid: w.process for w in list(self._workers.values())}
+
     def signal_workers(self, kill: bool) -> None:
         for w in list(self._workers.values()):  # the engine's thread may bury one meanwhile
             with contextlib.suppress(ValueError):  # closed: gone already

@@ -74,7 +74,7 @@ class InboxWorker:
         self.slot = slot
         self.hush: Hush | None = None  # set by ThreadBackend.hush
         self.thread: threading.Thread = threading.Thread(
-            target=serve, args=(self, *args), daemon=True, name=f"{name}-{wid}"
+            target=serve, args=(self, *args), daemon=True, name=name
         )
 
     def start_once(self) -> None:
@@ -150,6 +150,7 @@ class ThreadBackend(WorkerPool):
         self._native = ProcessWide()
         self._hush: Hush | None = None
         self._early: deque[Any] = deque()  # messages ``wait`` took from the outbox
+        self._names = f"{self.thread_name}-"  # a worker thread's name, less its id
 
     def start(self) -> None:
         """As every worker pool starts, with the process's native thread pools limited so
@@ -174,12 +175,20 @@ class ThreadBackend(WorkerPool):
     def _start_workers(self) -> None:
         while len(self._workers) < self.size:
             wid = next(self._ids)
-            w = InboxWorker(wid, self.thread_name, self._new_slot(), self.serve,
+            w = InboxWorker(wid, f"{self._names}{wid}", self._new_slot(), self.serve,
                             (self._outbox, self._fns, self._init))
             w.hush = self._hush
             self._workers[wid] = w
             if not self.start_on_first_chunk:
                 w.start_once()
+
+    def worker_threads(self) -> list[threading.Thread]:
+        return [w.thread for w in list(self._workers.values()) if w.thread.ident is not None]
+
+    def name_workers(self, prefix: str) -> None:
+        self._names = f"{prefix}_"
+        for w in list(self._workers.values()):
+            w.thread.name = f"{prefix}_{w.id}"
 
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)

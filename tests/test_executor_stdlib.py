@@ -186,3 +186,25 @@ def test_threads_are_the_running_worker_threads_named_as_threadpoolexecutors(mod
     for t in threads:
         t.join(60)
         assert not t.is_alive()
+
+
+@pytest.mark.parametrize("mode", ["auto", "threads", "processes", INTERPRETERS])
+def test_an_executor_dropped_without_shutdown_runs_its_calls_then_stops_its_workers(mode):
+    """As the stdlib's: the executor is collected (its lanes hold it only weakly; auto mode
+    keeps it until its first call has decided where the others go), the calls it was given
+    still end, then its threads and processes stop."""
+    import gc
+    import weakref
+
+    ex = gilwise.Executor(2, mode=mode)
+    futures = [ex.submit(square, i) for i in range(20)]
+    threads = [lane.thread for lane in ex._lanes.values()] + list(ex._threads)
+    processes = list(ex._processes.values())
+    dropped = weakref.ref(ex)
+    del ex
+    assert [f.result(timeout=60) for f in futures] == [i * i for i in range(20)]
+    gc.collect()
+    assert dropped() is None
+    for worker in threads + processes:
+        worker.join(60)
+        assert not worker.is_alive(), worker

@@ -27,13 +27,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal
 
-from gilwise._cores import usable_cores
-from gilwise._lane import BrokenExecutor, _Call, _Lane, _LoggedInitializer, _Measured
+from gilwise._executor_auto import AutoMode, run_batch
+from gilwise._lane import BrokenExecutor, _Call, _Lane, _LoggedInitializer
 from gilwise._options import Options
 from gilwise._outcome import WorkerDied
 from gilwise._result import Decision
 from gilwise._stdlib_names import NamedBackends, StdlibNames
-from gilwise.auto import gil_enabled
 from gilwise.backends.registry import check_options, worker_count
 
 #: calls a lane takes from its queue per worker (running, or next): the rest stay queued,
@@ -45,12 +44,6 @@ THREADS_IN_FLIGHT_PER_WORKER = 64
 #: how long ``shutdown(cancel_futures=True)`` lets a lane that has not started yet take
 #: its first calls, so that what was submitted first runs, as with the stdlib's executors
 FIRST_TAKE_SECONDS = 5.0
-#: the share of its wall time a first call must compute (not wait) for auto mode to send its
-#: function to processes: below it, the function waits on something and threads cover it
-CPU_BOUND_SHARE = 0.5
-#: a first call shorter than this stays in threads: a process's round trip (~0.1-0.2 ms
-#: here) and the pickling would cost more than the parallelism gives back
-SHORTEST_FOR_PROCESSES = 0.001
 
 
 _live: weakref.WeakSet[Executor] = weakref.WeakSet()
@@ -67,7 +60,7 @@ if hasattr(os, "register_at_fork"):  # a forked child's copies are not its own t
     os.register_at_fork(after_in_child=_live.clear)
 
 
-class Executor(StdlibNames, cf.Executor):
+class Executor(StdlibNames, AutoMode, cf.Executor):
     """A ``concurrent.futures.Executor`` on gilwise's supervised workers: rename
     ``ProcessPoolExecutor`` or ``ThreadPoolExecutor`` to ``gilwise.Executor`` and a worker
     that dies fails only its own future.
@@ -129,6 +122,8 @@ class Executor(StdlibNames, cf.Executor):
         # auto mode: functions whose first call runs alone, timed; their later calls wait
         self._held: dict[Any, list[_Call]] = {}
         _live.add(self)
+        # dropped without shutdown (its lanes hold it only weakly): as shutdown(wait=False)
+        weakref.finalize(self, _dropped, self._lanes, self._backends).atexit = False
 
     # -- the concurrent.futures contract
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
@@ -162,7 +157,7 @@ class Executor(StdlibNames, cf.Executor):
         args: Iterator[tuple[Any, ...]] = zip(*iterables)
         if chunksize > 1:
             args = _batched(fn, args, chunksize)
-            fn = _run_batch  # one call a batch of ``chunksize`` items
+            fn = run_batch  # one call a batch of ``chunksize`` items
         first = itertools.islice(args, buffersize) if buffersize else args
         futures = deque(self.submit(fn, *a) for a in first)
         return self._results(futures, args if buffersize else None, fn, end, chunksize > 1)
@@ -204,7 +199,7 @@ class Executor(StdlibNames, cf.Executor):
                     lane.thread.join()
             self._backends.close(kill=False)
         else:
-            threading.Thread(target=self._finish, args=(lanes,), daemon=True).start()
+            threading.Thread(target=_finish, args=(lanes, self._backends), daemon=True).start()
 
     def abort(self) -> None:
         """Stop now: calls not started are cancelled, running ones stopped (their futures
@@ -273,11 +268,6 @@ class Executor(StdlibNames, cf.Executor):
             lane.pending.clear()
         self._backends.close(kill=True)
 
-    def _finish(self, lanes: list[_Lane]) -> None:
-        for lane in lanes:
-            lane.thread.join()
-        self._backends.close(kill=False)
-
     @property
     def max_workers(self) -> int:
         """The workers each mode's lane starts: ``max_workers`` as given, else the mode's
@@ -285,18 +275,6 @@ class Executor(StdlibNames, cf.Executor):
         core; auto: one per usable core, what its CPU-bound functions get, though a
         function it sends to threads for waiting gets the threads' default)."""
         return self._max_workers
-
-    # -- what it chose
-    def explain(self) -> dict[str, Decision]:
-        """Per function, the mode its calls run in and why (``mode="auto"``: decided from
-        each function's first call)."""
-        with self._lock:
-            out = {_name(key): d for key, d in self._decisions.items()}
-        if self._options.mode != "auto":
-            reason = f"mode={self._options.mode!r} was asked for"
-            workers = self._options.workers or 0
-            return {"*": Decision(self._options.mode, workers, reason)} | out
-        return out
 
     # -- lanes and auto's choice
     def _lane(self, mode: str) -> _Lane:
@@ -312,60 +290,13 @@ class Executor(StdlibNames, cf.Executor):
                 options = options.with_(
                     max_in_flight=IN_FLIGHT_PER_WORKER * worker_count(options))
             lane = self._lanes[mode] = _Lane(options, self._backends, self._lock,
-                                             self._measured, self._set_broken,
+                                             _weakly(self._measured),
+                                             _weakly(self._set_broken),
                                              self._thread_name_prefix)
         return lane
 
-    def _mode_for(self, call: _Call) -> str | None:
-        """The lane for ``call``; None where it waits (auto mode: its function's first call
-        runs alone on threads, timed, and the mode of the others is decided from it)."""
-        if self._options.mode != "auto":
-            return self._options.mode
-        key = _key(call)
-        decision = self._decisions.get(key)
-        if decision is not None:
-            return decision.mode
-        held = self._held.get(key)
-        if held is not None:
-            held.append(call)
-            return None
-        self._held[key] = []
-        call.measure = True
-        return "threads"
-
     def _set_broken(self, why: str) -> None:
         self._broken = why
-
-    def _measured(self, call: _Call, measured: _Measured | None) -> None:
-        """Auto mode: the first call of its function ended (``None``: it failed). Decide,
-        and send the calls that waited for it."""
-        key = _key(call)
-        decision = None if measured is None else self._decide(key, measured)
-        with self._lock:
-            held = self._held.pop(key, [])
-            if decision is not None:
-                self._decisions[key] = decision
-            elif held:  # its next call is measured in its place
-                held[0].measure = True
-                self._held[key] = []
-            for call in held:
-                if self._broken is None and not call.future.cancelled():
-                    self._lane(decision.mode if decision else "threads").put(call)
-
-    def _decide(self, fn: Callable[..., Any], measured: _Measured) -> Decision:
-        share = measured.cpu / measured.wall if measured.wall > 0 else 0.0
-        took = f"its first call took {measured.wall * 1000:.1f} ms, {share:.0%} computing"
-        cores, workers = usable_cores(), self._options.workers
-        if share < CPU_BOUND_SHARE:
-            return Decision("threads", workers or min(32, cores + 4),
-                            f"{took} (waiting the rest): threads")
-        if measured.wall < SHORTEST_FOR_PROCESSES:
-            return Decision("threads", workers or cores, f"{took}: too short to pay for a "
-                            "process's round trip, threads")
-        why_not = _why_not_processes(cores, fn)
-        if why_not:
-            return Decision("threads", workers or cores, f"{took}, but {why_not}: threads")
-        return Decision("processes", workers or cores, f"{took}: CPU-bound, processes")
 
     def __repr__(self) -> str:
         state = "broken" if self._broken else "shut down" if self._shutdown else "running"
@@ -379,38 +310,42 @@ def _result_or_cancel(future: cf.Future[Any], timeout: float | None) -> Any:
         future.cancel()
 
 
-def _run_batch(fn: Callable[..., Any], batch: list[tuple[Any, ...]]) -> list[Any]:
-    return [fn(*args) for args in batch]
-
-
 def _batched(fn: Callable[..., Any], items: Iterator[tuple[Any, ...]], size: int
              ) -> Iterator[tuple[Any, ...]]:
-    """The arguments of ``_run_batch`` for ``fn`` over ``size`` items at a time."""
+    """The arguments of ``run_batch`` for ``fn`` over ``size`` items at a time."""
     while batch := list(itertools.islice(items, size)):
         yield fn, batch
 
 
-def _key(call: _Call) -> Any:
-    """Calls of one function share auto's choice: a bound method's by its function, a batch
-    of ``map(chunksize=)`` by the function mapped."""
-    fn = call.args[0] if call.fn is _run_batch else call.fn
-    return getattr(fn, "__func__", fn)
+def _finish(lanes: list[_Lane], backends: Any) -> None:
+    """The end of ``shutdown(wait=False)``, in a thread of its own: the lanes' calls done,
+    the workers stopped."""
+    for lane in lanes:
+        if lane.thread is not threading.current_thread():
+            lane.thread.join()
+    backends.close(kill=False)
 
 
-def _name(key: Any) -> str:
-    return getattr(key, "__qualname__", None) or repr(key)
+def _dropped(lanes: dict[str, _Lane], backends: Any) -> None:
+    """An executor collected without ``shutdown``: the calls it was given still run, then
+    its workers stop (as the stdlib's, which exit once their executor is gone)."""
+    left = list(lanes.values())
+
+    def close() -> None:
+        for lane in left:
+            lane.calls.close()
+        _finish(left, backends)
+
+    threading.Thread(target=close, daemon=True, name="gilwise-executor-dropped").start()
 
 
-def _why_not_processes(cores: int, fn: Callable[..., Any]) -> str:
-    """Why ``fn``'s calls cannot gain from processes ("" where they can)."""
-    from gilwise._pickling import dumps_to_worker
+def _weakly(method: Callable[..., None]) -> Callable[..., None]:
+    """``method`` called while its object lives: a lane so holds its executor weakly."""
+    ref = weakref.WeakMethod(method)
 
-    if cores < 2:
-        return "one usable core"
-    if not gil_enabled():
-        return "no GIL here"
-    try:
-        dumps_to_worker(fn)
-    except Exception as exc:  # noqa: BLE001 - anything that stops it travelling
-        return f"{_name(fn)} cannot be sent to a process ({type(exc).__name__})"
-    return ""
+    def call(*args: Any) -> None:
+        bound = ref()
+        if bound is not None:
+            bound(*args)
+
+    return call

@@ -160,24 +160,9 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
             fn = run_batch  # one call a batch of ``chunksize`` items
         first = itertools.islice(args, buffersize) if buffersize else args
         futures = deque(self.submit(fn, *a) for a in first)
-        return self._results(futures, args if buffersize else None, fn, end, chunksize > 1)
-
-    def _results(self, futures: deque[cf.Future[Any]], more: Iterator[Any] | None,
-                 fn: Callable[..., Any], end: float | None, batched: bool) -> Iterator[Any]:
-        # no local names the result across a yield: the caller alone keeps it alive
-        try:
-            while futures:
-                if more is not None:  # keep buffersize calls out: one in for one out
-                    for a in itertools.islice(more, 1):
-                        futures.append(self.submit(fn, *a))
-                left = None if end is None else end - time.monotonic()
-                if batched:
-                    yield from _result_or_cancel(futures.popleft(), left)
-                else:
-                    yield _result_or_cancel(futures.popleft(), left)
-        finally:
-            for future in futures:
-                future.cancel()
+        # the results hold the executor weakly, as the stdlib's: dropped, it still ends them
+        more = (weakref.WeakMethod(self.submit), args) if buffersize else None
+        return _results(futures, more, fn, end, chunksize > 1)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No new calls; with ``cancel_futures``, those not started are cancelled; with
@@ -301,6 +286,29 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
     def __repr__(self) -> str:
         state = "broken" if self._broken else "shut down" if self._shutdown else "running"
         return f"<gilwise.Executor mode={self._options.mode!r} {state}>"
+
+
+def _results(futures: deque[cf.Future[Any]],
+             more: tuple[weakref.WeakMethod[Any], Iterator[Any]] | None,
+             fn: Callable[..., Any], end: float | None, batched: bool) -> Iterator[Any]:
+    """``Executor.map``'s results, in order; with ``more`` (``buffersize``), a call submitted
+    for each result taken, while the executor lives."""
+    # no local names the result across a yield: the caller alone keeps it alive
+    try:
+        while futures:
+            submit = more[0]() if more is not None else None
+            if submit is not None:  # keep buffersize calls out: one in for one out
+                for a in itertools.islice(more[1], 1):  # type: ignore[index]
+                    futures.append(submit(fn, *a))
+                submit = None
+            left = None if end is None else end - time.monotonic()
+            if batched:
+                yield from _result_or_cancel(futures.popleft(), left)
+            else:
+                yield _result_or_cancel(futures.popleft(), left)
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _result_or_cancel(future: cf.Future[Any], timeout: float | None) -> Any:

@@ -259,11 +259,6 @@ DIFFERENCES = {
 #: the tests not run at all, and why: they would hang (a strict xfail still runs its test),
 #: or are made of subtests that fail (which a strict xfail cannot hold)
 NOT_RUN_TESTS = {
-    **{f"TestThreadsShutdown::{test}": (
-        "joins the worker threads after `del executor`, without a shutdown: gilwise's lane "
-        "keeps its executor alive until shutdown (or exit), so they wait forever")
-       for test in ("test_del_shutdown", "test_thread_names_assigned",
-                    "test_thread_names_default")},
     **{f"Test{mode}ProcessPool::test_broken_process_pool_traceback": (
         "expects BrokenProcessPool for its three calls after terminating one worker: "
         + CRASH + "; the other calls wait on an event never set, and the shutdown after "

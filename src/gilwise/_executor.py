@@ -123,7 +123,8 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
         self._held: dict[Any, list[_Call]] = {}
         _live.add(self)
         # dropped without shutdown (its lanes hold it only weakly): as shutdown(wait=False)
-        weakref.finalize(self, _dropped, self._lanes, self._backends).atexit = False
+        self._dropped = weakref.finalize(self, _dropped, self._lanes, self._backends)
+        self._dropped.atexit = False
 
     # -- the concurrent.futures contract
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future[Any]:
@@ -170,6 +171,7 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
         with self._lock:
             self._shutdown = True
             lanes = list(self._lanes.values())
+        self._dropped.detach()
         for lane in lanes:
             if cancel_futures:
                 lane.taking.wait(FIRST_TAKE_SECONDS)
@@ -224,6 +226,7 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
         with self._lock:
             self._shutdown = True
             lanes = list(self._lanes.values())
+        self._dropped.detach()
         stopped = [lane for lane in lanes if every_lane or lane.options.mode == "processes"]
         for lane in lanes:
             for call in lane.calls.take_queued():

@@ -62,8 +62,9 @@ class Chunk:
 
 class ChunkResult:
     """Values in item order (None where an item failed), errors by position, timings: wall
-    ``seconds``, the CPU seconds of the thread that ran it and, where known, the seconds it
-    waited for a core (a worker process tells them: auto mode's watch reads them)."""
+    ``seconds`` and, where the chunk was timed (auto mode's watch reads them), the CPU
+    seconds of the thread that ran it and the seconds it waited for a core (a worker process
+    tells them); 0.0 where not."""
 
     __slots__ = ("chunk_id", "values", "errors", "seconds", "item_seconds", "worker", "cpu",
                  "waited", "unreadable", "leaving")
@@ -127,8 +128,8 @@ def run_chunk(
     publish the current position and start time in ``slot`` (for timeouts and crash blame)
     and time each item. ``timed``: the result tells the CPU seconds of the thread that ran it
     (two reads of a clock that costs a system call: only auto mode's watch reads them). A
-    coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk
-    itself, its items awaited concurrently on the worker's event loop.
+    coroutine function's wrapper (``_coro.AsyncCall``) runs the chunk itself, its items
+    awaited concurrently on the worker's event loop.
     """
     concurrent = getattr(fn, "run_chunk", None)
     if concurrent is not None:

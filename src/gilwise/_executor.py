@@ -162,8 +162,8 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
         first = itertools.islice(args, buffersize) if buffersize else args
         futures = deque(self.submit(fn, *a) for a in first)
         # the results hold the executor weakly, as the stdlib's: dropped, it still ends them
-        more = (weakref.WeakMethod(self.submit), args) if buffersize else None
-        return _results(futures, more, fn, end, chunksize > 1)
+        submit = weakref.WeakMethod(self.submit) if buffersize else None
+        return _results(futures, args, submit, fn, end, chunksize > 1)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """No new calls; with ``cancel_futures``, those not started are cancelled; with
@@ -181,10 +181,7 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
                     call.future.cancel()
             lane.calls.close()
         if wait:
-            for lane in lanes:
-                if lane.thread is not threading.current_thread():
-                    lane.thread.join()
-            self._backends.close(kill=False)
+            _finish(lanes, self._backends)
         else:
             threading.Thread(target=_finish, args=(lanes, self._backends), daemon=True).start()
 
@@ -291,17 +288,17 @@ class Executor(StdlibNames, AutoMode, cf.Executor):
         return f"<gilwise.Executor mode={self._options.mode!r} {state}>"
 
 
-def _results(futures: deque[cf.Future[Any]],
-             more: tuple[weakref.WeakMethod[Any], Iterator[Any]] | None,
-             fn: Callable[..., Any], end: float | None, batched: bool) -> Iterator[Any]:
-    """``Executor.map``'s results, in order; with ``more`` (``buffersize``), a call submitted
-    for each result taken, while the executor lives."""
+def _results(futures: deque[cf.Future[Any]], more: Iterator[Any],
+             submit_ref: weakref.WeakMethod[Any] | None, fn: Callable[..., Any],
+             end: float | None, batched: bool) -> Iterator[Any]:
+    """``Executor.map``'s results, in order; with ``submit_ref`` (``buffersize``), a call of
+    ``more`` submitted for each result taken, while the executor lives."""
     # no local names the result across a yield: the caller alone keeps it alive
     try:
         while futures:
-            submit = more[0]() if more is not None else None
+            submit = submit_ref() if submit_ref is not None else None
             if submit is not None:  # keep buffersize calls out: one in for one out
-                for a in itertools.islice(more[1], 1):  # type: ignore[index]
+                for a in itertools.islice(more, 1):
                     futures.append(submit(fn, *a))
                 submit = None
             left = None if end is None else end - time.monotonic()
@@ -329,8 +326,8 @@ def _batched(fn: Callable[..., Any], items: Iterator[tuple[Any, ...]], size: int
 
 
 def _finish(lanes: list[_Lane], backends: Any) -> None:
-    """The end of ``shutdown(wait=False)``, in a thread of its own: the lanes' calls done,
-    the workers stopped."""
+    """The end of ``shutdown``: the lanes' calls done, then the workers stopped (in a
+    thread of its own where it does not wait)."""
     for lane in lanes:
         if lane.thread is not threading.current_thread():
             lane.thread.join()

@@ -188,7 +188,7 @@ class ThreadBackend(WorkerPool):
     def name_workers(self, prefix: str) -> None:
         self._names = f"{prefix}_"
         for w in list(self._workers.values()):
-            w.thread.name = f"{prefix}_{w.id}"
+            w.thread.name = f"{self._names}{w.id}"
 
     def register(self, fn: Callable[[Any], Any]) -> int:
         fn_id = next(self._fn_ids)
